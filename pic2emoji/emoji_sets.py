@@ -1,0 +1,186 @@
+"""Emoji sets: a folder of emoji images becomes an ordered list of tiles and the characters they show.
+
+A set is any folder of images (PNG, WebP, GIF, BMP; any size and mode). The class order is the sorted
+list of file names, so it is the same on every machine. A file's name says which emoji it shows:
+lowercase hex code points joined by `-` (`2764-fe0f.png`, our convention, written by `build-set`),
+or joined by `_`, with Noto's `emoji_u` prefix (`emoji_u1f600.png`), or emojipedia style
+(`anger-symbol_1f4a2.png`). A tile whose name names no emoji still works in PNG mosaics; in text it
+is shown as PLACEHOLDER.
+"""
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import emoji
+import numpy as np
+from PIL import Image
+
+from .errors import EmojiSetError
+
+IMAGE_SUFFIXES = (".png", ".webp", ".gif", ".bmp")
+TILE_SIZE = 72  # pixels; tiles of every set are brought to this size when loaded
+PLACEHOLDER = "\u2b1c"  # ⬜: text stand-in for a tile whose file name names no emoji
+SKIN_TONES = frozenset(chr(c) for c in range(0x1F3FB, 0x1F400))
+_FULLY_QUALIFIED = emoji.STATUS["fully_qualified"]
+_HEX = re.compile(r"[0-9a-f]{1,6}")
+
+
+def char_to_name(char: str) -> str:
+    """File name stem for an emoji: `❤️` -> `2764-fe0f`. FE0F is kept so the name round-trips."""
+    return "-".join(f"{ord(c):x}" for c in char)
+
+
+def _decode(parts: list[str]) -> str | None:
+    tokens = "-".join(parts).split("-")
+    if not all(_HEX.fullmatch(t) for t in tokens):
+        return None
+    codepoints = [int(t, 16) for t in tokens]
+    return "".join(map(chr, codepoints)) if max(codepoints) <= 0x10FFFF else None
+
+
+def name_to_char(stem: str) -> str | None:
+    """The emoji a file name stem stands for, or None when it names none.
+
+    The code points are the longest run of hex at the end of the name, so `anger-symbol_1f4a2` works;
+    a run the emoji data knows wins over one it does not, so `cafe_1f600` is 😀, not U+CAFE 😀.
+    """
+    stem = stem.lower().removeprefix("emoji_u")
+    parts = stem.split("_")
+    candidates = [c for start in range(len(parts)) if (c := _decode(parts[start:]))]
+    known = [c for c in candidates if emoji.is_emoji(c) or emoji.is_emoji(c + "\ufe0f")]
+    return (known or candidates or [None])[0]
+
+
+def qualified(char: str) -> str:
+    """The fully-qualified form of an emoji (Noto's file names drop FE0F: `2764` -> `❤️`)."""
+    for form in (char, char + "\ufe0f", char[:1] + "\ufe0f" + char[1:]):
+        if emoji.EMOJI_DATA.get(form, {}).get("status") == _FULLY_QUALIFIED:
+            return form
+    return char
+
+
+def is_terminal_safe(char: str | None) -> bool:
+    """One code point shown as emoji by default: two columns wide in every terminal we know.
+
+    In Unicode's emoji-test data a lone code point is fully qualified exactly when it has default
+    emoji presentation, which is the property terminals use to decide the width.
+    """
+    return char is not None and len(char) == 1 and emoji.EMOJI_DATA.get(char, {}).get("status") == _FULLY_QUALIFIED
+
+
+@dataclass
+class EmojiSet:
+    """The tiles of an emoji set, in class order."""
+    name: str            # the folder's name, e.g. "noto"
+    path: Path
+    files: list[str]     # file names, sorted: this is the class order
+    chars: list[str | None]  # the emoji each file shows, None where the name names none
+    images: np.ndarray   # (N, TILE_SIZE, TILE_SIZE, 4) uint8 RGBA
+
+    def __len__(self):
+        return len(self.files)
+
+    def text(self, index: int) -> str:
+        return self.chars[index] or PLACEHOLDER
+
+    def on_background(self, background, size: int | None = None) -> np.ndarray:
+        """Tiles composited onto a solid colour: (N, size, size, 3) float32 in 0..255."""
+        images = self.images if size in (None, TILE_SIZE) else resize_tiles(self.images, size)
+        return composite(images, background)
+
+
+def composite(rgba: np.ndarray, background) -> np.ndarray:
+    """RGBA uint8 over a solid RGB colour -> float32 RGB (0..255). Transparent pixels are never black."""
+    alpha = rgba[..., 3:4].astype(np.float32) / 255
+    return rgba[..., :3].astype(np.float32) * alpha + np.asarray(background, np.float32) * (1 - alpha)
+
+
+def resize_tiles(rgba: np.ndarray, size: int) -> np.ndarray:
+    return np.stack([np.asarray(Image.fromarray(t).resize((size, size), Image.LANCZOS)) for t in rgba])
+
+
+def shipped_dir(kind: str) -> Path:
+    """Where the shipped `emoji_sets` or `models` are: in the installed package (see setup.cfg) or the checkout."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / f"{kind}_data", package.parent / kind):
+        if candidate.is_dir():
+            return candidate
+    return package.parent / kind
+
+
+def shipped_sets() -> list[str]:
+    folder = shipped_dir("emoji_sets")
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def find_emoji_set(name_or_path) -> Path:
+    """A folder path as given, else a shipped set of that name (`noto`)."""
+    path = Path(name_or_path)
+    if path.exists() or len(path.parts) != 1:
+        return path
+    shipped = shipped_dir("emoji_sets") / path
+    return shipped if shipped.is_dir() else path
+
+
+def load_tile(path: Path, size: int = TILE_SIZE) -> np.ndarray:
+    """One emoji image, any format and mode, as RGBA uint8 at size×size (padded to a square, not cut)."""
+    with Image.open(path) as im:
+        im.seek(0)  # the first frame of an animation
+        im = im.convert("RGBA")
+    side = max(im.size)
+    square = Image.new("RGBA", (side, side))
+    square.paste(im, ((side - im.width) // 2, (side - im.height) // 2))
+    return np.asarray(square.resize((size, size), Image.LANCZOS) if side != size else square)
+
+
+def load_emoji_set(name_or_path, size: int = TILE_SIZE) -> EmojiSet:
+    """Load every image in an emoji folder (or a shipped set by name) in sorted file-name order."""
+    path = find_emoji_set(name_or_path)
+    if not path.is_dir():
+        known = ", ".join(shipped_sets()) or "none installed"
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise EmojiSetError(f"emoji set {str(name_or_path)!r} {what}: give a folder of emoji images or "
+                            f"a shipped set ({known})")
+    files = sorted(p.name for p in path.iterdir()
+                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    if not files:
+        raise EmojiSetError(f"{path}: no emoji images ({', '.join(IMAGE_SUFFIXES)}) in this folder; "
+                            "point to a folder of emoji images or make one with `pic2emoji build-set`")
+    images = []
+    for file in files:
+        try:
+            images.append(load_tile(path / file, size))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            raise EmojiSetError(f"{path / file}: not a readable image ({e}); remove or replace it") from None
+    chars = [name_to_char(Path(f).stem) for f in files]
+    seen = {}
+    for file, char in zip(files, chars):
+        if char is not None and char in seen:
+            raise EmojiSetError(f"{path / file}: shows the same emoji {char} as {seen[char]}; remove one")
+        seen[char] = file
+    return EmojiSet(path.resolve().name, path, files, chars, np.stack(images))
+
+
+def near_duplicates(emoji_set: EmojiSet, background=(128, 128, 128), threshold: float = 8.0,
+                    size: int = 12) -> list[int]:
+    """For each emoji, the index of the emoji it merges into (itself if it is kept).
+
+    Emoji are compared at size×size over the background by RMS distance (0..255 scale). At 12×12 over
+    grey, a threshold of 8 catches true look-alikes (clock faces, some flags, family silhouettes) and
+    keeps gender variants apart (they merge from about 12). Merging is greedy in class order, so the
+    result is the same on every machine; of each group the member that prints best as text is kept.
+    """
+    small = emoji_set.on_background(background, size).reshape(len(emoji_set), -1).astype(np.float64)
+    squared = (small ** 2).sum(1)
+    dist2 = np.maximum(squared[:, None] + squared[None, :] - 2 * small @ small.T, 0) / small.shape[1]
+    close = dist2 <= threshold ** 2
+    merged_into = list(range(len(emoji_set)))
+    for i in range(len(emoji_set)):
+        if merged_into[i] != i:
+            continue
+        group = [i] + [j for j in np.flatnonzero(close[i, i + 1:]) + i + 1 if merged_into[j] == j]
+        # Keep the member that prints best as text: terminal-safe first, then the shortest sequence.
+        keep = min(group, key=lambda k: (not is_terminal_safe(emoji_set.chars[k]), len(emoji_set.text(k)), k))
+        for j in group:
+            merged_into[j] = keep
+    return merged_into

@@ -1,0 +1,25 @@
+"""The errors pic2emoji raises on purpose.
+
+Each message says what went wrong, with which file, and how to fix it, in one line: the CLI prints it
+as it is (no traceback) and exits 1.
+"""
+
+
+class Pic2EmojiError(Exception):
+    """Base class: anything the user can fix."""
+
+
+class EmojiSetError(Pic2EmojiError):
+    """An emoji folder (or font) is missing, empty or unreadable."""
+
+
+class ModelError(Pic2EmojiError):
+    """A model file is missing, damaged, or does not belong to the emoji set."""
+
+
+class ImageError(Pic2EmojiError):
+    """A photo cannot be read or is unusable."""
+
+
+class OutputError(Pic2EmojiError):
+    """An output cannot be written, or would overwrite something without being asked to."""

@@ -1,0 +1,162 @@
+"""`build-set`: render every emoji a colour font really draws into one PNG per emoji.
+
+The emoji list comes from the `emoji` package (Unicode's emoji-test data, fully-qualified entries). A
+font may lack some of them: then it draws nothing, draws the pieces of a sequence side by side, or
+draws its generic "unknown flag". Each emoji is checked for all three before it is kept.
+"""
+import shutil
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import emoji
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, features
+from tqdm import tqdm
+
+from .emoji_sets import IMAGE_SUFFIXES, SKIN_TONES, TILE_SIZE, char_to_name, composite, is_terminal_safe
+from .errors import EmojiSetError, OutputError
+
+# Bitmap colour fonts load only at the sizes they hold: Noto's CBDT strikes are 109 px, Apple's sbix 160.
+BITMAP_SIZES = (109, 160, 137, 96, 64, 48, 40, 32, 20)
+UNKNOWN_FLAG = "\U0001F1FF\U0001F1FF"  # regional indicators Z Z: no such country, so the fallback flag
+
+
+@dataclass
+class BuiltSet:
+    out_dir: Path
+    count: int      # emoji written
+    skipped: int    # emoji the font does not draw
+    font_name: str
+    version: str
+
+
+def font_names(path) -> dict[int, str]:
+    """The font's `name` table (1: family, 5: version, 13: licence, ...); Pillow does not expose it."""
+    data = Path(path).read_bytes()
+    start = struct.unpack(">I", data[12:16])[0] if data[:4] == b"ttcf" else 0  # first font of a collection
+    (num_tables,) = struct.unpack(">H", data[start + 4:start + 6])
+    for i in range(num_tables):
+        tag, _, table, _ = struct.unpack(">4sIII", data[start + 12 + 16 * i:start + 28 + 16 * i])
+        if tag != b"name":
+            continue
+        _, count, strings = struct.unpack(">HHH", data[table:table + 6])
+        names = {}
+        for k in range(count):
+            platform, _, _, name_id, length, offset = struct.unpack(">6H", data[table + 6 + 12 * k:table + 18 + 12 * k])
+            raw = data[table + strings + offset:table + strings + offset + length]
+            names.setdefault(name_id, raw.decode("latin-1") if platform == 1 else raw.decode("utf-16-be", "replace"))
+        return names
+    return {}
+
+
+def open_color_font(path) -> ImageFont.FreeTypeFont:
+    """Open a colour emoji font at a size it supports, or say clearly why not."""
+    if not features.check("raqm"):
+        raise EmojiSetError("Pillow here lacks the raqm layout engine, so flags, families and keycaps would "
+                            "fall apart: install libraqm0 and libfribidi0 (apt) and reinstall Pillow")
+    if not Path(path).is_file():
+        raise EmojiSetError(f"{path}: no such font file; on Debian/Ubuntu `apt-get install fonts-noto-color-emoji` "
+                            "gives /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+    error = None
+    for size in BITMAP_SIZES:
+        try:
+            font = ImageFont.truetype(str(path), size, layout_engine=ImageFont.Layout.RAQM)
+            break
+        except OSError as e:
+            error = e
+    else:
+        raise EmojiSetError(f"{path}: cannot open as a font ({error}); give a colour emoji font file (.ttf/.ttc)")
+    glyph = render_glyph(font, "\U0001F600")
+    colourful = (glyph[..., :3].max(-1).astype(int) - glyph[..., :3].min(-1) > 40) & (glyph[..., 3] > 0)
+    if colourful.sum() < glyph.shape[0]:
+        raise EmojiSetError(f"{path}: has no colour emoji (😀 draws without colour); give a colour emoji font")
+    return font
+
+
+def render_glyph(font: ImageFont.FreeTypeFont, char: str) -> np.ndarray:
+    """Draw one emoji on a transparent square canvas the size of the font's emoji cell."""
+    left, top, right, bottom = font.getbbox("\U0001F600")
+    side = max(right - left, bottom - top)
+    canvas = Image.new("RGBA", (side, side))
+    ImageDraw.Draw(canvas).text((-left + (side - right + left) // 2, -top + (side - bottom + top) // 2),
+                                char, font=font, embedded_color=True)
+    return np.asarray(canvas)
+
+
+def candidates(skin_tones: bool = False) -> list[str]:
+    """Fully-qualified emoji from Unicode's data, in file-name order."""
+    chars = [c for c, data in emoji.EMOJI_DATA.items() if data["status"] == emoji.STATUS["fully_qualified"]]
+    if not skin_tones:
+        chars = [c for c in chars if not SKIN_TONES.intersection(c)]
+    return sorted(chars, key=char_to_name)
+
+
+def pick_diverse(tiles: np.ndarray, n: int, background=(128, 128, 128)) -> list[int]:
+    """Indices of n tiles spread over colour and coarse shape: farthest-point sampling on 3×3 means."""
+    grid = composite(tiles, background).reshape(len(tiles), 3, tiles.shape[1] // 3, 3, tiles.shape[2] // 3, 3)
+    points = grid.mean((2, 4)).reshape(len(tiles), -1)
+    chosen = [int(np.argmax(((points - points.mean(0)) ** 2).sum(1)))]
+    distance = ((points - points[chosen[0]]) ** 2).sum(1)
+    while len(chosen) < min(n, len(tiles)):
+        chosen.append(int(np.argmax(distance)))
+        distance = np.minimum(distance, ((points - points[chosen[-1]]) ** 2).sum(1))
+    return sorted(chosen)
+
+
+def build_set(font_path, out_dir, size: int = TILE_SIZE, skin_tones: bool = False, pick: int | None = None,
+              force: bool = False, progress: bool = True) -> BuiltSet:
+    """Render every emoji the font draws into OUT_DIR as <code points>.png, plus ATTRIBUTION.md.
+
+    With `pick`, keep only that many terminal-safe emoji chosen for diversity (for small, quick sets).
+    OUT_DIR's existing images are replaced only with `force`; the set is written beside it first and
+    moved in at the end, so an interrupted run leaves nothing half-written.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a folder; choose another output folder")
+    existing = [p for p in out_dir.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES] if out_dir.is_dir() else []
+    if existing and not force:
+        raise OutputError(f"{out_dir}: already holds {len(existing)} images; pass --force to replace them "
+                          "or choose an empty folder")
+    font = open_color_font(font_path)
+    unknown = [render_glyph(font, UNKNOWN_FLAG), np.zeros_like(render_glyph(font, "\U0001F600"))]
+    one_glyph = font.getlength("\U0001F600")
+    chars, tiles, skipped = [], [], 0
+    for char in tqdm(candidates(skin_tones), desc="rendering", unit="emoji", disable=not progress):
+        glyph = render_glyph(font, char)
+        drawn = (abs(font.getlength(char) - one_glyph) < 1 and glyph[..., 3].any()
+                 and not any(np.array_equal(glyph, u) for u in unknown))
+        if not drawn:
+            skipped += 1
+            continue
+        chars.append(char)
+        tiles.append(np.asarray(Image.fromarray(glyph).resize((size, size), Image.LANCZOS)))
+    if not chars:
+        raise EmojiSetError(f"{font_path}: draws none of the {skipped} emoji tried; give a colour emoji font")
+    if pick:
+        safe = [i for i, c in enumerate(chars) if is_terminal_safe(c)]
+        keep = [safe[i] for i in pick_diverse(np.stack([tiles[i] for i in safe]), pick)]
+        chars, tiles = [chars[i] for i in keep], [tiles[i] for i in keep]
+
+    names = font_names(font_path)
+    family, version = " ".join(font.getname()), names.get(5, "unknown version")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        for char, tile in zip(chars, tiles):
+            Image.fromarray(tile).save(staging / f"{char_to_name(char)}.png", optimize=True)
+        (staging / "ATTRIBUTION.md").write_text(
+            f"# {out_dir.name}\n\n{len(chars)} emoji rendered by `pic2emoji build-set` at {size}×{size} px from\n"
+            f"{family}, {version} ({Path(font_path).name}).\n\n"
+            f"Copyright: {names.get(0, 'see the font')}\n\nFont licence: {names.get(13, 'see the font')}\n"
+            f"{names.get(14, '')}\n", encoding="utf-8")
+        out_dir.mkdir(exist_ok=True)
+        for old in existing:
+            old.unlink()
+        for new in staging.iterdir():
+            new.replace(out_dir / new.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return BuiltSet(out_dir, len(chars), skipped, family, version)
