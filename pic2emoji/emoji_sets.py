@@ -42,13 +42,17 @@ def name_to_char(stem: str) -> str | None:
     """The emoji a file name stem stands for, or None when it names none.
 
     The code points are the longest run of hex at the end of the name, so `anger-symbol_1f4a2` works;
-    a run the emoji data knows wins over one it does not, so `cafe_1f600` is 😀, not U+CAFE 😀.
+    a run the emoji data knows wins over one it does not, so `cafe_1f600` is 😀, not U+CAFE 😀, and
+    `smile_face` names nothing.
     """
     stem = stem.lower().removeprefix("emoji_u")
     parts = stem.split("_")
     candidates = [c for start in range(len(parts)) if (c := _decode(parts[start:]))]
     known = [c for c in candidates if emoji.is_emoji(c) or emoji.is_emoji(c + "\ufe0f")]
-    return (known or candidates or [None])[0]
+    if known:
+        return known[0]
+    # An emoji newer than our data: trust it only when the whole name is code points.
+    return _decode(parts)
 
 
 def qualified(char: str) -> str:

@@ -106,10 +106,11 @@ def pick_diverse(tiles: np.ndarray, n: int, background=(128, 128, 128)) -> list[
 
 
 def build_set(font_path, out_dir, size: int = TILE_SIZE, skin_tones: bool = False, pick: int | None = None,
-              force: bool = False, progress: bool = True) -> BuiltSet:
+              force: bool = False, progress: bool = True, chars=None) -> BuiltSet:
     """Render every emoji the font draws into OUT_DIR as <code points>.png, plus ATTRIBUTION.md.
 
     With `pick`, keep only that many terminal-safe emoji chosen for diversity (for small, quick sets).
+    `chars` limits the emoji tried (default: all of Unicode's, see `candidates`).
     OUT_DIR's existing images are replaced only with `force`; the set is written beside it first and
     moved in at the end, so an interrupted run leaves nothing half-written.
     """
@@ -123,16 +124,17 @@ def build_set(font_path, out_dir, size: int = TILE_SIZE, skin_tones: bool = Fals
     font = open_color_font(font_path)
     unknown = [render_glyph(font, UNKNOWN_FLAG), np.zeros_like(render_glyph(font, "\U0001F600"))]
     one_glyph = font.getlength("\U0001F600")
-    chars, tiles, skipped = [], [], 0
-    for char in tqdm(candidates(skin_tones), desc="rendering", unit="emoji", disable=not progress):
+    drawn_chars, tiles, skipped = [], [], 0
+    for char in tqdm(chars or candidates(skin_tones), desc="rendering", unit="emoji", disable=not progress):
         glyph = render_glyph(font, char)
         drawn = (abs(font.getlength(char) - one_glyph) < 1 and glyph[..., 3].any()
                  and not any(np.array_equal(glyph, u) for u in unknown))
         if not drawn:
             skipped += 1
             continue
-        chars.append(char)
+        drawn_chars.append(char)
         tiles.append(np.asarray(Image.fromarray(glyph).resize((size, size), Image.LANCZOS)))
+    chars = drawn_chars
     if not chars:
         raise EmojiSetError(f"{font_path}: draws none of the {skipped} emoji tried; give a colour emoji font")
     if pick:

@@ -1,0 +1,114 @@
+"""Training data, made on the fly and seeded: numpy and Pillow only (no tinygrad here).
+
+Two kinds of 36×36 samples:
+- augmented emoji: a tile on the set's background, rotated, zoomed (crop), shifted, blurred and
+  recoloured, labelled with its class. These teach the net what each emoji looks like.
+- photo-like patches: smooth colour fields, gradients, soft edges and mild texture, labelled with the
+  class whose tile is nearest by 6×6 block colour (the nearest-colour oracle). Real photos look like
+  this far more than like emoji; without them the net makes confident odd picks on photo patches.
+Batch k is made from rng([seed, k]) alone, so a run is reproducible and resumable from any step.
+"""
+import numpy as np
+from PIL import Image, ImageFilter
+
+PATCH = 36
+HELD_OUT_STREAM = 2 ** 31  # rng stream for the held-out set; training batches use 0, 1, 2, ...
+# Linear interpolation from 5 noise samples to 36 pixels: soft texture, not visible blocks.
+_SMOOTH = np.maximum(0, 1 - np.abs(np.linspace(0, 4, PATCH)[:, None] - np.arange(5)[None, :])).astype(np.float32)
+
+
+def block_means(patches: np.ndarray, blocks: int = 6) -> np.ndarray:
+    """(N, 36, 36, 3) -> (N, blocks·blocks·3): mean colour of each block, the oracle's view of a patch."""
+    n, h, w, c = patches.shape
+    return patches.reshape(n, blocks, h // blocks, blocks, w // blocks, c).mean((2, 4), dtype=np.float32).reshape(n, -1)
+
+
+class Nearest:
+    """The nearest-colour oracle: the class whose tile has the closest 6×6 block means (L2)."""
+    def __init__(self, class_tiles: np.ndarray):
+        self.blocks = block_means(class_tiles.astype(np.float32))
+        self.half_norms = (self.blocks ** 2).sum(1) / 2
+
+    def __call__(self, patches: np.ndarray) -> np.ndarray:
+        scores = block_means(patches.astype(np.float32)) @ self.blocks.T - self.half_norms
+        return scores.argmax(1).astype(np.int32)
+
+
+class SampleMaker:
+    """Makes training and held-out batches for one emoji set on one background.
+
+    tiles: (N, 72, 72, 3) uint8, every emoji composited on the background at twice the patch size (the
+    affine warp runs at 72 px and is then box-averaged to 36, which avoids aliasing);
+    labels: (N,) the class of each emoji (look-alikes share one); config: a TrainConfig.
+    """
+    def __init__(self, tiles: np.ndarray, labels: np.ndarray, background, config):
+        self.tiles, self.labels, self.config = tiles, np.asarray(labels, np.int32), config
+        self.background = tuple(int(c) for c in background)
+        first_of_class = np.unique(self.labels, return_index=True)[1]
+        self.nearest = Nearest(self.downsample(tiles[first_of_class].astype(np.float32)))
+
+    @staticmethod
+    def downsample(images: np.ndarray) -> np.ndarray:
+        n, h, w, c = images.shape
+        return images.reshape(n, h // 2, 2, w // 2, 2, c).mean((2, 4))
+
+    def emoji(self, rng: np.random.Generator, indices: np.ndarray) -> np.ndarray:
+        """Augmented patches of the given emoji: (n, 36, 36, 3) uint8."""
+        cfg, centre, out = self.config, self.tiles.shape[1] / 2, []
+        for i in indices:
+            angle = np.radians(rng.uniform(-cfg.rotate, cfg.rotate))
+            zoom = 1 + rng.uniform(0, cfg.zoom)
+            shift = rng.uniform(-cfg.shift, cfg.shift, 2) * 2  # at 72 px
+            # PIL wants the inverse map, output pixel -> input pixel.
+            inverse = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]]) / zoom
+            offset = centre - inverse @ (centre + shift)
+            image = Image.fromarray(self.tiles[i]).transform(
+                self.tiles.shape[1:3], Image.AFFINE, (*inverse[0], offset[0], *inverse[1], offset[1]),
+                Image.BILINEAR, fillcolor=self.background)
+            if rng.random() < cfg.blur_chance:
+                radius = rng.uniform(0.3, cfg.blur) * 2
+                image = image.filter(ImageFilter.GaussianBlur(radius) if rng.random() < 0.5
+                                     else ImageFilter.BoxBlur(radius))
+            out.append(np.asarray(image))
+        patches = self.downsample(np.stack(out).astype(np.float32))
+        patches *= 1 + rng.uniform(-cfg.color, cfg.color, (len(indices), 1, 1, 3)).astype(np.float32)
+        return np.clip(patches + 0.5, 0, 255).astype(np.uint8)
+
+    def photo_like(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Smooth, photo-like patches: a colour, a gradient, maybe a soft edge to a second colour, texture."""
+        y, x = (np.mgrid[0:PATCH, 0:PATCH].astype(np.float32) + 0.5) / PATCH - 0.5
+
+        def colours():
+            c = rng.uniform(0, 255, (n, 1, 1, 3))
+            grey = c.mean(-1, keepdims=True)
+            return grey + (c - grey) * rng.uniform(0, 1, (n, 1, 1, 1)) ** 0.7  # photos are mostly unsaturated
+
+        def along_random_direction():
+            angle = rng.uniform(0, 2 * np.pi, (n, 1, 1))
+            return (np.cos(angle) * x + np.sin(angle) * y)[..., None]
+
+        patches = colours() + along_random_direction() * rng.normal(0, 60, (n, 1, 1, 3))
+        edge = 1 / (1 + np.exp(-(along_random_direction() - rng.uniform(-0.4, 0.4, (n, 1, 1, 1)))
+                               / rng.uniform(0.01, 0.2, (n, 1, 1, 1))))
+        has_edge = rng.random((n, 1, 1, 1)) < 0.5
+        patches = np.where(has_edge, patches * (1 - edge) + colours() * edge, patches)
+        coarse = np.einsum("yi,nijc,xj->nyxc", _SMOOTH, rng.normal(0, 1, (n, 5, 5, 3)), _SMOOTH)
+        patches += coarse * rng.uniform(0, 15, (n, 1, 1, 1)) + rng.normal(0, 1, patches.shape) * rng.uniform(0, 6, (n, 1, 1, 1))
+        return np.clip(patches + 0.5, 0, 255).astype(np.uint8)
+
+    def batch(self, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training batch number `index`: (size, 36, 36, 3) uint8 patches and (size,) int32 labels."""
+        rng = np.random.default_rng([self.config.seed, index])
+        photo_count = int(round(size * self.config.photo_like))
+        chosen = rng.integers(0, len(self.tiles), size - photo_count)
+        photos = self.photo_like(rng, photo_count)
+        patches = np.concatenate([self.emoji(rng, chosen), photos])
+        labels = np.concatenate([self.labels[chosen], self.nearest(photos)])
+        order = rng.permutation(size)
+        return patches[order], labels[order]
+
+    def held_out(self, per_emoji: int) -> tuple[np.ndarray, np.ndarray]:
+        """The fixed validation set: `per_emoji` augmented samples of every emoji, from their own rng stream."""
+        rng = np.random.default_rng([self.config.seed, HELD_OUT_STREAM])
+        chosen = np.tile(np.arange(len(self.tiles)), per_emoji)
+        return self.emoji(rng, chosen), self.labels[chosen]

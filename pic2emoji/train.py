@@ -1,0 +1,234 @@
+"""`train` and `eval`: teach the net which emoji a 36×36 patch looks like, and measure how well it knows.
+
+Batches are made by a forked numpy process (data.py) while tinygrad runs the JIT'd step here, so on
+two cores augmentation and training overlap. Ctrl-C or SIGTERM saves a checkpoint beside the output
+(`<model>.ckpt`); `--resume` continues from it. The model file is written only at the end, atomically.
+"""
+import math
+import multiprocessing
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .data import SampleMaker
+from .emoji_sets import EmojiSet, load_emoji_set, near_duplicates
+from .errors import ModelError, OutputError
+from .model import Classifier, Model, as_input, load_model, new_model, save_model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every training setting, with its default. The CLI's options mirror these fields."""
+    steps: int = 3000             # optimiser steps
+    batch_size: int = 256         # samples per step
+    lr: float = 3e-3              # Adam's peak learning rate, reached after `warmup` steps, then cosine to 2%
+    warmup: int = 100
+    seed: int = 0                 # seeds the weights, every batch and the held-out set
+    arch: str = "tinyconv"
+    background: tuple = (128, 128, 128)  # mid-grey: the best mosaics of white, grey and black (docs/BENCHMARKS.md)
+    merge_threshold: float = 8.0  # look-alikes closer than this (RMS at 12×12) become one class
+    rotate: float = 10.0          # degrees, ±
+    zoom: float = 0.2             # zoom-crop up to 20%
+    shift: float = 5.0            # pixels at 36 px, ±
+    blur: float = 1.5             # largest blur radius, pixels at 36 px
+    blur_chance: float = 0.5      # share of samples blurred (Gaussian or box, half each)
+    color: float = 0.14           # per-channel colour gain, ±14%
+    photo_like: float = 0.1       # share of each batch that is photo-like patches labelled by the colour oracle
+    eval_every: int = 250         # steps between held-out checks (and checkpoints)
+    held_out: int = 2000          # held-out samples, at least one per emoji
+
+
+@dataclass
+class TrainResult:
+    model: Model
+    accuracy: float
+    steps: int
+    seconds: float
+    interrupted: bool = False
+    history: list = field(default_factory=list)  # (step, loss, accuracy)
+
+
+def checkpoint_path(out) -> Path:
+    return Path(str(out) + ".ckpt")
+
+
+def classes_of(emoji_set: EmojiSet, config: TrainConfig):
+    """Merge look-alikes: returns (labels per emoji, kept files, their chars, {kept file: merged files})."""
+    merged_into = near_duplicates(emoji_set, config.background, config.merge_threshold)
+    kept = sorted(set(merged_into))
+    label_of = {k: i for i, k in enumerate(kept)}
+    merged = {}
+    for i, k in enumerate(merged_into):
+        if i != k:
+            merged.setdefault(emoji_set.files[k], []).append(emoji_set.files[i])
+    return (np.array([label_of[k] for k in merged_into], np.int32), [emoji_set.files[k] for k in kept],
+            [emoji_set.chars[k] for k in kept], merged)
+
+
+def sample_maker(emoji_set: EmojiSet, config: TrainConfig) -> SampleMaker:
+    labels = classes_of(emoji_set, config)[0]
+    tiles = np.clip(emoji_set.on_background(config.background) + 0.5, 0, 255).astype(np.uint8)
+    return SampleMaker(tiles, labels, config.background, config)
+
+
+def held_out_set(maker: SampleMaker, config: TrainConfig):
+    return maker.held_out(per_emoji=max(1, math.ceil(config.held_out / len(maker.tiles))))
+
+
+def check_model_fits(model: Model, emoji_set: EmojiSet) -> None:
+    """Refuse a model trained on another set: its classes would point at the wrong tiles."""
+    files = set(emoji_set.files)
+    if model.files != files:
+        missing, extra = len(model.files - files), len(files - model.files)
+        raise ModelError(f"{model.path}: trained on emoji set '{model.emoji_set}' ({len(model.files)} emoji), "
+                         f"which differs from {emoji_set.path} ({missing} of its emoji missing here, {extra} new); "
+                         f"train a model for it with `pic2emoji train {emoji_set.path}`")
+
+
+def accuracy(classifier: Classifier, patches, labels) -> tuple[float, np.ndarray]:
+    predictions = classifier(patches).argmax(1)
+    return float((predictions == labels).mean()), predictions
+
+
+def _feed(maker: SampleMaker, first: int, last: int, batch_size: int, queue) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    for index in range(first, last):
+        queue.put(maker.batch(index, batch_size))
+
+
+def make_step(net, optimizer):
+    """The JIT'd training step, built per model (a JIT on a method would be shared by every instance)."""
+    from tinygrad import Context, Tensor, TinyJit
+
+    @TinyJit
+    @Context(TRAINING=1)
+    def step(patches: Tensor, labels: Tensor) -> Tensor:
+        optimizer.zero_grad()
+        loss = net(as_input(patches)).sparse_categorical_crossentropy(labels).backward()
+        return loss.realize(*optimizer.schedule_step())
+    return step
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def train(emoji_dir, out, config: TrainConfig = TrainConfig(), resume: bool = False, overwrite: bool = False,
+          progress: bool = True) -> TrainResult:
+    """Train a model for the emoji set and save it to `out` (see the module docstring for Ctrl-C).
+
+    With `resume`, training continues from the checkpoint with the settings it was started with.
+    """
+    from tinygrad import Tensor, dtypes
+    from tinygrad.nn.optim import Adam
+    from tinygrad.nn.state import get_parameters
+
+    out, ckpt = Path(out), checkpoint_path(out)
+    if resume and not ckpt.is_file():
+        raise ModelError(f"{ckpt}: no checkpoint to resume from; start without --resume")
+    if ckpt.is_file() and not (overwrite or resume):
+        raise OutputError(f"{ckpt}: an interrupted run left this checkpoint; pass --resume to continue it "
+                          "or --overwrite to start over")
+    if out.exists() and not (overwrite or resume):
+        raise OutputError(f"{out}: a model is already there; pass --overwrite to replace it or -o to write elsewhere")
+    emoji_set = load_emoji_set(emoji_dir)
+    saved = None
+    if resume:
+        model, saved = load_model(ckpt, extra=True)
+        check_model_fits(model, emoji_set)
+        config = TrainConfig(**{**model.training["config"], "background": tuple(model.background)})
+    labels, classes, chars, merged = classes_of(emoji_set, config)
+    maker = sample_maker(emoji_set, config)
+    patches, answers = held_out_set(maker, config)
+    first = int(model.training["steps_done"]) if resume else 0
+
+    # Fork the batch maker before tinygrad opens a device: a forked OpenCL runtime is not safe.
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue(maxsize=6)
+    feeder = context.Process(target=_feed, args=(maker, first, config.steps, config.batch_size, queue), daemon=True)
+    feeder.start()
+
+    if not resume:
+        model = new_model(config.arch, emoji_set.name, classes, chars, merged, config.background, config.seed)
+    optimizer = Adam(get_parameters(model.net), lr=config.lr)
+    moments = optimizer.m + optimizer.v
+    if saved:
+        state = dict(enumerate(moments)) | {"b1_t": optimizer.b1_t, "b2_t": optimizer.b2_t}
+        for key, t in state.items():
+            t.assign(saved[f"optimizer.{key}"].to(t.device)).realize()
+    step_fn, classifier = make_step(model.net, optimizer), Classifier(model.net)
+    history, seconds = list(model.training.get("history", [])) if resume else [], float(model.training.get("seconds", 0)) if resume else 0.0
+
+    def record(step, loss, interrupted=False):
+        acc = accuracy(classifier, patches, answers)[0]
+        history.append((step, round(loss, 4), round(acc, 4)))
+        model.accuracy = acc
+        model.training = {"config": asdict(config), "steps_done": step, "seconds": round(seconds + time.time() - started, 1),
+                          "history": history, "held_out_samples": len(answers), "device": _device()}
+        return acc
+
+    def save_checkpoint(step, loss):
+        record(step, loss)
+        extra = {f"optimizer.{i}": t for i, t in enumerate(moments)}
+        extra.update({"optimizer.b1_t": optimizer.b1_t, "optimizer.b2_t": optimizer.b2_t})
+        save_model(model, ckpt, extra)
+
+    started, step, loss, acc = time.time(), first, float("nan"), float("nan")
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+    bar = tqdm(total=config.steps, initial=first, desc="training", unit="step", disable=not progress)
+    try:
+        for step in range(first, config.steps):
+            x, y = queue.get()
+            optimizer.lr.assign(Tensor([learning_rate(config, step)], dtype=dtypes.float32)).realize()
+            loss = step_fn(Tensor(x, dtype=dtypes.uint8), Tensor(y, dtype=dtypes.int32)).item()
+            bar.update(1)
+            if (step + 1) % config.eval_every == 0 and step + 1 < config.steps:
+                save_checkpoint(step + 1, loss)
+                acc = model.accuracy
+            bar.set_postfix(loss=f"{loss:.3f}", held_out=f"{acc:.1%}")
+        step = config.steps
+    except KeyboardInterrupt:
+        save_checkpoint(step, loss)
+        return TrainResult(model, model.accuracy, step, model.training["seconds"], True, history)
+    finally:
+        bar.close()
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        feeder.terminate()
+    record(step, loss)
+    save_model(model, out)
+    ckpt.unlink(missing_ok=True)
+    model.path = out
+    return TrainResult(model, model.accuracy, step, model.training["seconds"], False, history)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _device() -> str:
+    from tinygrad import Device
+    return Device.DEFAULT
+
+
+def evaluate(emoji_dir, model_path) -> dict:
+    """Top-1 accuracy of a model on its fixed held-out set, and the classes it gets wrong most."""
+    emoji_set = load_emoji_set(emoji_dir)
+    model = load_model(model_path)
+    check_model_fits(model, emoji_set)
+    config = TrainConfig(**{**model.training["config"], "background": tuple(model.background)})
+    patches, answers = held_out_set(sample_maker(emoji_set, config), config)
+    top1, predictions = accuracy(Classifier(model.net), patches, answers)
+    errors = np.bincount(answers[predictions != answers], minlength=len(model.classes))
+    totals = np.bincount(answers, minlength=len(model.classes))
+    worst = [{"class": model.classes[c], "char": model.chars[c], "wrong": int(errors[c]), "of": int(totals[c]),
+              "mistaken_for": [model.chars[p] or model.classes[p] for p in np.unique(predictions[(answers == c) & (predictions != c)])]}
+             for c in np.argsort(-errors, kind="stable")[:10] if errors[c]]
+    return {"accuracy": top1, "classes": len(model.classes), "samples": len(answers), "model": str(model_path),
+            "emoji_set": str(emoji_set.path), "worst": worst}

@@ -1,0 +1,66 @@
+"""Shared fixtures: a tiny emoji set and one tiny model, trained once per session on the CPU backend.
+
+Shapes stay fixed (batch 32 for training, the Classifier's chunk for inference), so tinygrad compiles
+each kernel once and caches it on disk for later runs.
+"""
+import os
+import shutil
+
+os.environ["DEV"] = "CPU"  # before tinygrad is imported anywhere
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pic2emoji.emoji_sets import shipped_dir
+
+NOTO = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
+# Twelve easy-to-tell emoji from noto-small: reds, blues, greens, yellows, black, white, and shapes.
+TINY = ["1f7e5", "1f7e6", "1f7e9", "1f7e8", "2b1b", "2b1c", "1f345", "1f30a", "1f332", "1f31d", "1f3b1", "1f4a7"]
+
+
+@pytest.fixture(scope="session")
+def tiny_set(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sets") / "tiny"
+    folder.mkdir()
+    source = shipped_dir("emoji_sets") / "noto"
+    for name in TINY:
+        shutil.copy(source / f"{name}.png", folder / f"{name}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    from pic2emoji.train import TrainConfig
+    return TrainConfig(steps=60, batch_size=32, lr=1e-2, warmup=5, eval_every=30, held_out=120)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_set, tiny_config, tmp_path_factory):
+    """Path of a model trained on the tiny set (about ten seconds with a warm kernel cache)."""
+    from pic2emoji.train import train
+    out = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    result = train(tiny_set, out, tiny_config, progress=False)
+    assert not result.interrupted
+    return out
+
+
+@pytest.fixture(scope="session")
+def converter(tiny_set, tiny_model):
+    from pic2emoji.infer import Converter
+    return Converter(tiny_set, tiny_model)
+
+
+def solid(path, colour, size=(80, 60), mode="RGB"):
+    """Write a solid-colour image and return its path."""
+    Image.new(mode, size, colour).save(path)
+    return path
+
+
+def halves(path, top, bottom, size=(96, 96)):
+    """An image whose top half is one colour and bottom half another."""
+    a = np.zeros((size[1], size[0], 3), np.uint8)
+    a[: size[1] // 2] = top
+    a[size[1] // 2:] = bottom
+    Image.fromarray(a).save(path)
+    return path

@@ -1,0 +1,149 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from pic2emoji.emoji_sets import (PLACEHOLDER, char_to_name, find_emoji_set, is_terminal_safe, load_emoji_set,
+                                  name_to_char, near_duplicates, qualified, shipped_sets)
+from pic2emoji.errors import EmojiSetError
+
+ROUND_TRIP = ["😀", "❤️", "👨‍👩‍👧", "🇷🇴", "#️⃣", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "🧑🏽‍🚀", "🙂‍↔️", "©️"]
+
+
+@pytest.mark.parametrize("char", ROUND_TRIP)
+def test_name_round_trips_exactly(char):
+    name = char_to_name(char)
+    assert name == name.lower() and " " not in name
+    assert name_to_char(name) == char
+
+
+def test_name_examples():
+    assert char_to_name("❤️") == "2764-fe0f"
+    assert char_to_name("👨‍👩‍👧") == "1f468-200d-1f469-200d-1f467"
+    assert char_to_name("#️⃣") == "23-fe0f-20e3"
+
+
+@pytest.mark.parametrize("stem, char", [
+    ("1f468_200d_1f469_200d_1f467", "👨‍👩‍👧"),       # underscores
+    ("emoji_u1f600", "😀"),                            # Noto's own names
+    ("emoji_u0023_20e3", "#⃣"),                        # Noto drops FE0F
+    ("anger-symbol_1f4a2", "💢"),                      # emojipedia
+    ("red-heart_2764-fe0f", "❤️"),
+    ("cafe_1f600", "😀"),                              # "cafe" is hex, but not an emoji
+    ("1F600", "😀"),
+])
+def test_name_variants(stem, char):
+    assert name_to_char(stem) == char
+
+
+@pytest.mark.parametrize("stem", ["logo", "my-emoji", "smile_face", "zzz_110000"])
+def test_names_without_emoji(stem):
+    assert name_to_char(stem) is None
+
+
+def test_qualified_and_terminal_safe():
+    assert qualified("\u2764") == "❤️"
+    assert qualified("😀") == "😀"
+    assert is_terminal_safe("😀") and not is_terminal_safe("❤️") and not is_terminal_safe("👨‍👩‍👧")
+    assert not is_terminal_safe("\u2764") and not is_terminal_safe(None)
+
+
+def _write(folder, name, image):
+    image.save(folder / name)
+
+
+def test_loads_any_mode_size_and_format(tmp_path):
+    rgba = Image.new("RGBA", (100, 60), (255, 0, 0, 255))
+    _write(tmp_path, "1f600.png", rgba)
+    _write(tmp_path, "1f601.gif", Image.new("P", (30, 30), 3))
+    la = Image.new("LA", (16, 16), (200, 128))
+    _write(tmp_path, "1f602.png", la)
+    _write(tmp_path, "1f603.bmp", Image.new("L", (50, 50), 90))
+    _write(tmp_path, "1f604.webp", Image.new("RGB", (72, 72), (0, 0, 255)))
+    p = Image.new("P", (20, 20), 0)
+    p.info["transparency"] = 0
+    _write(tmp_path, "emoji_u1f605.png", p)
+    (tmp_path / "notes.txt").write_text("not an emoji")
+    (tmp_path / "ATTRIBUTION.md").write_text("x")
+    s = load_emoji_set(tmp_path)
+    assert s.images.shape == (6, 72, 72, 4) and s.images.dtype == np.uint8
+    assert s.files == sorted(s.files)
+    assert s.chars == ["😀", "😁", "😂", "😃", "😄", "😅"]
+    red = s.images[0]
+    # 100×60 is padded to a square, not stretched: transparent bands above and below
+    assert red[0, 36, 3] == 0 and red[36, 36, 3] == 255 and tuple(red[36, 36, :3]) == (255, 0, 0)
+    assert (s.images[5, ..., 3] == 0).all()  # palette transparency kept
+    assert s.images[2, 36, 36, 3] == 128      # LA alpha kept
+
+
+def test_unnamed_tiles_use_the_placeholder(tmp_path):
+    _write(tmp_path, "logo.png", Image.new("RGB", (8, 8)))
+    s = load_emoji_set(tmp_path)
+    assert s.chars == [None] and s.text(0) == PLACEHOLDER
+
+
+def test_class_order_is_sorted_file_names(tmp_path):
+    for name in ["1f7e9.png", "1f600.png", "1f34e.png"]:
+        _write(tmp_path, name, Image.new("RGB", (8, 8)))
+    assert load_emoji_set(tmp_path).files == ["1f34e.png", "1f600.png", "1f7e9.png"]
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda d: d / "missing", "does not exist"),
+    (lambda d: d, "no emoji images"),
+    (lambda d: (d / "a.txt").write_text("x") and d, "no emoji images"),
+])
+def test_bad_folders(tmp_path, setup, message):
+    with pytest.raises(EmojiSetError, match=message):
+        load_emoji_set(setup(tmp_path))
+
+
+def test_a_corrupt_image_is_named(tmp_path):
+    _write(tmp_path, "1f600.png", Image.new("RGB", (8, 8)))
+    (tmp_path / "1f601.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(EmojiSetError, match=r"1f601\.png: not a readable image"):
+        load_emoji_set(tmp_path)
+
+
+def test_two_files_for_one_emoji_are_refused(tmp_path):
+    _write(tmp_path, "1f600.png", Image.new("RGB", (8, 8)))
+    _write(tmp_path, "emoji_u1f600.png", Image.new("RGB", (8, 8)))
+    with pytest.raises(EmojiSetError, match="same emoji"):
+        load_emoji_set(tmp_path)
+
+
+def test_a_file_is_not_a_folder(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"")
+    with pytest.raises(EmojiSetError, match="not a folder"):
+        load_emoji_set(tmp_path / "x.png")
+
+
+def test_near_duplicates_merge_look_alikes_only(tmp_path):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (72, 72, 4), dtype=np.uint8)
+    base[..., 3] = 255
+    twin = np.clip(base.astype(int) + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8)
+    twin[..., 3] = 255
+    _write(tmp_path, "1f600.png", Image.fromarray(base))
+    _write(tmp_path, "1f601.png", Image.fromarray(twin))
+    _write(tmp_path, "1f602.png", Image.new("RGBA", (72, 72), (255, 0, 0, 255)))
+    _write(tmp_path, "1f603.png", Image.new("RGBA", (72, 72), (0, 0, 255, 255)))
+    assert near_duplicates(load_emoji_set(tmp_path)) == [0, 0, 2, 3]
+
+
+def test_noto_near_duplicates_are_few_and_true():
+    s = load_emoji_set("noto")
+    merged = near_duplicates(s)
+    pairs = {(s.chars[i], s.chars[k]) for i, k in enumerate(merged) if i != k}
+    assert 20 < len(pairs) < 80
+    assert ("🕒", "🕑") in pairs or ("🕑", "🕒") in pairs      # clock faces look alike at 12×12
+    assert all(("👨", "👩") != p for p in pairs)                 # man and woman stay apart
+
+
+def test_shipped_sets_are_found_by_name():
+    assert {"noto", "noto-small"} <= set(shipped_sets())
+    assert find_emoji_set("noto").is_dir()
+    small = load_emoji_set("noto-small")
+    assert len(small) == 200 and all(is_terminal_safe(c) for c in small.chars)
+    noto = load_emoji_set("emoji_sets/noto")
+    assert 1850 <= len(noto) <= 1950 and noto.name == "noto"
+    assert not any(set(c) & {chr(x) for x in range(0x1F3FB, 0x1F400)} for c in noto.chars)  # no skin tones
