@@ -1,11 +1,42 @@
 """The `pic2emoji` command: parses options, calls the library, prints. No image or model logic here."""
+import json
+import shutil
 import sys
 from functools import wraps
+from pathlib import Path
 
 import click
+from PIL import ImageColor
+from tqdm import tqdm
 
 from . import __version__
-from .errors import Pic2EmojiError
+from .emoji_sets import find_emoji_set
+from .errors import OutputError, Pic2EmojiError
+from .infer import DEFAULT_COLS, PALETTES
+from .infer import model_path as model_path_for
+from .train import TrainConfig
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    try:
+        if "," in text:
+            rgb = tuple(int(v) for v in text.split(","))
+            if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+                raise ValueError
+            return rgb
+        return ImageColor.getrgb(text)[:3]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a colour: use a name (grey), #rrggbb or r,g,b") from None
+
+
+model_option = click.option("--model", "model_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                            help="Model file.  [default: models/<set name>.safetensors, or the shipped one]")
+device_option = click.option("--device", default=None,
+                             help="tinygrad device (CPU, CL, METAL, CUDA, ...).  [default: tinygrad's choice]")
+
+
+def _show_progress() -> bool:
+    return sys.stderr.isatty()
 
 
 def _friendly_errors(command):
@@ -51,6 +82,152 @@ def build_set_command(font, out_dir, size, skin_tones, pick, force):
     """
     from .fontset import build_set
     built = build_set(font, out_dir, size=size, skin_tones=skin_tones, pick=pick, force=force,
-                      progress=sys.stderr.isatty())
+                      progress=_show_progress())
     click.echo(f"wrote {built.count} emoji from {built.font_name} ({built.version}) to {built.out_dir}; "
                f"{built.skipped} not drawn by this font", err=True)
+
+
+@main.command("train")
+@click.argument("emoji_dir")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Model file to write.  [default: models/<set name>.safetensors]")
+@click.option("--steps", type=click.IntRange(1, 10_000_000), default=TrainConfig.steps, show_default=True,
+              help="Optimiser steps.")
+@click.option("--batch-size", type=click.IntRange(1, 65536), default=TrainConfig.batch_size, show_default=True,
+              help="Samples per step.")
+@click.option("--lr", type=click.FloatRange(0, 10, min_open=True), default=TrainConfig.lr, show_default=True,
+              help="Peak learning rate (Adam, cosine decay).")
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
+              help="Seeds the weights, the batches and the held-out set.")
+@click.option("--background", default="128,128,128", show_default=True,
+              help="Colour behind the emoji, for training and for PNG mosaics: a name, #rrggbb or r,g,b.")
+@click.option("--photo-like", type=click.FloatRange(0, 1), default=TrainConfig.photo_like, show_default=True,
+              help="Share of each batch that is photo-like patches labelled by the nearest-colour rule.")
+@click.option("--eval-every", type=click.IntRange(1), default=TrainConfig.eval_every, show_default=True,
+              help="Steps between held-out accuracy checks and checkpoints.")
+@device_option
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint of an interrupted run (its settings win).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing model file.")
+@_friendly_errors
+def train_command(emoji_dir, output, steps, batch_size, lr, seed, background, photo_like, eval_every, device,
+                  resume, overwrite):
+    """Train a model that picks the emoji of EMOJI_DIR (a folder or a shipped set) for 36×36 patches.
+
+    Ctrl-C saves a checkpoint; run the same command with --resume to continue.
+
+    \b
+    pic2emoji train noto-small --steps 1500
+    pic2emoji train my_emoji/ -o my_emoji.safetensors
+    """
+    from .model import use_device
+    from .train import train
+    output = output or Path("models") / f"{find_emoji_set(emoji_dir).resolve().name}.safetensors"
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, background=parse_color(background),
+                         photo_like=photo_like, eval_every=eval_every)
+    click.echo(f"training on {use_device(device)}; the first steps compile kernels (cached for later runs)", err=True)
+    result = train(emoji_dir, output, config, resume=resume, overwrite=overwrite, progress=_show_progress())
+    if result.interrupted:
+        click.echo(f"interrupted at step {result.steps}: checkpoint saved to {output}.ckpt; "
+                   f"continue with the same command and --resume", err=True)
+        sys.exit(130)
+    click.echo(f"wrote {output}: {len(result.model.classes)} classes, held-out top-1 {result.accuracy:.1%}, "
+               f"{result.steps} steps in {result.seconds:.0f} s", err=True)
+
+
+@main.command("eval")
+@click.argument("emoji_dir")
+@model_option
+@device_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a report.")
+@_friendly_errors
+def eval_command(emoji_dir, model_file, device, as_json):
+    """Measure a model's top-1 accuracy on its fixed held-out set of augmented emoji.
+
+    \b
+    pic2emoji eval noto --json
+    """
+    from .model import use_device
+    from .train import evaluate
+    use_device(device)
+    report = evaluate(emoji_dir, model_file or model_path_for(emoji_dir))
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+        return
+    click.echo(f"{report['model']}: top-1 {report['accuracy']:.2%} on {report['samples']} held-out samples, "
+               f"{report['classes']} classes")
+    for w in report["worst"]:
+        click.echo(f"  {w['char'] or w['class']}  wrong {w['wrong']}/{w['of']}, taken for {' '.join(w['mistaken_for'])}")
+
+
+@main.command("infer")
+@click.argument("emoji_dir")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Output file (.png or .txt), or folder for several inputs.  [default: text to stdout]")
+@model_option
+@click.option("--cols", type=click.IntRange(1, 2000), default=None,
+              help=f"Grid columns; rows follow the aspect ratio.  [default: {DEFAULT_COLS}, or the terminal's width]")
+@click.option("--rows", type=click.IntRange(1, 2000), default=None, help="Grid rows, instead of --cols.")
+@click.option("--format", "fmt", type=click.Choice(["png", "txt"]), default=None,
+              help="Output format.  [default: from the -o extension; png for folders; txt on stdout]")
+@click.option("--tile-px", type=click.IntRange(4, 512), default=32, show_default=True,
+              help="Pixels per emoji in PNG output.")
+@click.option("--palette", type=click.Choice(PALETTES), default=None,
+              help="Emoji allowed: all, or terminal (one code point each, keeps text aligned).  "
+                   "[default: terminal for text, all for PNG]")
+@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
+@click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist and go on.")
+@device_option
+@_friendly_errors
+def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_px, palette, overwrite,
+                  skip_existing, device):
+    """Turn photos into emoji mosaics: a PNG of emoji tiles or lines of emoji text.
+
+    \b
+    pic2emoji infer noto photo.jpg                  # text mosaic on stdout
+    pic2emoji infer noto photo.jpg -o mosaic.png --cols 72
+    pic2emoji infer noto holiday/ -o mosaics/       # a whole folder, recursively
+    """
+    from .infer import Converter, photos_in, save_mosaic
+    from .model import use_device
+    if overwrite and skip_existing:
+        raise click.UsageError("--overwrite and --skip-existing contradict each other; pick one")
+    batch = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs)
+    if batch and output is None:
+        raise click.UsageError("several photos or a folder need -o OUT_DIR for the mosaics")
+    if not batch and output is not None and output.is_dir():
+        batch = True
+    fmt = fmt or (output.suffix[1:].lower() if output is not None and not batch and output.suffix.lower() in (".png", ".txt")
+                  else "txt" if output is None else "png")
+    if output is None and fmt == "png":
+        raise click.UsageError("PNG output needs -o FILE.png")
+    palette = palette or ("terminal" if fmt == "txt" else "all")
+    if output is None and cols is None and rows is None and sys.stdout.isatty():
+        cols = max(8, min(DEFAULT_COLS, shutil.get_terminal_size().columns // 2))
+    use_device(device)
+    converter = Converter(emoji_dir, model_file)
+    if output is None:
+        click.echo(converter.text(converter.grid(inputs[0], cols, rows, palette)), nl=False)
+        return
+    if not batch:
+        save_mosaic(converter, inputs[0], output, fmt, cols, rows, palette, tile_px, overwrite)
+        return
+    done = skipped = 0
+    failed, planned = [], set()
+    for photo, relative in tqdm(photos_in(inputs), desc="converting", unit="photo", disable=not _show_progress()):
+        out = output / relative.with_suffix("." + fmt)
+        try:
+            if out in planned:
+                raise OutputError(f"{photo}: its mosaic {out} would overwrite another input's; rename one of them")
+            planned.add(out)
+            if out.exists() and skip_existing:
+                skipped += 1
+                continue
+            save_mosaic(converter, photo, out, fmt, cols, rows, palette, tile_px, overwrite)
+            done += 1
+        except Pic2EmojiError as e:
+            failed.append(photo)
+            click.echo(f"error: {e}", err=True)
+    click.echo(f"converted {done}, skipped {skipped}, failed {len(failed)}; mosaics in {output}", err=True)
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,146 @@
+"""`infer`: cut a photo into a grid of 36×36 patches, ask the net which emoji each one looks like.
+
+A photo is read in whatever form it comes (JPEG, PNG, WebP, GIF, BMP, TIFF; L, LA, P, RGB, RGBA, CMYK,
+16-bit), turned upright by its EXIF orientation, laid on the model's background where transparent, and
+resized with a proper filter so that each grid cell is exactly one 36×36 patch.
+"""
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .emoji_sets import find_emoji_set, is_terminal_safe, load_emoji_set, shipped_dir
+from .errors import ImageError, ModelError, OutputError
+from .files import write_atomically
+from .model import PATCH, Classifier, load_model
+from .render import render_image, render_text
+
+DEFAULT_COLS = 72
+PALETTES = ("all", "terminal")  # terminal: one-code-point emoji only, which keep text grids aligned
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+_ORIENTATION_SWAPS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
+_UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, Image.DecompressionBombError)
+
+
+def model_path(emoji_dir) -> Path:
+    """The model for a set: models/<set>.safetensors in the current folder if you trained one there,
+    else the one shipped with pic2emoji."""
+    name = f"{find_emoji_set(emoji_dir).resolve().name}.safetensors"
+    local, shipped = Path("models") / name, shipped_dir("models") / name
+    return local if local.is_file() or not shipped.is_file() else shipped
+
+
+def grid_shape(width: int, height: int, cols: int | None = None, rows: int | None = None) -> tuple[int, int]:
+    """(rows, cols) keeping the photo's aspect ratio: give cols or rows (cols wins), else DEFAULT_COLS."""
+    if rows and not cols:
+        return rows, max(1, round(rows * width / height))
+    cols = cols or DEFAULT_COLS
+    return max(1, round(cols * height / width)), cols
+
+
+def _to_rgba(image: Image.Image) -> Image.Image:
+    if image.mode.startswith("I") or image.mode == "F":  # 16- and 32-bit greyscale: scale, don't clip
+        values = np.asarray(image, np.float32)
+        scale = 257.0 if image.mode.startswith("I;16") or values.max() > 255 else 1.0
+        image = Image.fromarray(np.clip(values / scale + 0.5, 0, 255).astype(np.uint8), "L")
+    return image.convert("RGBA")
+
+
+def read_photo(path, background, cols: int | None = None, rows: int | None = None) -> tuple[np.ndarray, tuple]:
+    """A photo as (rows·36, cols·36, 3) uint8 RGB on the background, and its grid shape (rows, cols)."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if image.getexif().get(0x0112) in _ORIENTATION_SWAPS:
+                width, height = height, width
+            shape = grid_shape(width, height, cols, rows)
+            target = (shape[1] * PATCH, shape[0] * PATCH)
+            image.draft("RGB", target if (width, height) == image.size else target[::-1])  # JPEG: decode smaller
+            image = _to_rgba(ImageOps.exif_transpose(image))
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder; give -o OUT_DIR to convert a folder") from None
+    except _UNREADABLE as e:
+        reason = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
+        raise ImageError(f"{path}: not a readable image ({reason}); check the file or convert it to PNG/JPEG") from None
+    flat = Image.new("RGBA", image.size, tuple(background) + (255,))
+    flat.alpha_composite(image)
+    photo = flat.convert("RGB").resize(target, Image.LANCZOS, reducing_gap=3.0)
+    return np.asarray(photo), shape
+
+
+def cut_patches(photo: np.ndarray, shape) -> np.ndarray:
+    """(rows·36, cols·36, 3) -> (rows·cols, 36, 36, 3), row by row."""
+    rows, cols = shape
+    return photo.reshape(rows, PATCH, cols, PATCH, 3).transpose(0, 2, 1, 3, 4).reshape(-1, PATCH, PATCH, 3)
+
+
+class Converter:
+    """An emoji set and its model, loaded and compiled once, to turn any number of photos into mosaics."""
+    def __init__(self, emoji_dir, model_file=None):
+        self.emoji_set = load_emoji_set(emoji_dir)
+        self.model = load_model(model_file or model_path(emoji_dir))
+        from .train import check_model_fits
+        check_model_fits(self.model, self.emoji_set)
+        index = {f: i for i, f in enumerate(self.emoji_set.files)}
+        self.tiles = self.emoji_set.images[[index[f] for f in self.model.classes]]
+        self.texts = [self.emoji_set.text(index[f]) for f in self.model.classes]
+        self.classifier = Classifier(self.model.net)
+
+    def allowed(self, palette: str) -> np.ndarray:
+        if palette not in PALETTES:
+            raise ModelError(f"unknown palette {palette!r}; choose one of {', '.join(PALETTES)}")
+        allowed = np.ones(len(self.model.classes), bool)
+        if palette == "terminal":
+            allowed = np.array([is_terminal_safe(c) for c in self.model.chars])
+            if not allowed.any():
+                raise ModelError(f"{self.emoji_set.path}: no emoji of this set is terminal-safe; use --palette all")
+        return allowed
+
+    def grid(self, photo_path, cols: int | None = None, rows: int | None = None, palette: str = "all") -> np.ndarray:
+        """Class index of every cell: (rows, cols) int array."""
+        photo, shape = read_photo(photo_path, self.model.background, cols, rows)
+        logits = self.classifier(cut_patches(photo, shape))
+        logits[:, ~self.allowed(palette)] = -np.inf  # a palette masks the net's choices, no retraining
+        return logits.argmax(1).reshape(shape)
+
+    def image(self, grid: np.ndarray, tile_px: int = 32) -> Image.Image:
+        return render_image(grid, self.tiles, self.model.background, tile_px)
+
+    def text(self, grid: np.ndarray) -> str:
+        return render_text(grid, self.texts)
+
+
+def photos_in(inputs):
+    """(photo, path relative to its folder) for files given, and for folders walked recursively.
+
+    Folders are walked lazily in sorted order, so a folder of thousands of photos is never listed whole.
+    """
+    for given in map(Path, inputs):
+        if not given.is_dir():
+            yield given, Path(given.name)
+            continue
+        for root, folders, files in os.walk(given):
+            folders.sort()
+            for name in sorted(files):
+                if Path(name).suffix.lower() in PHOTO_SUFFIXES and not name.startswith("."):
+                    yield Path(root) / name, Path(root, name).relative_to(given)
+
+
+def save_mosaic(converter: Converter, photo, out: Path, fmt: str, cols=None, rows=None, palette="all",
+                tile_px: int = 32, overwrite: bool = False) -> None:
+    """Convert one photo and write it to `out` as PNG or text, atomically; never over the photo itself."""
+    if Path(photo).exists() and out.exists() and out.resolve() == Path(photo).resolve():
+        raise OutputError(f"{out}: is the input photo itself; choose another output name")
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out}: already exists; pass --overwrite to replace it or --skip-existing to keep it")
+    grid = converter.grid(photo, cols, rows, palette)
+    if fmt == "png":
+        image = converter.image(grid, tile_px)
+        write_atomically(out, lambda temp: image.save(temp, format="PNG", compress_level=1))
+    else:
+        text = converter.text(grid)
+        write_atomically(out, lambda temp: Path(temp).write_text(text, encoding="utf-8"))

@@ -1,0 +1,130 @@
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from pic2emoji import __version__
+from pic2emoji.cli import main
+
+from conftest import halves, solid
+
+
+@pytest.fixture
+def run():
+    def invoke(*args):
+        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return invoke
+
+
+def test_version(run):
+    result = run("--version")
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_help_lists_the_commands(run):
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("build-set", "train", "eval", "infer"):
+        assert command in result.output
+
+
+def test_module_entry_point():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "pic2emoji", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and __version__ in out.stdout
+
+
+def test_errors_are_one_line_and_exit_1(run, tmp_path):
+    result = run("infer", tmp_path / "no-such-set", tmp_path / "x.jpg")
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0 and "Traceback" not in result.output
+    assert "no-such-set" in result.output and "does not exist" in result.output
+
+
+def test_build_set_refuses_a_missing_font(run, tmp_path):
+    result = run("build-set", tmp_path / "none.ttf", tmp_path / "out")
+    assert result.exit_code == 1 and "no such font file" in result.output
+
+
+@pytest.mark.parametrize("args", [["--steps", "0"], ["--steps", "-5"], ["--batch-size", "0"], ["--lr", "0"],
+                                  ["--background", "mauve-ish"]])
+def test_bad_training_arguments_exit_2(run, tiny_set, args, tmp_path):
+    result = run("train", tiny_set, "-o", tmp_path / "m.safetensors", *args)
+    assert result.exit_code == 2
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_train_refuses_to_replace_a_model(run, tiny_set, tiny_model):
+    result = run("train", tiny_set, "-o", tiny_model)
+    assert result.exit_code == 1 and "--overwrite" in result.output
+
+
+def test_eval_json(run, tiny_set, tiny_model):
+    import json
+    result = run("eval", tiny_set, "--model", tiny_model, "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert {"accuracy", "classes", "samples", "model"} <= set(report) and report["classes"] == 12
+
+
+def test_infer_png_size_follows_cols_and_aspect(run, tiny_set, tiny_model, tmp_path):
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (400, 300), (200, 30, 30)).save(photo)
+    result = run("infer", tiny_set, photo, "--model", tiny_model, "-o", tmp_path / "m.png", "--cols", 8, "--tile-px", 10)
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "m.png").size == (80, 60)  # 8 cols × round(8·300/400) = 6 rows
+
+
+def test_infer_text_to_file_and_stdout_are_the_same(run, tiny_set, tiny_model, tmp_path):
+    photo = halves(tmp_path / "p.png", (230, 30, 30), (30, 60, 230), size=(160, 120))
+    result = run("infer", tiny_set, photo, "--model", tiny_model, "-o", tmp_path / "m.txt", "--cols", 8)
+    assert result.exit_code == 0
+    text = (tmp_path / "m.txt").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert len(lines) == 6 and all(len(line) == 8 for line in lines)  # one code point each: terminal palette
+    stdout = run("infer", tiny_set, photo, "--model", tiny_model, "--cols", 8)
+    assert stdout.exit_code == 0 and stdout.stdout == text and stdout.stderr == ""
+
+
+def test_infer_refuses_to_overwrite(run, tiny_set, tiny_model, tmp_path):
+    photo = solid(tmp_path / "p.png", (0, 0, 200))
+    out = tmp_path / "m.png"
+    out.write_bytes(b"mine")
+    result = run("infer", tiny_set, photo, "--model", tiny_model, "-o", out)
+    assert result.exit_code == 1 and "--overwrite" in result.output and out.read_bytes() == b"mine"
+    assert run("infer", tiny_set, photo, "--model", tiny_model, "-o", out, "--overwrite").exit_code == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_infer_never_writes_over_its_input(run, tiny_set, tiny_model, tmp_path):
+    photo = solid(tmp_path / "p.png", (0, 0, 200))
+    before = photo.read_bytes()
+    result = run("infer", tiny_set, photo, "--model", tiny_model, "-o", photo, "--overwrite")
+    assert result.exit_code == 1 and "input photo itself" in result.output and photo.read_bytes() == before
+
+
+def test_batch_converts_the_rest_and_names_the_bad_file(run, tiny_set, tiny_model, tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    solid(photos / "a.jpg", (200, 0, 0))
+    solid(photos / "sub" / "b.png", (0, 0, 200))
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (photos / "notes.txt").write_text("not a photo, not an image suffix: ignored")
+    out = tmp_path / "out"
+    result = run("infer", tiny_set, photos, "--model", tiny_model, "-o", out, "--cols", 4)
+    assert result.exit_code == 1
+    assert "broken.jpg" in result.stderr and "converted 2, skipped 0, failed 1" in result.stderr
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["a.png", "sub", "sub/b.png"]
+    again = run("infer", tiny_set, photos, "--model", tiny_model, "-o", out, "--skip-existing")
+    assert again.exit_code == 1 and "converted 0, skipped 2, failed 1" in again.stderr
+
+
+def test_folder_input_needs_an_output(run, tiny_set, tiny_model, tmp_path):
+    result = run("infer", tiny_set, tmp_path, "--model", tiny_model)
+    assert result.exit_code == 2 and "-o OUT_DIR" in result.output
+
+
+def test_missing_model_says_how_to_fix(run, tiny_set, tmp_path):
+    result = run("infer", tiny_set, solid(tmp_path / "p.png", (0, 0, 0)), "--model", tmp_path / "none.safetensors")
+    assert result.exit_code == 1 and "pic2emoji train" in result.output

@@ -1,0 +1,139 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from pic2emoji.errors import ImageError
+from pic2emoji.infer import cut_patches, grid_shape, read_photo
+from pic2emoji.render import render_image, render_text
+
+from conftest import halves, solid
+
+GREY = (128, 128, 128)
+
+
+@pytest.mark.parametrize("size, cols, rows, expected", [
+    ((400, 300), 72, None, (54, 72)),
+    ((300, 400), 72, None, (96, 72)),
+    ((400, 300), None, 30, (30, 40)),
+    ((10000, 3), 72, None, (1, 72)),
+    ((1, 1), 4, None, (4, 4)),
+    ((640, 480), None, None, (54, 72)),
+])
+def test_grid_keeps_the_aspect_ratio(size, cols, rows, expected):
+    assert grid_shape(*size, cols, rows) == expected
+
+
+def test_patches_are_cut_row_by_row():
+    photo = np.zeros((72, 108, 3), np.uint8)
+    photo[36:, 72:] = 255  # bottom-right cell of a 2×3 grid
+    patches = cut_patches(photo, (2, 3))
+    assert patches.shape == (6, 36, 36, 3)
+    assert [int(p.mean()) for p in patches] == [0, 0, 0, 0, 0, 255]
+
+
+def _modes(tmp_path):
+    """One file per input kind a user may have, each a red picture (or red where opaque)."""
+    red = Image.new("RGB", (90, 60), (220, 20, 20))
+    files = {}
+    for ext, fmt in [("jpg", "JPEG"), ("png", "PNG"), ("webp", "WEBP"), ("bmp", "BMP"), ("tif", "TIFF"), ("gif", "GIF")]:
+        files[ext] = tmp_path / f"red.{ext}"
+        red.save(files[ext], fmt)
+    files["cmyk"] = tmp_path / "cmyk.jpg"
+    red.convert("CMYK").save(files["cmyk"], "JPEG")
+    files["L"] = tmp_path / "grey.png"
+    Image.new("L", (90, 60), 200).save(files["L"])
+    files["LA"] = tmp_path / "la.png"
+    Image.new("LA", (90, 60), (200, 255)).save(files["LA"])
+    files["P"] = tmp_path / "palette.png"
+    red.convert("P").save(files["P"])
+    files["I16"] = tmp_path / "sixteen.png"
+    Image.fromarray(np.full((60, 90), 50000, np.uint16)).save(files["I16"])
+    return files
+
+
+def test_every_input_kind_reads_as_expected(tmp_path):
+    files = _modes(tmp_path)
+    for key, path in files.items():
+        photo, shape = read_photo(path, GREY, cols=3)
+        assert shape == (2, 3) and photo.shape == (72, 108, 3) and photo.dtype == np.uint8, key
+        mean = photo.reshape(-1, 3).mean(0)
+        if key in ("L", "LA"):
+            assert np.allclose(mean, 200, atol=2), key
+        elif key == "I16":
+            assert np.allclose(mean, 50000 / 257, atol=2), key  # scaled, not clipped to white
+        else:
+            assert mean[0] > 180 and mean[1] < 60 and mean[2] < 60, (key, mean)
+
+
+def test_transparent_areas_take_the_background(tmp_path):
+    rgba = Image.new("RGBA", (72, 36), (0, 0, 255, 255))
+    rgba.paste((0, 0, 0, 0), (36, 0, 72, 36))
+    rgba.save(tmp_path / "half.png")
+    p = Image.new("P", (72, 36), 0)
+    p.putpalette([0, 0, 255, 9, 9, 9])
+    p.paste(1, (36, 0, 72, 36))
+    p.info["transparency"] = 1
+    p.save(tmp_path / "ptrans.png", transparency=1)
+    for name in ("half.png", "ptrans.png"):
+        photo, _ = read_photo(tmp_path / name, (10, 200, 30), cols=2)
+        assert tuple(photo[18, 10]) == (0, 0, 255) and tuple(photo[18, 60]) == (10, 200, 30), name
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    upright = np.zeros((80, 40, 3), np.uint8)  # tall: red on top, blue below
+    upright[:40] = (255, 0, 0)
+    upright[40:] = (0, 0, 255)
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # stored lying down, 80×40
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    stored.save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    photo, shape = read_photo(tmp_path / "rotated.jpg", GREY, cols=1)
+    assert shape == (2, 1)
+    assert photo[10, 18, 0] > 200 and photo[60, 18, 2] > 200
+
+
+def test_animated_gif_uses_the_first_frame(tmp_path):
+    frames = [Image.new("RGB", (36, 36), c) for c in [(255, 0, 0), (0, 255, 0)]]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    photo, _ = read_photo(tmp_path / "anim.gif", GREY, cols=1)
+    assert photo[..., 0].mean() > 200 and photo[..., 1].mean() < 50
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is text", b"<html><body>not a photo</body></html>"])
+def test_non_images_raise_our_error(tmp_path, content):
+    path = tmp_path / "photo.png"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=r"photo\.png: not a readable image"):
+        read_photo(path, GREY)
+
+
+def test_missing_photo(tmp_path):
+    with pytest.raises(ImageError, match="no such file"):
+        read_photo(tmp_path / "nope.jpg", GREY)
+
+
+def test_red_photo_gives_red_emoji_and_blue_gives_blue(converter, tmp_path):
+    grid = converter.grid(halves(tmp_path / "rb.png", (230, 30, 30), (30, 60, 230)), cols=4)
+    assert grid.shape == (4, 4)
+    assert {converter.texts[c] for c in grid[:2].ravel()} <= {"🟥", "🍅"}
+    assert {converter.texts[c] for c in grid[2:].ravel()} <= {"🟦", "🌊", "💧"}
+
+
+def test_terminal_palette_masks_logits(converter, tmp_path):
+    allowed = converter.allowed("terminal")
+    assert allowed.any()
+    grid = converter.grid(solid(tmp_path / "w.png", (250, 250, 250)), cols=3, palette="terminal")
+    assert allowed[grid].all()
+
+
+def test_render_image_size_and_colours():
+    tiles = np.zeros((2, 72, 72, 4), np.uint8)
+    tiles[0] = (255, 0, 0, 255)
+    tiles[1, ..., 3] = 0  # fully transparent: shows the background
+    image = render_image(np.array([[0, 1, 0]]), tiles, (0, 255, 0), tile_px=10)
+    assert image.size == (30, 10) and image.mode == "RGB"
+    assert image.getpixel((5, 5)) == (255, 0, 0) and image.getpixel((15, 5)) == (0, 255, 0)
+
+
+def test_render_text_lines():
+    assert render_text(np.array([[0, 1], [1, 1]]), ["🟥", "🟦"]) == "🟥🟦\n🟦🟦\n"
