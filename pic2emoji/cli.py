@@ -12,7 +12,7 @@ from tqdm import tqdm
 from . import __version__
 from .emoji_sets import find_emoji_set
 from .errors import OutputError, Pic2EmojiError
-from .infer import DEFAULT_COLS, PALETTES
+from .infer import DEFAULT_COLS, PALETTES, PHOTO_SUFFIXES
 from .infer import model_path as model_path_for
 from .train import TrainConfig
 
@@ -49,6 +49,9 @@ def _friendly_errors(command):
             if click.get_current_context().find_root().params.get("debug"):
                 raise
             raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing half-written was left behind", err=True)
+            sys.exit(130)
     return wrapper
 
 
@@ -93,7 +96,7 @@ def build_set_command(font, out_dir, size, skin_tones, pick, force):
               help="Model file to write.  [default: models/<set name>.safetensors]")
 @click.option("--steps", type=click.IntRange(1, 10_000_000), default=TrainConfig.steps, show_default=True,
               help="Optimiser steps.")
-@click.option("--batch-size", type=click.IntRange(1, 65536), default=TrainConfig.batch_size, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=TrainConfig.batch_size, show_default=True,
               help="Samples per step.")
 @click.option("--lr", type=click.FloatRange(0, 10, min_open=True), default=TrainConfig.lr, show_default=True,
               help="Peak learning rate (Adam, cosine decay).")
@@ -124,8 +127,9 @@ def train_command(emoji_dir, output, steps, batch_size, lr, seed, background, ph
     output = output or Path("models") / f"{find_emoji_set(emoji_dir).resolve().name}.safetensors"
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, background=parse_color(background),
                          photo_like=photo_like, eval_every=eval_every)
-    click.echo(f"training on {use_device(device)}; the first steps compile kernels (cached for later runs)", err=True)
-    result = train(emoji_dir, output, config, resume=resume, overwrite=overwrite, progress=_show_progress())
+    use_device(device)
+    result = train(emoji_dir, output, config, resume=resume, overwrite=overwrite, progress=_show_progress(),
+                   log=lambda message: click.echo(message, err=True))
     if result.interrupted:
         click.echo(f"interrupted at step {result.steps}: checkpoint saved to {output}.ckpt; "
                    f"continue with the same command and --resume", err=True)
@@ -228,6 +232,35 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
         except Pic2EmojiError as e:
             failed.append(photo)
             click.echo(f"error: {e}", err=True)
+    if not (done or skipped or failed):
+        raise click.ClickException(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in {', '.join(inputs)}; "
+                                   "give photos or folders that hold some")
     click.echo(f"converted {done}, skipped {skipped}, failed {len(failed)}; mosaics in {output}", err=True)
     if failed:
         sys.exit(1)
+
+
+@main.command("serve")
+@click.argument("emoji_dir", default="noto")
+@model_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The browser allows the camera only on localhost or HTTPS.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port).")
+@click.option("--rows", type=click.IntRange(1, 200), default=54, show_default=True, help="Grid rows.")
+@click.option("--cols", type=click.IntRange(1, 200), default=72, show_default=True, help="Grid columns.")
+@device_option
+@_friendly_errors
+def serve_command(emoji_dir, model_file, host, port, rows, cols, device):
+    """Live emoji camera: a local web page that turns your webcam into emoji.
+
+    \b
+    pic2emoji serve            # then open http://127.0.0.1:8000
+    """
+    from .infer import Converter
+    from .model import use_device
+    from .serve import run
+    use_device(device)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: serving on {host}; browsers allow the camera only on localhost or over HTTPS, "
+                   "so other machines will see the page but not get a camera", err=True)
+    run(Converter(emoji_dir, model_file), host, port, rows, cols, echo=lambda message: click.echo(message, err=True))

@@ -6,6 +6,7 @@ resized with a proper filter so that each grid cell is exactly one 36×36 patch.
 """
 import os
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ DEFAULT_COLS = 72
 PALETTES = ("all", "terminal")  # terminal: one-code-point emoji only, which keep text grids aligned
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 _ORIENTATION_SWAPS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
-_UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, Image.DecompressionBombError)
+_UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
 
 
 def model_path(emoji_dir) -> Path:
@@ -33,32 +34,45 @@ def model_path(emoji_dir) -> Path:
 
 
 def grid_shape(width: int, height: int, cols: int | None = None, rows: int | None = None) -> tuple[int, int]:
-    """(rows, cols) keeping the photo's aspect ratio: give cols or rows (cols wins), else DEFAULT_COLS."""
+    """(rows, cols) keeping the photo's aspect ratio: give cols or rows (cols wins).
+
+    By default DEFAULT_COLS, but never more cells than pixels: a 20×20 icon becomes a 20×20 grid.
+    """
     if rows and not cols:
         return rows, max(1, round(rows * width / height))
-    cols = cols or DEFAULT_COLS
+    cols = cols or min(DEFAULT_COLS, width)
     return max(1, round(cols * height / width)), cols
 
 
-def _to_rgba(image: Image.Image) -> Image.Image:
+def _to_rgb_or_rgba(image: Image.Image) -> Image.Image:
     if image.mode.startswith("I") or image.mode == "F":  # 16- and 32-bit greyscale: scale, don't clip
         values = np.asarray(image, np.float32)
         scale = 257.0 if image.mode.startswith("I;16") or values.max() > 255 else 1.0
         image = Image.fromarray(np.clip(values / scale + 0.5, 0, 255).astype(np.uint8), "L")
-    return image.convert("RGBA")
+    transparent = "A" in image.mode or "transparency" in image.info
+    return image.convert("RGBA" if transparent else "RGB")
+
+
+def _decode(path, cols, rows) -> tuple[Image.Image, tuple[int, int]]:
+    with Image.open(path) as image:
+        width, height = image.size
+        if image.getexif().get(0x0112) in _ORIENTATION_SWAPS:
+            width, height = height, width
+        shape = grid_shape(width, height, cols, rows)
+        target = (shape[1] * PATCH, shape[0] * PATCH)
+        image.draft("RGB", target if (width, height) == image.size else target[::-1])  # JPEG: decode smaller
+        return _to_rgb_or_rgba(ImageOps.exif_transpose(image)), shape
 
 
 def read_photo(path, background, cols: int | None = None, rows: int | None = None) -> tuple[np.ndarray, tuple]:
     """A photo as (rows·36, cols·36, 3) uint8 RGB on the background, and its grid shape (rows, cols)."""
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if image.getexif().get(0x0112) in _ORIENTATION_SWAPS:
-                width, height = height, width
-            shape = grid_shape(width, height, cols, rows)
-            target = (shape[1] * PATCH, shape[0] * PATCH)
-            image.draft("RGB", target if (width, height) == image.size else target[::-1])  # JPEG: decode smaller
-            image = _to_rgba(ImageOps.exif_transpose(image))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about damaged files; the user gets our one line instead
+            image, shape = _decode(path, cols, rows)
+    except Image.DecompressionBombError:  # raised from the header, before any pixel is decoded
+        raise ImageError(f"{path}: larger than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, which pic2emoji "
+                         "refuses as a possible decompression bomb; downscale it first") from None
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -66,10 +80,21 @@ def read_photo(path, background, cols: int | None = None, rows: int | None = Non
     except _UNREADABLE as e:
         reason = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
         raise ImageError(f"{path}: not a readable image ({reason}); check the file or convert it to PNG/JPEG") from None
-    flat = Image.new("RGBA", image.size, tuple(background) + (255,))
-    flat.alpha_composite(image)
-    photo = flat.convert("RGB").resize(target, Image.LANCZOS, reducing_gap=3.0)
-    return np.asarray(photo), shape
+    return fit_to_grid(image, background, shape), shape
+
+
+def fit_to_grid(image: Image.Image, background, shape) -> np.ndarray:
+    """An RGB or RGBA image resized to exactly 36 px per grid cell, laid on the background: uint8 RGB.
+
+    It is resized first (Pillow resizes RGBA with premultiplied alpha, so compositing afterwards is
+    exact), which keeps a 50-megapixel photo from being copied at full size.
+    """
+    image = image.resize((shape[1] * PATCH, shape[0] * PATCH), Image.LANCZOS, reducing_gap=3.0)
+    if image.mode == "RGBA":
+        flat = Image.new("RGBA", image.size, tuple(background) + (255,))
+        flat.alpha_composite(image)
+        image = flat
+    return np.asarray(image.convert("RGB"))
 
 
 def cut_patches(photo: np.ndarray, shape) -> np.ndarray:
@@ -100,10 +125,14 @@ class Converter:
                 raise ModelError(f"{self.emoji_set.path}: no emoji of this set is terminal-safe; use --palette all")
         return allowed
 
-    def grid(self, photo_path, cols: int | None = None, rows: int | None = None, palette: str = "all") -> np.ndarray:
-        """Class index of every cell: (rows, cols) int array."""
-        photo, shape = read_photo(photo_path, self.model.background, cols, rows)
-        logits = self.classifier(cut_patches(photo, shape))
+    def grid(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all") -> np.ndarray:
+        """Class index of every cell: (rows, cols) int array. `photo` is a file path or a PIL image."""
+        if isinstance(photo, Image.Image):
+            shape = grid_shape(*photo.size, cols, rows)
+            pixels = fit_to_grid(photo if photo.mode in ("RGB", "RGBA") else photo.convert("RGBA"), self.model.background, shape)
+        else:
+            pixels, shape = read_photo(photo, self.model.background, cols, rows)
+        logits = self.classifier(cut_patches(pixels, shape))
         logits[:, ~self.allowed(palette)] = -np.inf  # a palette masks the net's choices, no retraining
         return logits.argmax(1).reshape(shape)
 

@@ -8,6 +8,7 @@ import math
 import multiprocessing
 import signal
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,8 @@ def accuracy(classifier: Classifier, patches, labels) -> tuple[float, np.ndarray
 
 
 def _feed(maker: SampleMaker, first: int, last: int, batch_size: int, queue) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us with SIGTERM,
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # which must simply end this process
     for index in range(first, last):
         queue.put(maker.batch(index, batch_size))
 
@@ -121,11 +123,16 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 def train(emoji_dir, out, config: TrainConfig = TrainConfig(), resume: bool = False, overwrite: bool = False,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, log=lambda message: None) -> TrainResult:
     """Train a model for the emoji set and save it to `out` (see the module docstring for Ctrl-C).
 
     With `resume`, training continues from the checkpoint with the settings it was started with.
     """
+    with _sigterm_as_interrupt():  # `kill` stops training as Ctrl-C does: with a checkpoint
+        return _train(emoji_dir, out, config, resume, overwrite, progress, log)
+
+
+def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainResult:
     from tinygrad import Tensor, dtypes
     from tinygrad.nn.optim import Adam
     from tinygrad.nn.state import get_parameters
@@ -154,6 +161,8 @@ def train(emoji_dir, out, config: TrainConfig = TrainConfig(), resume: bool = Fa
     queue = context.Queue(maxsize=6)
     feeder = context.Process(target=_feed, args=(maker, first, config.steps, config.batch_size, queue), daemon=True)
     feeder.start()
+    log(f"training {len(classes)} classes ({len(labels) - len(classes)} look-alikes merged) on {_device()}, "
+        f"steps {first}-{config.steps}; the first steps compile kernels, cached for later runs")
 
     if not resume:
         model = new_model(config.arch, emoji_set.name, classes, chars, merged, config.background, config.seed)
@@ -181,7 +190,6 @@ def train(emoji_dir, out, config: TrainConfig = TrainConfig(), resume: bool = Fa
         save_model(model, ckpt, extra)
 
     started, step, loss, acc = time.time(), first, float("nan"), float("nan")
-    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
     bar = tqdm(total=config.steps, initial=first, desc="training", unit="step", disable=not progress)
     try:
         for step in range(first, config.steps):
@@ -199,7 +207,6 @@ def train(emoji_dir, out, config: TrainConfig = TrainConfig(), resume: bool = Fa
         return TrainResult(model, model.accuracy, step, model.training["seconds"], True, history)
     finally:
         bar.close()
-        signal.signal(signal.SIGTERM, previous_sigterm)
         feeder.terminate()
     record(step, loss)
     save_model(model, out)
@@ -210,6 +217,15 @@ def train(emoji_dir, out, config: TrainConfig = TrainConfig(), resume: bool = Fa
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _device() -> str:

@@ -17,6 +17,8 @@ GREY = (128, 128, 128)
     ((400, 300), None, 30, (30, 40)),
     ((10000, 3), 72, None, (1, 72)),
     ((1, 1), 4, None, (4, 4)),
+    ((1, 1), None, None, (1, 1)),
+    ((20, 10), None, None, (10, 20)),
     ((640, 480), None, None, (54, 72)),
 ])
 def test_grid_keeps_the_aspect_ratio(size, cols, rows, expected):
@@ -137,3 +139,9 @@ def test_render_image_size_and_colours():
 
 def test_render_text_lines():
     assert render_text(np.array([[0, 1], [1, 1]]), ["🟥", "🟦"]) == "🟥🟦\n🟦🟦\n"
+
+
+def test_grid_of_a_pil_image_matches_the_file(converter, tmp_path):
+    path = halves(tmp_path / "h.png", (230, 30, 30), (30, 60, 230))
+    with Image.open(path) as image:
+        np.testing.assert_array_equal(converter.grid(image.copy(), cols=4), converter.grid(path, cols=4))

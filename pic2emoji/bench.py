@@ -1,0 +1,203 @@
+"""Benchmarks: speed, memory and mosaic fidelity, printed as a table (and JSON with --json).
+
+    python -m pic2emoji.bench                     # everything, on the shipped noto model
+    python -m pic2emoji.bench --only net,fidelity
+
+Figures, never pass/fail: docs/BENCHMARKS.md records them with the machine they came from.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .data import Nearest
+from .emoji_sets import composite
+from .infer import Converter, cut_patches, model_path, read_photo
+from .train import TrainConfig, sample_maker
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "photos"
+SECTIONS = ("data", "train", "net", "cli", "memory", "fidelity")
+
+
+def machine() -> dict:
+    from tinygrad import Device
+    lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    field = lambda name: next((line.split(":", 1)[1].strip() for line in lines if line.startswith(name)), "")
+    flags = set(field("flags").split())
+    return {"cpu": field("model name") or platform.processor(), "cores": os.cpu_count(), "device": Device.DEFAULT,
+            "simd": " ".join(f for f in ("avx2", "fma", "avx512f", "avx512_vnni") if f in flags),
+            "python": platform.python_version()}
+
+
+def timed(fn, repeat: int = 3) -> float:
+    """Best of `repeat` wall-clock times, in seconds."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_data(emoji_set, config) -> dict:
+    maker = sample_maker(emoji_set, config)
+    maker.batch(0, config.batch_size)
+    seconds = timed(lambda: [maker.batch(i, config.batch_size) for i in range(5)], 2) / 5
+    return {"data_samples_per_s": round(config.batch_size / seconds)}
+
+
+def bench_train(emoji_set, config) -> dict:
+    from tinygrad import Tensor, dtypes
+    from tinygrad.nn.optim import Adam
+    from tinygrad.nn.state import get_parameters
+    from .model import new_model
+    from .train import classes_of, make_step
+    labels, classes, chars, merged = classes_of(emoji_set, config)
+    model = new_model(config.arch, emoji_set.name, classes, chars, merged, config.background)
+    step = make_step(model.net, Adam(get_parameters(model.net), lr=1e-3))
+    x, y = sample_maker(emoji_set, config).batch(0, config.batch_size)
+    start = time.perf_counter()
+    for _ in range(3):  # TinyJit captures on the second call
+        step(Tensor(x, dtype=dtypes.uint8), Tensor(y, dtype=dtypes.int32)).item()
+    compile_s = time.perf_counter() - start
+    seconds = timed(lambda: [step(Tensor(x, dtype=dtypes.uint8), Tensor(y, dtype=dtypes.int32)).item() for _ in range(10)], 2) / 10
+    return {"train_first_steps_s": round(compile_s, 1), "train_steps_per_s": round(1 / seconds, 2),
+            "train_samples_per_s": round(config.batch_size / seconds)}
+
+
+def bench_net(converter: Converter) -> dict:
+    result = {}
+    rng = np.random.default_rng(0)
+    for label, count in (("54x72 grid", 54 * 72), ("1 MP photo", 1_000_000 // 36 ** 2), ("100 MP photo", 100_000_000 // 36 ** 2)):
+        patches = rng.integers(0, 256, (count, 36, 36, 3), dtype=np.uint8)
+        converter.classifier(patches[:converter.classifier.batch])  # warm
+        seconds = timed(lambda: converter.classifier(patches), 3 if count < 10_000 else 1)
+        result[f"net_patches_per_s ({label}, {count} patches)"] = round(count / seconds)
+    return result
+
+
+def _cli(*args, env=None) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pic2emoji", *map(str, args)], check=True, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def bench_cli(set_name: str, photo: Path) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cold_env = {**os.environ, "CACHEDB": str(tmp / "empty-cache.db")}
+        cold = _cli("infer", set_name, photo, "-o", tmp / "cold.png", env=cold_env)
+        warm_png = min(_cli("infer", set_name, photo, "-o", tmp / f"w{i}.png", "--cols", 72) for i in range(3))
+        warm_txt = min(_cli("infer", set_name, photo, "-o", tmp / f"w{i}.txt", "--cols", 72) for i in range(3))
+        folder = tmp / "photos"
+        folder.mkdir()
+        base = [Image.open(p).convert("RGB") for p in sorted(EXAMPLES.iterdir())]
+        for i in range(20):
+            image = base[i % len(base)].rotate(90 * (i // len(base)), expand=True)
+            image.save(folder / f"photo{i:02d}.jpg", quality=90)
+        batch = _cli("infer", set_name, folder, "-o", tmp / "out")
+    return {"cli_png_72_cols_warm_s": round(warm_png, 3), "cli_txt_72_cols_warm_s": round(warm_txt, 3),
+            "cli_png_cold_cache_s": round(cold, 1), "cli_batch_photos_per_s (20 photos, one process)": round(20 / batch, 2)}
+
+
+def bench_memory(set_name: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = Path(tmp) / "50mp.jpg"
+        y, x = np.mgrid[0:5774, 0:8660]
+        pixels = np.stack([(x * 255 // 8660), (y * 255 // 5774), ((x + y) % 256)], -1).astype(np.uint8)
+        Image.fromarray(pixels).save(photo, quality=85)
+        del pixels, x, y
+        code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        out = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "pic2emoji", "infer", set_name,
+                              str(photo), "-o", str(Path(tmp) / "m.png")], capture_output=True, text=True, check=True)
+    return {"peak_rss_50mp_jpeg_mb": round(int(out.stdout) / 1024)}
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255 ** 2 / max(np.mean((a.astype(np.float64) - b) ** 2), 1e-10)))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM of two greyscale images (Gaussian window, sigma 1.5, the usual constants)."""
+    g = np.exp(-0.5 * (np.arange(-5, 6) / 1.5) ** 2)
+    g /= g.sum()
+
+    def blur(x):
+        x = np.apply_along_axis(lambda r: np.convolve(r, g, "valid"), 0, x)
+        return np.apply_along_axis(lambda r: np.convolve(r, g, "valid"), 1, x)
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    ma, mb = blur(a), blur(b)
+    va, vb, cov = blur(a * a) - ma ** 2, blur(b * b) - mb ** 2, blur(a * b) - ma * mb
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    return float(np.mean((2 * ma * mb + c1) * (2 * cov + c2) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))))
+
+
+def fidelity(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
+    """cell-PSNR (one pixel per cell) and SSIM@6 (6×6 grey pixels per cell), both images at 36 px per cell."""
+    rows, cols = shape
+    cells = lambda im: im.reshape(rows, 36, cols, 36, 3).mean((1, 3))
+    grey6 = lambda im: np.asarray(Image.fromarray(im).convert("L").resize((cols * 6, rows * 6), Image.BOX))
+    return {"cell_psnr": round(psnr(cells(photo), cells(mosaic)), 2), "ssim6": round(ssim(grey6(photo), grey6(mosaic)), 4)}
+
+
+def bench_fidelity(converter: Converter, photos: list[Path], cols: int = 72) -> dict:
+    model = converter.model
+    class_tiles = composite(converter.tiles, model.background).reshape(len(converter.tiles), 36, 2, 36, 2, 3).mean((2, 4))
+    nearest = Nearest(class_tiles)
+    table = {}
+    for path in photos:
+        photo, shape = read_photo(path, model.background, cols)
+        patches = cut_patches(photo, shape)
+        row = {}
+        for name, grid in (("model", converter.classifier(patches).argmax(1)), ("baseline 6x6", nearest(patches))):
+            grid = grid.reshape(shape)
+            mosaic = np.asarray(converter.image(grid, 36))
+            row[name] = {**fidelity(photo, mosaic, shape), "distinct": int(len(np.unique(grid)))}
+        table[path.name] = row
+    return table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", default="noto", help="emoji set (its shipped or trained model is used)")
+    parser.add_argument("--model", default=None, help="model file  [default: the set's]")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    results = {"machine": machine()}
+    print(" | ".join(f"{k}: {v}" for k, v in results["machine"].items()))
+    converter = Converter(args.set, args.model or model_path(args.set))
+    config = TrainConfig(**{**converter.model.training.get("config", {}), "background": converter.model.background})
+    photos = sorted(EXAMPLES.iterdir())
+    steps = {"data": lambda: bench_data(converter.emoji_set, config), "train": lambda: bench_train(converter.emoji_set, config),
+             "net": lambda: bench_net(converter), "cli": lambda: bench_cli(args.set, photos[0]),
+             "memory": lambda: bench_memory(args.set), "fidelity": lambda: bench_fidelity(converter, photos)}
+    for section in SECTIONS:
+        if section not in only:
+            continue
+        results[section] = steps[section]()
+        if section == "fidelity":
+            print(f"{'photo':16} {'':14} {'cell-PSNR':>9} {'SSIM@6':>7} {'distinct':>8}")
+            for photo, row in results[section].items():
+                for name, m in row.items():
+                    print(f"{photo:16} {name:14} {m['cell_psnr']:9.2f} {m['ssim6']:7.4f} {m['distinct']:8d}")
+        else:
+            for key, value in results[section].items():
+                print(f"{key:55} {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
