@@ -94,8 +94,8 @@ def build_set_command(font, out_dir, size, skin_tones, pick, force):
 @click.argument("emoji_dir")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Model file to write.  [default: models/<set name>.safetensors]")
-@click.option("--steps", type=click.IntRange(1, 10_000_000), default=TrainConfig.steps, show_default=True,
-              help="Optimiser steps.")
+@click.option("--steps", type=click.IntRange(1, 10_000_000), default=None,
+              help="Optimiser steps.  [default: 3 per class, from 1000 to 6000]")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=TrainConfig.batch_size, show_default=True,
               help="Samples per step.")
 @click.option("--lr", type=click.FloatRange(0, 10, min_open=True), default=TrainConfig.lr, show_default=True,
@@ -119,7 +119,7 @@ def train_command(emoji_dir, output, steps, batch_size, lr, seed, background, ph
     Ctrl-C saves a checkpoint; run the same command with --resume to continue.
 
     \b
-    pic2emoji train noto-small --steps 1500
+    pic2emoji train noto-small
     pic2emoji train my_emoji/ -o my_emoji.safetensors
     """
     from .model import use_device

@@ -21,6 +21,9 @@ def write_atomically(path, write) -> None:
         raise OutputError(f"{path}: cannot write here ({e.strerror}); choose another place") from None
     try:
         write(temp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's permissions
         with open(temp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(temp, path)

@@ -9,7 +9,7 @@ import multiprocessing
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from .model import Classifier, Model, as_input, load_model, new_model, save_mode
 @dataclass(frozen=True)
 class TrainConfig:
     """Every training setting, with its default. The CLI's options mirror these fields."""
-    steps: int = 3000             # optimiser steps
+    steps: int | None = None      # optimiser steps; None: 3 per class, at least 1000 and at most 6000
     batch_size: int = 256         # samples per step
     lr: float = 3e-3              # Adam's peak learning rate, reached after `warmup` steps, then cosine to 2%
     warmup: int = 100
@@ -152,6 +152,8 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
         check_model_fits(model, emoji_set)
         config = TrainConfig(**{**model.training["config"], "background": tuple(model.background)})
     labels, classes, chars, merged = classes_of(emoji_set, config)
+    if config.steps is None:
+        config = replace(config, steps=min(6000, max(1000, 3 * len(classes))))
     maker = sample_maker(emoji_set, config)
     patches, answers = held_out_set(maker, config)
     first = int(model.training["steps_done"]) if resume else 0
@@ -173,15 +175,14 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
         for key, t in state.items():
             t.assign(saved[f"optimizer.{key}"].to(t.device)).realize()
     step_fn, classifier = make_step(model.net, optimizer), Classifier(model.net)
-    history, seconds = list(model.training.get("history", [])) if resume else [], float(model.training.get("seconds", 0)) if resume else 0.0
+    earlier = model.training if resume else {}  # a resumed run adds to the history and time of the first
+    history, seconds_before = list(earlier.get("history", [])), float(earlier.get("seconds", 0))
 
-    def record(step, loss, interrupted=False):
-        acc = accuracy(classifier, patches, answers)[0]
-        history.append((step, round(loss, 4), round(acc, 4)))
-        model.accuracy = acc
-        model.training = {"config": asdict(config), "steps_done": step, "seconds": round(seconds + time.time() - started, 1),
-                          "history": history, "held_out_samples": len(answers), "device": _device()}
-        return acc
+    def record(step, loss):
+        model.accuracy = accuracy(classifier, patches, answers)[0]
+        history.append((step, round(loss, 4), round(model.accuracy, 4)))
+        model.training = {"config": asdict(config), "steps_done": step, "history": history, "device": _device(),
+                          "seconds": round(seconds_before + time.time() - started, 1), "held_out_samples": len(answers)}
 
     def save_checkpoint(step, loss):
         record(step, loss)
@@ -189,7 +190,7 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
         extra.update({"optimizer.b1_t": optimizer.b1_t, "optimizer.b2_t": optimizer.b2_t})
         save_model(model, ckpt, extra)
 
-    started, step, loss, acc = time.time(), first, float("nan"), float("nan")
+    started, step, loss = time.time(), first, float("nan")
     bar = tqdm(total=config.steps, initial=first, desc="training", unit="step", disable=not progress)
     try:
         for step in range(first, config.steps):
@@ -199,8 +200,7 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
             bar.update(1)
             if (step + 1) % config.eval_every == 0 and step + 1 < config.steps:
                 save_checkpoint(step + 1, loss)
-                acc = model.accuracy
-            bar.set_postfix(loss=f"{loss:.3f}", held_out=f"{acc:.1%}")
+            bar.set_postfix(loss=f"{loss:.3f}", held_out=f"{model.accuracy or float('nan'):.1%}")
         step = config.steps
     except KeyboardInterrupt:
         save_checkpoint(step, loss)
