@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Set up pic2emoji in this checkout: the system packages it needs (installed when run as root, else the
-# exact command is printed), a virtual environment in .venv, and the package with its test extras.
-# Safe to run again: it only does what is missing.
+# exact command is printed), a virtual environment in .venv, and the package. With --test, also what the
+# tests need: the test extras and Chromium. Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TEST=0; [ "${1:-}" = --test ] && TEST=1
 
 # clang: tinygrad's CPU backend compiles kernels with it. pocl-opencl-icd: OpenCL on the CPU, tinygrad's
 # GPU code path. fonts-noto-color-emoji + libraqm0/libfribidi0: build-set renders emoji from the font.
-# fonts-dejavu-core: a font without colour emoji, for build-set's tests.
-APT_PACKAGES="clang pocl-opencl-icd fonts-noto-color-emoji libraqm0 libfribidi0 fonts-dejavu-core ${EXTRA_APT_PACKAGES:-}"
+APT_PACKAGES="clang pocl-opencl-icd fonts-noto-color-emoji libraqm0 libfribidi0 ${EXTRA_APT_PACKAGES:-}"
+# For the tests: fonts-dejavu-core, a font without colour emoji (build-set's refusals); chromium, the
+# browser the live camera's tests drive through Playwright (Debian's package: no `playwright install`;
+# on Ubuntu `chromium` is a snap, which Playwright cannot drive: use Debian's or set PIC2EMOJI_CHROMIUM).
+[ "$TEST" = 1 ] && APT_PACKAGES="$APT_PACKAGES fonts-dejavu-core chromium"
 
 if command -v dpkg >/dev/null; then
     missing=$(for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done | xargs)
@@ -40,5 +44,9 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+if [ "$TEST" = 1 ]; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+else
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e .
+fi
 echo "setup: ready; the tool is .venv/bin/pic2emoji (or 'source .venv/bin/activate' and use pic2emoji)" >&2

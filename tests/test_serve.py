@@ -1,0 +1,280 @@
+"""The live camera: the HTTP API against a server in this process, then the real page in headless
+Chromium with a fake camera against `pic2emoji serve` in a subprocess. Loopback addresses only."""
+import http.client
+import io
+import json
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from pic2emoji.cli import main
+from pic2emoji.serve import Handler, make_server
+from pic2emoji.serve_bench import CHROMIUM, ServerProcess, open_browser, write_y4m
+
+ROWS, COLS = 6, 8
+CPU = dict(os.environ, DEV="CPU")  # for `pic2emoji serve` subprocesses, as conftest sets it for this one
+REDS, BLUES = set("🟥🍅"), set("🟦🌊💧")
+
+
+def halves(width, height, top=(230, 40, 40), bottom=(40, 70, 220)) -> Image.Image:
+    """A picture whose top half is red and bottom half blue."""
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[: height // 2], pixels[height // 2:] = top, bottom
+    return Image.fromarray(pixels)
+
+
+def jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def server(converter):
+    server = make_server(converter, "127.0.0.1", 0, ROWS, COLS)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def request(server, path, body=None, content_type="image/jpeg", method=None):
+    """(status, headers, body) of one request; the body parsed when it is JSON."""
+    url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+    headers = {"Content-Type": content_type} if body is not None else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, body, headers, method=method), timeout=30) as response:
+            status, headers, data = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as e:
+        status, headers, data = e.code, e.headers, e.read()
+    return status, headers, json.loads(data) if headers.get_content_type() == "application/json" else data
+
+
+def test_page_and_config(server, converter):
+    status, headers, page = request(server, "/")
+    assert status == 200 and headers.get_content_type() == "text/html" and b"getUserMedia" in page
+    status, _, config = request(server, "/config")
+    assert status == 200
+    assert (config["rows"], config["cols"], config["emoji"]) == (ROWS, COLS, converter.texts)
+    assert config["frame_type"] == "image/jpeg" and 1 <= config["cell_px"] <= 36
+
+
+def test_frame_gives_a_grid_of_the_right_shape(server, converter):
+    status, headers, answer = request(server, "/frame", jpeg(halves(COLS * 8, ROWS * 8)))
+    assert status == 200
+    grid = np.array(answer["grid"])
+    assert grid.shape == (ROWS, COLS) and grid.min() >= 0 and grid.max() < len(converter.texts)
+    assert answer["text"] == ["".join(converter.texts[c] for c in row) for row in grid]
+    assert all(len(row) == COLS for row in answer["text"])  # one code point per emoji: the terminal palette
+    assert {part.split(";")[0].strip() for part in headers["Server-Timing"].split(",")} == {"decode", "net", "encode"}
+
+
+@pytest.mark.parametrize("cell_px", [4, 8, 36])
+def test_red_top_blue_bottom_gives_red_emoji_on_top_and_blue_below(server, cell_px):
+    _, _, answer = request(server, "/frame", jpeg(halves(COLS * cell_px, ROWS * cell_px)))
+    top, bottom = "".join(answer["text"][: ROWS // 2]), "".join(answer["text"][ROWS // 2:])
+    assert set(top) <= REDS and set(bottom) <= BLUES, answer["text"]
+
+
+def post_raw(server, path, headers, body=b"") -> tuple[int, dict]:
+    """A request urllib would not send: any headers, any body."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=30)
+    connection.putrequest("POST", path, skip_accept_encoding=True)
+    for key, value in headers.items():
+        connection.putheader(key, value)
+    connection.endheaders(body)
+    response = connection.getresponse()
+    answer = (response.status, response.getheader("Content-Type"), json.loads(response.read()))
+    connection.close()
+    return answer
+
+
+NOISE = Image.fromarray(np.random.default_rng(0).integers(0, 256, (ROWS * 8, COLS * 8, 3), np.uint8))
+BAD_REQUESTS = {  # name: (method, path, body, content type, status, words the error must contain)
+    "GET a POST path": ("GET", "/frame", None, None, 405, "takes POST"),
+    "DELETE the page": ("DELETE", "/", None, None, 405, "takes GET"),
+    "unknown path": ("GET", "/admin", None, None, 404, "POST /frame"),
+    "PNG instead of JPEG": ("POST", "/frame", b"\x89PNG\r\n", "image/png", 415, "send image/jpeg"),
+    "garbage body": ("POST", "/frame", b"not a picture at all", "image/jpeg", 400, "not a JPEG"),
+    "truncated JPEG": ("POST", "/frame", jpeg(NOISE)[:len(jpeg(NOISE)) // 2], "image/jpeg", 400, "damaged"),
+    "wrong size": ("POST", "/frame", jpeg(halves(640, 480)), "image/jpeg", 400, "640×480 px but the grid is 8×6"),
+    "wrong aspect": ("POST", "/frame", jpeg(halves(COLS * 8, ROWS * 9)), "image/jpeg", 400, "e.g. "),
+    "cells too large": ("POST", "/frame", jpeg(halves(COLS * 40, ROWS * 40)), "image/jpeg", 400, "k from 1 to 36"),
+    "mosaic of no JSON": ("POST", "/mosaic.png", b"[1, 2", "application/json", 400, '{"grid"'),
+    "mosaic of wrong shape": ("POST", "/mosaic.png", b'{"grid": [[0, 1]]}', "application/json", 400, "6 rows of 8"),
+    "mosaic of bad class": ("POST", "/mosaic.png", json.dumps({"grid": [[99] * COLS] * ROWS}).encode(),
+                            "application/json", 400, "class indices from 0 to"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_REQUESTS)
+def test_bad_requests_get_a_json_4xx_that_names_the_problem(server, name):
+    method, path, body, content_type, status, words = BAD_REQUESTS[name]
+    got, headers, answer = request(server, path, body, content_type, method)
+    assert got == status and headers.get_content_type() == "application/json"
+    assert words in answer["error"], answer
+
+
+def test_body_size_type_and_length_are_checked_before_reading(server):
+    assert post_raw(server, "/frame", {"Content-Type": "image/jpeg", "Content-Length": str(100 << 20)})[:2] == \
+        (413, "application/json")
+    assert post_raw(server, "/frame", {"Content-Type": "image/jpeg"})[0] == 411
+    assert post_raw(server, "/frame", {"Content-Length": "0"})[2] == \
+        {"error": "Content-Type is missing; send image/jpeg"}
+
+
+def test_mosaic_png_is_drawn_from_a_grid(server):
+    _, _, answer = request(server, "/frame", jpeg(halves(COLS * 8, ROWS * 8)))
+    grid = json.dumps({"grid": answer["grid"]}).encode()
+    status, headers, png = request(server, "/mosaic.png", grid, "application/json")
+    assert status == 200 and headers.get_content_type() == "image/png"
+    assert Image.open(io.BytesIO(png)).size == (COLS * 32, ROWS * 32)
+
+
+def test_concurrent_frames_get_their_own_answers(server):
+    frames = {c: jpeg(Image.new("RGB", (COLS * 4, ROWS * 4), c)) for c in ("red", "blue", "green", "yellow")}
+    alone = {colour: request(server, "/frame", frame)[2]["grid"] for colour, frame in frames.items()}
+    together = {}
+    send = lambda colour: together.update({colour: request(server, "/frame", frames[colour])[2]["grid"]})
+    threads = [threading.Thread(target=send, args=(colour,)) for colour in list(frames) * 3]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert together == alone
+
+
+def test_a_stalled_client_is_dropped_and_does_not_hold_up_others(server, monkeypatch):
+    monkeypatch.setattr(Handler, "timeout", 0.5)
+    stalled = socket.create_connection(server.server_address[:2])
+    stalled.sendall(b"POST /frame HTTP/1.1\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\nonly a bit")
+    start = time.perf_counter()
+    assert request(server, "/frame", jpeg(halves(COLS * 8, ROWS * 8)))[0] == 200
+    stalled.settimeout(10)
+    assert stalled.recv(100) == b""  # closed by the server after its timeout, without an answer
+    assert time.perf_counter() - start < 5
+    stalled.close()
+
+
+def rss_kb() -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0])
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads memory use from Linux /proc")
+def test_memory_stays_flat_over_hundreds_of_frames(server):
+    frame = jpeg(halves(COLS * 8, ROWS * 8))
+    for _ in range(50):
+        request(server, "/frame", frame)
+    before = rss_kb()
+    for _ in range(150):
+        request(server, "/frame", frame)
+    print(f"{(rss_kb() - before) / 1024:.2f} MB more after 150 frames")
+    assert rss_kb() - before < 8 * 1024, f"{(rss_kb() - before) / 1024:.1f} MB more after 150 frames"
+
+
+def test_serve_reports_a_busy_port_in_one_line(tiny_set, tiny_model):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", str(tiny_set), "--model", str(tiny_model), "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_warms_up_before_ready_and_stops_on_ctrl_c(tiny_set, tiny_model):
+    with ServerProcess(tiny_set, "--model", tiny_model, "--rows", 3, "--cols", 4, env=CPU) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        assert "compiled the net for a 3×4 grid" in "".join(server.log)  # before the ready line
+        with urllib.request.urlopen(server.url + "/config", timeout=10) as response:
+            assert json.load(response)["cols"] == 4
+        assert server.stop() == 0
+    assert server.log[-1].strip() == "stopped" and "Traceback" not in "".join(server.log)
+
+
+# The real page in headless Chromium. Only a missing Chromium skips these, and never in CI.
+
+@pytest.fixture(scope="module")
+def playwright():
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: apt-get install chromium (scripts/setup.sh --test does) or set PIC2EMOJI_CHROMIUM"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def camera_server(tiny_set, tiny_model):
+    with ServerProcess(tiny_set, "--model", tiny_model, "--rows", 54, "--cols", 72, env=CPU) as server:
+        yield server
+
+
+def test_page_turns_the_camera_into_a_54_by_72_emoji_grid(playwright, camera_server, tmp_path):
+    camera = write_y4m(halves(640, 480), tmp_path / "camera.y4m")
+    browser = open_browser(playwright, tmp_path / "profile", camera)
+    page = browser.new_page()
+    page.goto(camera_server.url)
+    page.wait_for_function("() => window.emojicam.frames >= 1", timeout=60_000)
+    cells = page.eval_on_selector_all("#grid span", "cells => cells.map(c => [c.textContent, c.offsetTop, c.offsetLeft])")
+    tops, lefts = sorted({c[1] for c in cells}), sorted({c[2] for c in cells})
+    assert (len(cells), len(tops), len(lefts)) == (54 * 72, 54, 72)  # laid out as 54 rows of 72 cells
+    assert tops[1] - tops[0] == lefts[1] - lefts[0]  # square cells
+    rows = ["".join(c[0] for c in cells[r * 72:(r + 1) * 72]) for r in range(54)]
+    assert all(len(row) == 72 for row in rows)  # one emoji in every cell
+    top, bottom = "".join(rows[:24]), "".join(rows[30:])
+    assert sum(c in REDS for c in top) > 0.95 * len(top), rows
+    assert sum(c in BLUES for c in bottom) > 0.95 * len(bottom), rows
+    assert "frames/s" in page.text_content("#fps") and page.get_attribute("body", "data-state") == "running"
+
+    with page.expect_download() as download:
+        page.click("#save-text")
+    text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert text.endswith("\n") and len(text.splitlines()) == 54 and all(len(line) == 72 for line in text.splitlines())
+    with page.expect_download() as download:
+        page.click("#save-png")
+    assert Image.open(download.value.path()).size == (72 * 32, 54 * 32)
+
+    # Set PIC2EMOJI_SCREENSHOT=docs/serve-screenshot.png to keep it (serve_bench --screenshot does so on a real model).
+    screenshot = Path(os.environ.get("PIC2EMOJI_SCREENSHOT") or tmp_path / "serve-screenshot.png")
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+    browser.close()
+
+
+def test_page_says_when_camera_permission_is_refused(playwright, camera_server, tmp_path):
+    browser = open_browser(playwright, tmp_path / "profile", write_y4m(halves(640, 480), tmp_path / "camera.y4m"),
+                           allow_camera=False)
+    page = browser.new_page()
+    page.goto(camera_server.url)
+    page.wait_for_function("() => document.body.dataset.state === 'denied'", timeout=20_000)
+    assert "permission was refused" in page.text_content("#status")
+    browser.close()
+
+
+def test_page_says_when_there_is_no_camera_or_the_origin_is_not_secure(playwright, camera_server, tmp_path):
+    lan_name = "--host-resolver-rules=MAP emojicam.test 127.0.0.1"  # a name that is not localhost, on loopback
+    browser = open_browser(playwright, tmp_path / "profile", camera=None, extra_args=[lan_name])
+    page = browser.new_page()
+    page.goto(camera_server.url)
+    page.wait_for_function("() => document.body.dataset.state === 'no-camera'", timeout=20_000)
+    assert "No camera was found" in page.text_content("#status")
+    port = camera_server.url.rsplit(":", 1)[1]
+    page.goto(f"http://emojicam.test:{port}/")
+    page.wait_for_function("() => document.body.dataset.state === 'insecure'", timeout=20_000)
+    assert f"open http://localhost:{port}/" in page.text_content("#status")
+    browser.close()
