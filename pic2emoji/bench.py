@@ -73,13 +73,24 @@ def bench_train(emoji_set, config) -> dict:
             "train_samples_per_s": round(config.batch_size / seconds)}
 
 
-def bench_net(converter: Converter) -> dict:
-    result = {}
+def bench_net(converter: Converter, tune: bool = False) -> dict:
+    """Patches per second, JIT warm: of tinygrad's default kernels, then of the net as infer and serve run
+    it (from the cache: tuned if `pic2emoji tune` ran, or with --tune now)."""
+    from .model import Classifier
+    model, result = converter.model, {}
     rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (54 * 72, 36, 36, 3), dtype=np.uint8)
+    default = Classifier(model.net, len(model.classes))
+    default.warm_up()
+    result["net_patches_per_s (54x72 grid, 3888 patches, default kernels)"] = round(len(frame) / timed(lambda: default(frame), 5))
+    if tune:
+        converter.classifier.tune(2)
+    classifier = converter.classifier
+    classifier.warm_up()
+    result["net_tuned"] = classifier.tuned or "no (pic2emoji tune, or --tune here)"
     for label, count in (("54x72 grid", 54 * 72), ("1 MP photo", 1_000_000 // 36 ** 2), ("100 MP photo", 100_000_000 // 36 ** 2)):
-        patches = rng.integers(0, 256, (count, 36, 36, 3), dtype=np.uint8)
-        converter.classifier(patches[:converter.classifier.batch])  # warm
-        seconds = timed(lambda: converter.classifier(patches), 3 if count < 10_000 else 1)
+        patches = frame if count == len(frame) else rng.integers(0, 256, (count, 36, 36, 3), dtype=np.uint8)
+        seconds = timed(lambda: classifier(patches), 5 if count < 10_000 else 1)
         result[f"net_patches_per_s ({label}, {count} patches)"] = round(count / seconds)
     return result
 
@@ -94,7 +105,7 @@ def _cli(*args, env=None) -> float:
 def bench_cli(set_name: str, photo: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        cold_env = {**os.environ, "CACHEDB": str(tmp / "empty-cache.db")}
+        cold_env = {**os.environ, "CACHEDB": str(tmp / "empty-cache.db"), "PIC2EMOJI_CACHE_DIR": str(tmp / "empty")}
         cold = _cli("infer", set_name, photo, "-o", tmp / "cold.png", env=cold_env)
         warm_png = min(_cli("infer", set_name, photo, "-o", tmp / f"w{i}.png", "--cols", 72) for i in range(3))
         warm_txt = min(_cli("infer", set_name, photo, "-o", tmp / f"w{i}.txt", "--cols", 72) for i in range(3))
@@ -152,14 +163,15 @@ def fidelity(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
 
 def bench_fidelity(converter: Converter, photos: list[Path], cols: int = 72) -> dict:
     model = converter.model
-    class_tiles = composite(converter.tiles, model.background).reshape(len(converter.tiles), 36, 2, 36, 2, 3).mean((2, 4))
+    tiles = converter.emoji_set.tiles(converter.tile_of)
+    class_tiles = composite(tiles, model.background).reshape(len(tiles), 36, 2, 36, 2, 3).mean((2, 4))
     nearest = Nearest(class_tiles)
     table = {}
     for path in photos:
         photo, shape = read_photo(path, model.background, cols)
         patches = cut_patches(photo, shape)
         row = {}
-        for name, grid in (("model", converter.classifier(patches).argmax(1)), ("baseline 6x6", nearest(patches))):
+        for name, grid in (("model", converter.classifier(patches)), ("baseline 6x6", nearest(patches))):
             grid = grid.reshape(shape)
             mosaic = np.asarray(converter.image(grid, 36))
             row[name] = {**fidelity(photo, mosaic, shape), "distinct": int(len(np.unique(grid)))}
@@ -173,6 +185,7 @@ def main(argv=None):
     parser.add_argument("--model", default=None, help="model file  [default: the set's]")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    parser.add_argument("--tune", action="store_true", help="tune the net first (as `pic2emoji tune`: minutes, once)")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     results = {"machine": machine()}
@@ -181,7 +194,7 @@ def main(argv=None):
     config = TrainConfig(**{**converter.model.training.get("config", {}), "background": converter.model.background})
     photos = sorted(EXAMPLES.iterdir())
     steps = {"data": lambda: bench_data(converter.emoji_set, config), "train": lambda: bench_train(converter.emoji_set, config),
-             "net": lambda: bench_net(converter), "cli": lambda: bench_cli(args.set, photos[0]),
+             "net": lambda: bench_net(converter, args.tune), "cli": lambda: bench_cli(args.set, photos[0]),
              "memory": lambda: bench_memory(args.set), "fidelity": lambda: bench_fidelity(converter, photos)}
     for section in SECTIONS:
         if section not in only:

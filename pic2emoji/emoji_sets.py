@@ -8,7 +8,7 @@ or joined by `_`, with Noto's `emoji_u` prefix (`emoji_u1f600.png`), or emojiped
 is shown as PLACEHOLDER.
 """
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import emoji
@@ -79,10 +79,27 @@ class EmojiSet:
     path: Path
     files: list[str]     # file names, sorted: this is the class order
     chars: list[str | None]  # the emoji each file shows, None where the name names none
-    images: np.ndarray   # (N, TILE_SIZE, TILE_SIZE, 4) uint8 RGBA
+    size: int = TILE_SIZE    # tiles are size×size
+    _loaded: dict = field(default_factory=dict, repr=False)  # index -> RGBA tile, read on first use
 
     def __len__(self):
         return len(self.files)
+
+    def tiles(self, indices) -> np.ndarray:
+        """The tiles at these indices: (len(indices), size, size, 4) uint8 RGBA, each file read once."""
+        for i in indices:
+            if i not in self._loaded:
+                file = self.path / self.files[i]
+                try:
+                    self._loaded[i] = load_tile(file, self.size)
+                except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+                    raise EmojiSetError(f"{file}: not a readable image ({e}); remove or replace it") from None
+        return np.stack([self._loaded[i] for i in indices]) if len(indices) else np.zeros((0, self.size, self.size, 4), np.uint8)
+
+    @property
+    def images(self) -> np.ndarray:
+        """Every tile: (N, size, size, 4) uint8 RGBA."""
+        return self.tiles(range(len(self)))
 
     def text(self, index: int) -> str:
         return self.chars[index] or PLACEHOLDER
@@ -137,8 +154,12 @@ def load_tile(path: Path, size: int = TILE_SIZE) -> np.ndarray:
     return np.asarray(square.resize((size, size), Image.LANCZOS) if side != size else square)
 
 
-def load_emoji_set(name_or_path, size: int = TILE_SIZE) -> EmojiSet:
-    """Load every image in an emoji folder (or a shipped set by name) in sorted file-name order."""
+def load_emoji_set(name_or_path, size: int = TILE_SIZE, lazy: bool = False) -> EmojiSet:
+    """Load every image in an emoji folder (or a shipped set by name) in sorted file-name order.
+
+    With `lazy`, only the file names are read now and each image when it is first asked for (a mosaic
+    uses a few hundred of 1898), so an unreadable image is reported only if it is used.
+    """
     path = find_emoji_set(name_or_path)
     if not path.is_dir():
         known = ", ".join(shipped_sets()) or "none installed"
@@ -150,19 +171,16 @@ def load_emoji_set(name_or_path, size: int = TILE_SIZE) -> EmojiSet:
     if not files:
         raise EmojiSetError(f"{path}: no emoji images ({', '.join(IMAGE_SUFFIXES)}) in this folder; "
                             "point to a folder of emoji images or make one with `pic2emoji build-set`")
-    images = []
-    for file in files:
-        try:
-            images.append(load_tile(path / file, size))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-            raise EmojiSetError(f"{path / file}: not a readable image ({e}); remove or replace it") from None
     chars = [name_to_char(Path(f).stem) for f in files]
     seen = {}
     for file, char in zip(files, chars):
         if char is not None and char in seen:
             raise EmojiSetError(f"{path / file}: shows the same emoji {char} as {seen[char]}; remove one")
         seen[char] = file
-    return EmojiSet(path.resolve().name, path, files, chars, np.stack(images))
+    emoji_set = EmojiSet(path.resolve().name, path, files, chars, size)
+    if not lazy:
+        emoji_set.images  # read them all now: a broken file is named before any work starts
+    return emoji_set
 
 
 def near_duplicates(emoji_set: EmojiSet, background=(128, 128, 128), threshold: float = 8.0,

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 from .emoji_sets import find_emoji_set, is_terminal_safe, load_emoji_set, shipped_dir
 from .errors import ImageError, ModelError, OutputError
 from .files import write_atomically
-from .model import PATCH, Classifier, load_model
+from .model import PATCH, Classifier, jit_cache_file, load_model
 from .render import render_image, render_text
 
 DEFAULT_COLS = 72
@@ -106,14 +106,15 @@ def cut_patches(photo: np.ndarray, shape) -> np.ndarray:
 class Converter:
     """An emoji set and its model, loaded and compiled once, to turn any number of photos into mosaics."""
     def __init__(self, emoji_dir, model_file=None):
-        self.emoji_set = load_emoji_set(emoji_dir)
+        self.emoji_set = load_emoji_set(emoji_dir, lazy=True)
         self.model = load_model(model_file or model_path(emoji_dir))
         from .train import check_model_fits
         check_model_fits(self.model, self.emoji_set)
         index = {f: i for i, f in enumerate(self.emoji_set.files)}
-        self.tiles = self.emoji_set.images[[index[f] for f in self.model.classes]]
-        self.texts = [self.emoji_set.text(index[f]) for f in self.model.classes]
-        self.classifier = Classifier(self.model.net)
+        self.tile_of = np.array([index[f] for f in self.model.classes])  # class -> its tile in the set
+        self.texts = [self.emoji_set.text(i) for i in self.tile_of]
+        self.classifier = Classifier(self.model.net, len(self.model.classes),
+                                     cache=jit_cache_file(self.model.path, Classifier.batch))
 
     def allowed(self, palette: str) -> np.ndarray:
         if palette not in PALETTES:
@@ -132,12 +133,13 @@ class Converter:
             pixels = fit_to_grid(photo if photo.mode in ("RGB", "RGBA") else photo.convert("RGBA"), self.model.background, shape)
         else:
             pixels, shape = read_photo(photo, self.model.background, cols, rows)
-        logits = self.classifier(cut_patches(pixels, shape))
-        logits[:, ~self.allowed(palette)] = -np.inf  # a palette masks the net's choices, no retraining
-        return logits.argmax(1).reshape(shape)
+        # a palette masks the net's choices, no retraining
+        return self.classifier(cut_patches(pixels, shape), self.allowed(palette)).reshape(shape)
 
     def image(self, grid: np.ndarray, tile_px: int = 32) -> Image.Image:
-        return render_image(grid, self.tiles, self.model.background, tile_px)
+        used, inverse = np.unique(grid, return_inverse=True)  # read only the tiles this mosaic shows
+        tiles = self.emoji_set.tiles(self.tile_of[used])
+        return render_image(inverse.reshape(grid.shape), tiles, self.model.background, tile_px)
 
     def text(self, grid: np.ndarray) -> str:
         return render_text(grid, self.texts)

@@ -4,16 +4,21 @@ A model file is safetensors: the weights, plus string metadata (lists and dicts 
 format version, architecture, patch size, background, the ordered class list, merged look-alikes,
 training settings and the measured held-out accuracy. Loading rebuilds the net from the metadata.
 """
+import hashlib
 import json
+import os
+import pickle
+import sys
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-from tinygrad import Device, Tensor, TinyJit, dtypes, nn
+from tinygrad import Context, Device, Tensor, TinyJit, dtypes, nn
 from tinygrad.helpers import DEV
 from tinygrad.nn.state import get_state_dict, load_state_dict, safe_load, safe_load_metadata, safe_save
 
-from .errors import ModelError
+from .errors import ModelError, OutputError
 from .files import write_atomically
 
 FORMAT = "pic2emoji-model"
@@ -21,23 +26,54 @@ FORMAT_VERSION = 1
 PATCH = 36  # the net sees 36×36 RGB patches
 
 
+FEATURES = 16 * 7 * 7  # what TinyConvNet's convolutions hand to its class layer
+
+
 class TinyConvNet:
-    """The seed net: two 3×3 convolutions with ReLU and 2× max-pooling, then one linear layer.
+    """The seed net: two 3×3 convolutions with ReLU and 2× max-pooling, then the class layer.
 
     36×36×3 -> conv 8 -> 34 -> pool -> 17 -> conv 16 -> 15 -> pool -> 7, so 16·7·7 = 784 features.
-    About 1 MFLOP for the convolutions plus 1.6 kFLOP per class, per patch.
+    The convolutions cost 0.5 M multiply-adds per patch; the class layer 784 per class, three quarters
+    of the work with 1850 classes. With `rank`, the class layer is factored through `rank` numbers
+    (784 -> rank -> classes, nothing in between): a rank-64 layer does a quarter of the work.
     """
-    def __init__(self, classes: int):
+    def __init__(self, classes: int, rank: int | None = None):
+        head = [nn.Linear(FEATURES, classes)] if rank is None else [nn.Linear(FEATURES, rank, bias=False), nn.Linear(rank, classes)]
+        self.rank = rank
         self.layers = [nn.Conv2d(3, 8, 3), Tensor.relu, Tensor.max_pool2d,
                        nn.Conv2d(8, 16, 3), Tensor.relu, Tensor.max_pool2d,
-                       lambda x: x.flatten(1), nn.Linear(16 * 7 * 7, classes)]
+                       lambda x: x.flatten(1), *head]
 
     def __call__(self, x: Tensor) -> Tensor:
         """x: (N, 3, 36, 36) RGB in [0, 1] -> (N, classes) logits."""
         return x.sequential(self.layers)
 
+    def class_layer(self) -> tuple[np.ndarray, np.ndarray]:
+        """The class layer as one matrix and bias: (classes, 784) and (classes,), whatever its rank."""
+        last = self.layers[-1]
+        weight = last.weight.numpy() if self.rank is None else last.weight.numpy() @ self.layers[-2].weight.numpy()
+        return weight, last.bias.numpy()
 
-ARCHITECTURES = {"tinyconv": TinyConvNet}
+    def start_from(self, other: "TinyConvNet") -> None:
+        """Take another TinyConvNet's weights (same classes, any rank): the convolutions as they are, the
+        class layer exactly or, to a lower rank, as its best approximation (truncated SVD)."""
+        for mine, theirs in ((self.layers[0], other.layers[0]), (self.layers[3], other.layers[3])):
+            mine.weight.assign(theirs.weight.contiguous()).realize()
+            mine.bias.assign(theirs.bias.contiguous()).realize()
+        weight, bias = other.class_layer()
+        self.layers[-1].bias.assign(Tensor(bias)).realize()
+        if self.rank is None:
+            self.layers[-1].weight.assign(Tensor(weight)).realize()
+            return
+        u, s, vt = np.linalg.svd(weight, full_matrices=False)
+        k = min(self.rank, len(s))  # fewer classes than the rank: exact, the rest of the rank left at zero
+        first, second = np.zeros((self.rank, FEATURES), np.float32), np.zeros((len(bias), self.rank), np.float32)
+        first[:k], second[:, :k] = np.sqrt(s[:k])[:, None] * vt[:k], u[:, :k] * np.sqrt(s[:k])
+        self.layers[-2].weight.assign(Tensor(first)).realize()
+        self.layers[-1].weight.assign(Tensor(second)).realize()
+
+
+ARCHITECTURES = {"tinyconv": TinyConvNet, "tinyconv-r64": lambda classes: TinyConvNet(classes, rank=64)}
 
 
 def as_input(patches: Tensor) -> Tensor:
@@ -144,22 +180,97 @@ def use_device(name: str | None) -> str:
                          "try --device CPU (needs clang) or --device CL (needs an OpenCL driver, e.g. pocl)") from None
 
 
+def jit_cache_dir() -> Path:
+    """Where captured nets are kept between runs: $PIC2EMOJI_CACHE_DIR, else ~/.cache/pic2emoji."""
+    if os.environ.get("PIC2EMOJI_CACHE_DIR"):
+        return Path(os.environ["PIC2EMOJI_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pic2emoji"
+
+
+def jit_cache_file(model_file, batch: int) -> Path:
+    """The cache file of one model file's net on the current device: named by the file's bytes, so a
+    retrained model never meets a stale net."""
+    digest = hashlib.sha256(Path(model_file).read_bytes())
+    digest.update(f"{Device.DEFAULT}/{batch}/tinygrad {version('tinygrad')}/python {sys.version_info[:2]}".encode())
+    return jit_cache_dir() / f"{Path(model_file).stem}-{digest.hexdigest()[:20]}.jit"
+
+
 class Classifier:
-    """Logits for any number of patches through one fixed-shape JIT, so its kernels compile once.
+    """The class each patch looks most like, through one fixed-shape JIT, so its kernels compile once.
 
-    Patches go through in chunks of `batch`, the last one padded; each chunk's output is copied out
-    (.numpy()) before the next call, because the JIT reuses its output buffer.
+    Patches go through in chunks of `batch` (a third of a 54×72 webcam frame), the last one padded. The
+    arg-max runs in the JIT too, under an additive mask that rules classes out (a palette), so only one
+    index per patch leaves the device. Each chunk's answer is copied out before the next call, because
+    the JIT reuses its output buffer.
+
+    With a `cache` file, the captured JIT (its compiled kernels and the weights) is saved there once
+    captured and loaded from there by later processes: tinygrad caches compiled binaries on disk but
+    re-derives every kernel in each new process, ~2 s that a one-photo command would pay every time.
     """
-    def __init__(self, net, batch: int = 512):
-        self.batch = batch
-        self._logits = TinyJit(lambda patches: net(as_input(patches)).realize())
+    batch = 1296
 
-    def __call__(self, patches: np.ndarray) -> np.ndarray:
-        """(N, 36, 36, 3) uint8 -> (N, classes) float32."""
-        chunks = []
+    def __init__(self, net, classes: int, batch: int | None = None, cache: Path | None = None):
+        self.batch, self.classes, self.cache = batch or self.batch, classes, cache
+        self._net = lambda patches, mask: (net(as_input(patches)) + mask).argmax(1).cast(dtypes.int32).realize()
+        self._pick = self._load(cache) or TinyJit(self._net)
+        self._saved = self._pick.captured is not None
+
+    @staticmethod
+    def _load(cache):
+        if cache is None or not cache.is_file():
+            return None
+        try:
+            with open(cache, "rb") as f:
+                return pickle.load(f)
+        except Exception:  # written by another tinygrad, or damaged: capture again and replace it
+            return None
+
+    def _save(self, beam: int = 0) -> None:
+        self._saved = True
+        if self.cache is None:
+            return
+        self._pick.captured.free_intermediates()  # their contents need not be saved; they come back on use
+        try:
+            write_atomically(self.cache, lambda temp: Path(temp).write_bytes(pickle.dumps(self._pick)))
+            self._tuned_note.unlink(missing_ok=True)
+            if beam:
+                self._tuned_note.write_text(f"BEAM={beam}\n")
+        except (OutputError, OSError):
+            pass  # a read-only cache folder only costs speed
+
+    @property
+    def _tuned_note(self) -> Path:
+        return self.cache.with_suffix(".tuned")
+
+    @property
+    def tuned(self) -> str | None:
+        """"BEAM=n" when the cached net was made by `tune`, else None."""
+        note = self.cache and self._tuned_note
+        return note.read_text().strip() if note and note.is_file() and self._pick.captured is not None else None
+
+    def __call__(self, patches: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+        """(N, 36, 36, 3) uint8 -> (N,) class indices; `allowed`, a bool per class, limits the choice."""
+        mask = np.zeros(self.classes, np.float32) if allowed is None else np.where(allowed, 0, -1e30).astype(np.float32)
+        mask = Tensor(mask)
+        picks = []
         for start in range(0, len(patches), self.batch):
             chunk = patches[start:start + self.batch]
             padded = np.zeros((self.batch, *chunk.shape[1:]), np.uint8)
             padded[:len(chunk)] = chunk
-            chunks.append(self._logits(Tensor(padded, dtype=dtypes.uint8)).numpy()[:len(chunk)])
-        return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+            picks.append(self._pick(Tensor(padded, dtype=dtypes.uint8), mask).numpy()[:len(chunk)])
+            if not self._saved and self._pick.captured is not None:
+                self._save()
+        return np.concatenate(picks) if picks else np.zeros(0, np.int32)
+
+    def warm_up(self) -> None:
+        """Capture the JIT now (two calls), so the first real call is fast."""
+        while self._pick.captured is None:
+            self(np.zeros((self.batch, PATCH, PATCH, 3), np.uint8))
+
+    def tune(self, beam: int = 2) -> None:
+        """Capture the net afresh with tinygrad's BEAM search choosing each kernel's shape by timing it
+        here (minutes, once per machine), and save that into the cache for every later run."""
+        with Context(BEAM=beam):
+            self._pick, self._saved = TinyJit(self._net), True  # saved below, marked as tuned
+            self.warm_up()
+        self._save(beam)

@@ -4,6 +4,7 @@ Batches are made by a forked numpy process (data.py) while tinygrad runs the JIT
 two cores augmentation and training overlap. Ctrl-C or SIGTERM saves a checkpoint beside the output
 (`<model>.ckpt`); `--resume` continues from it. The model file is written only at the end, atomically.
 """
+import json
 import math
 import multiprocessing
 import signal
@@ -18,7 +19,8 @@ from tqdm import tqdm
 from .data import SampleMaker
 from .emoji_sets import EmojiSet, load_emoji_set, near_duplicates
 from .errors import ModelError, OutputError
-from .model import Classifier, Model, as_input, load_model, new_model, save_model
+from .model import (ARCHITECTURES, FORMAT, Classifier, Model, as_input, load_model, new_model, read_metadata,
+                    save_model)
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,8 @@ class TrainConfig:
     lr: float = 3e-3              # Adam's peak learning rate, reached after `warmup` steps, then cosine to 2%
     warmup: int = 100
     seed: int = 0                 # seeds the weights, every batch and the held-out set
-    arch: str = "tinyconv"
+    arch: str = "tinyconv"        # a name of model.ARCHITECTURES
+    init: str | None = None       # start from this model's weights (same classes; a lower rank by SVD)
     background: tuple = (128, 128, 128)  # mid-grey: the best mosaics of white, grey and black (docs/BENCHMARKS.md)
     merge_threshold: float = 8.0  # look-alikes closer than this (RMS at 12×12) become one class
     rotate: float = 10.0          # degrees, ±
@@ -90,8 +93,16 @@ def check_model_fits(model: Model, emoji_set: EmojiSet) -> None:
                          f"train a model for it with `pic2emoji train {emoji_set.path}`")
 
 
+def check_init(path, classes) -> None:
+    """Refuse, before any work, a starting model whose classes are not these (read from its metadata only)."""
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT or json.loads(meta.get("classes", "[]")) != list(classes):
+        raise ModelError(f"{path}: cannot start from this model: it was not trained on these {len(classes)} classes "
+                         "(same emoji set, background and look-alike threshold); leave out --init")
+
+
 def accuracy(classifier: Classifier, patches, labels) -> tuple[float, np.ndarray]:
-    predictions = classifier(patches).argmax(1)
+    predictions = classifier(patches)
     return float((predictions == labels).mean()), predictions
 
 
@@ -147,6 +158,8 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
         raise OutputError(f"{out}: a model is already there; pass --overwrite to replace it or -o to write elsewhere")
     emoji_set = load_emoji_set(emoji_dir)
     saved = None
+    if config.arch not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     if resume:
         model, saved = load_model(ckpt, extra=True)
         check_model_fits(model, emoji_set)
@@ -154,6 +167,8 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
     labels, classes, chars, merged = classes_of(emoji_set, config)
     if config.steps is None:
         config = replace(config, steps=min(6000, max(1000, 3 * len(classes))))
+    if config.init and not resume:
+        check_init(config.init, classes)
     maker = sample_maker(emoji_set, config)
     patches, answers = held_out_set(maker, config)
     first = int(model.training["steps_done"]) if resume else 0
@@ -168,13 +183,15 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
 
     if not resume:
         model = new_model(config.arch, emoji_set.name, classes, chars, merged, config.background, config.seed)
+        if config.init:
+            model.net.start_from(load_model(config.init).net)
     optimizer = Adam(get_parameters(model.net), lr=config.lr)
     moments = optimizer.m + optimizer.v
     if saved:
         state = dict(enumerate(moments)) | {"b1_t": optimizer.b1_t, "b2_t": optimizer.b2_t}
         for key, t in state.items():
             t.assign(saved[f"optimizer.{key}"].to(t.device)).realize()
-    step_fn, classifier = make_step(model.net, optimizer), Classifier(model.net)
+    step_fn, classifier = make_step(model.net, optimizer), Classifier(model.net, len(model.classes))
     earlier = model.training if resume else {}  # a resumed run adds to the history and time of the first
     history, seconds_before = list(earlier.get("history", [])), float(earlier.get("seconds", 0))
 
@@ -240,7 +257,7 @@ def evaluate(emoji_dir, model_path) -> dict:
     check_model_fits(model, emoji_set)
     config = TrainConfig(**{**model.training["config"], "background": tuple(model.background)})
     patches, answers = held_out_set(sample_maker(emoji_set, config), config)
-    top1, predictions = accuracy(Classifier(model.net), patches, answers)
+    top1, predictions = accuracy(Classifier(model.net, len(model.classes)), patches, answers)
     errors = np.bincount(answers[predictions != answers], minlength=len(model.classes))
     totals = np.bincount(answers, minlength=len(model.classes))
     worst = [{"class": model.classes[c], "char": model.chars[c], "wrong": int(errors[c]), "of": int(totals[c]),

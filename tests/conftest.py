@@ -5,8 +5,11 @@ each kernel once and caches it on disk for later runs.
 """
 import os
 import shutil
+import tempfile
 
 os.environ["DEV"] = "CPU"  # before tinygrad is imported anywhere
+# Captured nets go to a fresh folder per session (subprocesses inherit it): no test reuses another run's.
+os.environ["PIC2EMOJI_CACHE_DIR"] = tempfile.mkdtemp(prefix="pic2emoji-cache-")
 
 import numpy as np
 import pytest

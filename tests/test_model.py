@@ -28,25 +28,51 @@ def numpy_forward(weights, patches):
         return x[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2).max((3, 5))
 
     x = pool(np.maximum(conv(x, weights["layers.0.weight"], weights["layers.0.bias"]), 0))
-    x = pool(np.maximum(conv(x, weights["layers.3.weight"], weights["layers.3.bias"]), 0))
-    return x.reshape(len(x), -1) @ weights["layers.7.weight"].T + weights["layers.7.bias"]
+    x = pool(np.maximum(conv(x, weights["layers.3.weight"], weights["layers.3.bias"]), 0)).reshape(len(x), -1)
+    if "layers.8.weight" in weights:  # the class layer at low rank: two matrices, nothing between them
+        return x @ weights["layers.7.weight"].T @ weights["layers.8.weight"].T + weights["layers.8.bias"]
+    return x @ weights["layers.7.weight"].T + weights["layers.7.bias"]
 
 
-def test_tinygrad_forward_matches_numpy_reference():
+@pytest.mark.parametrize("rank", [None, 4])
+def test_tinygrad_forward_matches_numpy_reference(rank):
     from tinygrad.nn.state import get_state_dict
-    net = TinyConvNet(7)
+    net = TinyConvNet(7, rank)
     patches = np.random.default_rng(0).integers(0, 256, (5, 36, 36, 3), dtype=np.uint8)
     ours = net(as_input(Tensor(patches))).numpy()
     reference = numpy_forward({k: v.numpy() for k, v in get_state_dict(net).items()}, patches)
     np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-4)
 
 
+def test_start_from_copies_or_factors_the_class_layer():
+    patches = np.random.default_rng(3).integers(0, 256, (6, 36, 36, 3), dtype=np.uint8)
+    logits = lambda net: net(as_input(Tensor(patches))).numpy()
+    full = TinyConvNet(7)
+    exact = TinyConvNet(7, rank=64)  # 7 classes: rank 7 is enough, so the factoring is exact
+    exact.start_from(full)
+    np.testing.assert_allclose(logits(exact), logits(full), rtol=1e-4, atol=1e-4)
+    back = TinyConvNet(7)
+    back.start_from(exact)
+    np.testing.assert_allclose(logits(back), logits(full), rtol=1e-4, atol=1e-4)
+    low = TinyConvNet(7, rank=2)  # truly lower: the best rank-2 approximation, by SVD
+    low.start_from(full)
+    weight, bias = full.class_layer()
+    u, s, vt = np.linalg.svd(weight)
+    np.testing.assert_allclose(low.class_layer()[0], (u[:, :2] * s[:2]) @ vt[:2], rtol=1e-4, atol=1e-5)
+
+
 def test_classifier_pads_the_last_chunk_and_keeps_order():
     net = TinyConvNet(5)
-    patches = np.random.default_rng(1).integers(0, 256, (700, 36, 36, 3), dtype=np.uint8)
-    logits = Classifier(net)(patches)
-    assert logits.shape == (700, 5)
-    np.testing.assert_allclose(logits[600:610], net(as_input(Tensor(patches[600:610]))).numpy(), rtol=1e-4, atol=1e-5)
+    patches = np.random.default_rng(1).integers(0, 256, (1400, 36, 36, 3), dtype=np.uint8)
+    logits = net(as_input(Tensor(patches))).numpy()
+    classifier = Classifier(net, 5)
+    picks = classifier(patches)
+    assert picks.shape == (1400,) and classifier.batch < 1400  # two chunks, the second padded
+    assert (picks == logits.argmax(1)).mean() > 0.99  # float ties aside
+    allowed = np.array([False, True, False, True, False])
+    masked = classifier(patches, allowed)
+    assert set(np.unique(masked)) <= {1, 3}
+    assert (masked == np.where(logits[:, 1] >= logits[:, 3], 1, 3)).mean() > 0.99
 
 
 def test_training_learns(tiny_model, tiny_config):
@@ -137,3 +163,82 @@ def test_both_devices_train_and_agree(device, tiny_set, tiny_model, tmp_path):
     report = run("eval", str(tiny_set), "--model", str(tiny_model), "--device", device, "--json")
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)["accuracy"] == pytest.approx(load_model(tiny_model).accuracy, abs=0.02)
+
+
+def test_a_low_rank_model_starts_from_a_trained_one(tiny_set, tiny_config, tiny_model, tmp_path):
+    from dataclasses import replace
+    config = replace(tiny_config, arch="tinyconv-r64", init=str(tiny_model), steps=10, eval_every=10, lr=1e-3, warmup=1)
+    result = train(tiny_set, tmp_path / "r64.safetensors", config, progress=False)
+    assert result.accuracy >= load_model(tiny_model).accuracy - 0.1  # it starts where the full model is
+    model = load_model(tmp_path / "r64.safetensors")
+    assert model.arch == "tinyconv-r64" and model.net.rank == 64 and model.training["config"]["init"] == str(tiny_model)
+
+
+def test_init_from_a_model_of_other_classes_is_refused(tiny_set, tiny_config, tmp_path):
+    from dataclasses import replace
+    from pic2emoji.infer import model_path
+    config = replace(tiny_config, init=str(model_path("noto-small")))
+    with pytest.raises(ModelError, match="noto-small.safetensors: cannot start from this model"):
+        train(tiny_set, tmp_path / "m.safetensors", config, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_captured_net_is_cached_and_gives_the_same_picks(tiny_model, tmp_path, monkeypatch):
+    from pic2emoji.model import jit_cache_file
+    monkeypatch.setenv("PIC2EMOJI_CACHE_DIR", str(tmp_path))
+    model = load_model(tiny_model)
+    cache = jit_cache_file(tiny_model, Classifier.batch)
+    patches = np.random.default_rng(4).integers(0, 256, (50, 36, 36, 3), dtype=np.uint8)
+    first = Classifier(model.net, len(model.classes), cache=cache)
+    picks = first(patches)
+    assert not cache.exists()  # one call runs the net; the second captures it, and then it is saved
+    assert (first(patches) == picks).all() and cache.is_file()
+    again = Classifier(TinyConvNet(len(model.classes)), len(model.classes), cache=cache)  # weights come from the cache
+    assert again._pick.captured is not None
+    assert (again(patches) == picks).all()
+    cache.write_bytes(b"damaged")  # a bad cache file is captured anew and replaced
+    fresh = Classifier(model.net, len(model.classes), cache=cache)
+    assert (fresh(patches) == picks).all() and (fresh(patches) == picks).all() and cache.read_bytes() != b"damaged"
+
+
+def test_the_cache_file_follows_the_model_bytes(tiny_model, tmp_path):
+    from pic2emoji.model import jit_cache_file
+    copy = tmp_path / tiny_model.name
+    copy.write_bytes(tiny_model.read_bytes())
+    assert jit_cache_file(copy, 1296) == jit_cache_file(tiny_model, 1296) != jit_cache_file(tiny_model, 512)
+    copy.write_bytes(tiny_model.read_bytes() + b" ")
+    assert jit_cache_file(copy, 1296) != jit_cache_file(tiny_model, 1296)
+
+
+def test_tune_captures_under_beam_search_and_marks_the_cache(tiny_model, tmp_path, monkeypatch):
+    import contextlib
+    import pic2emoji.model as model_module
+    from pic2emoji.model import jit_cache_file
+    monkeypatch.setenv("PIC2EMOJI_CACHE_DIR", str(tmp_path))
+    asked = []  # a real BEAM search takes minutes on a fresh machine: here we check it is asked for
+    monkeypatch.setattr(model_module, "Context", lambda **settings: asked.append(settings) or contextlib.nullcontext())
+    model = load_model(tiny_model)
+    cache = jit_cache_file(tiny_model, Classifier.batch)
+    patches = np.random.default_rng(5).integers(0, 256, (20, 36, 36, 3), dtype=np.uint8)
+    plain = Classifier(model.net, len(model.classes), cache=cache)
+    picks = plain(patches)
+    assert plain.tuned is None and asked == []
+    plain.tune(beam=3)
+    assert asked == [{"BEAM": 3}] and plain.tuned == "BEAM=3" and cache.is_file()
+    tuned = Classifier(model.net, len(model.classes), cache=cache)
+    assert tuned.tuned == "BEAM=3" and (tuned(patches) == picks).all()
+    tuned.cache.unlink()
+    again = Classifier(model.net, len(model.classes), cache=cache)  # captured anew: no longer tuned
+    again(patches), again(patches)
+    assert again.tuned is None and cache.is_file()
+
+
+def test_shipped_models_fit_their_sets_and_keep_their_accuracy():
+    from pic2emoji.emoji_sets import shipped_dir
+    models = sorted(shipped_dir("models").glob("*.safetensors"))
+    assert {m.name for m in models} >= {"noto.safetensors", "noto-tinyconv.safetensors", "noto-small.safetensors"}
+    for path in models:
+        model = load_model(path)
+        check_model_fits(model, load_emoji_set(model.emoji_set, lazy=True))
+        assert model.accuracy >= 0.95, path
+    assert load_model(shipped_dir("models") / "noto.safetensors").arch == "tinyconv-r64"
