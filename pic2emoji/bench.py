@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .data import Nearest
-from .emoji_sets import composite
+from .emoji_sets import composite, shipped_dir
 from .infer import Converter, cut_patches, model_path, read_photo
 from .train import TrainConfig, sample_maker
 
@@ -73,16 +73,24 @@ def bench_train(emoji_set, config) -> dict:
             "train_samples_per_s": round(config.batch_size / seconds)}
 
 
-def bench_net(converter: Converter, tune: bool = False) -> dict:
-    """Patches per second, JIT warm: of tinygrad's default kernels, then of the net as infer and serve run
-    it (from the cache: tuned if `pic2emoji tune` ran, or with --tune now)."""
-    from .model import Classifier
+def bench_net(converter: Converter, tune: bool = False, baseline: Path | None = None) -> dict:
+    """Patches per second, JIT warm: of tinygrad's default kernels (and those of a baseline model, e.g.
+    the seed net, in the same process), then of the net as infer and serve run it (from the cache:
+    tuned if `pic2emoji tune` ran, or with --tune now)."""
+    from .model import Classifier, load_model
     model, result = converter.model, {}
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (54 * 72, 36, 36, 3), dtype=np.uint8)
-    default = Classifier(model.net, len(model.classes))
-    default.warm_up()
-    result["net_patches_per_s (54x72 grid, 3888 patches, default kernels)"] = round(len(frame) / timed(lambda: default(frame), 5))
+
+    def default_kernels(model):
+        classifier = Classifier(model.net, len(model.classes))
+        classifier.warm_up()
+        return round(len(frame) / timed(lambda: classifier(frame), 5))
+    ours = result[f"net_patches_per_s (54x72 grid, 3888 patches, {model.arch}, default kernels)"] = default_kernels(model)
+    if baseline:
+        seed = load_model(baseline)
+        theirs = result[f"net_patches_per_s (54x72 grid, baseline {baseline.name}: {seed.arch}, default kernels)"] = default_kernels(seed)
+        result["net_speed_ratio (model / baseline)"] = round(ours / theirs, 2)
     if tune:
         converter.classifier.tune(2)
     classifier = converter.classifier
@@ -186,6 +194,8 @@ def main(argv=None):
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     parser.add_argument("--tune", action="store_true", help="tune the net first (as `pic2emoji tune`: minutes, once)")
+    parser.add_argument("--baseline", default=None, help="model whose net speed to compare with  [default: the "
+                        "shipped <set>-tinyconv model, the seed net, if there is one]")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     results = {"machine": machine()}
@@ -193,8 +203,10 @@ def main(argv=None):
     converter = Converter(args.set, args.model or model_path(args.set))
     config = TrainConfig(**{**converter.model.training.get("config", {}), "background": converter.model.background})
     photos = sorted(EXAMPLES.iterdir())
+    seed = shipped_dir("models") / f"{Path(converter.model.path).stem}-tinyconv.safetensors"
+    baseline = Path(args.baseline) if args.baseline else seed if seed.is_file() else None
     steps = {"data": lambda: bench_data(converter.emoji_set, config), "train": lambda: bench_train(converter.emoji_set, config),
-             "net": lambda: bench_net(converter, args.tune), "cli": lambda: bench_cli(args.set, photos[0]),
+             "net": lambda: bench_net(converter, args.tune, baseline), "cli": lambda: bench_cli(args.set, photos[0]),
              "memory": lambda: bench_memory(args.set), "fidelity": lambda: bench_fidelity(converter, photos)}
     for section in SECTIONS:
         if section not in only:

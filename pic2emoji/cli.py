@@ -2,6 +2,7 @@
 import json
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from functools import wraps
 from pathlib import Path
 
@@ -223,21 +224,36 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
         save_mosaic(converter, inputs[0], output, fmt, cols, rows, palette, tile_px, overwrite)
         return
     done = skipped = 0
-    failed, planned = [], set()
-    for photo, relative in tqdm(photos_in(inputs), desc="converting", unit="photo", disable=not _show_progress()):
-        out = output / relative.with_suffix("." + fmt)
-        try:
-            if out in planned:
-                raise OutputError(f"{photo}: its mosaic {out} would overwrite another input's; rename one of them")
-            planned.add(out)
-            if out.exists() and skip_existing:
-                skipped += 1
-                continue
-            save_mosaic(converter, photo, out, fmt, cols, rows, palette, tile_px, overwrite)
-            done += 1
-        except Pic2EmojiError as e:
-            failed.append(photo)
-            click.echo(f"error: {e}", err=True)
+    failed, planned, writing = [], set(), []
+
+    def finish_writing():  # the previous mosaic, written while this photo went through the net
+        nonlocal done
+        for photo, future in writing:
+            try:
+                future.result()
+                done += 1
+            except Pic2EmojiError as e:
+                failed.append(photo)
+                click.echo(f"error: {e}", err=True)
+        writing.clear()
+
+    with ThreadPoolExecutor(1) as writer:
+        for photo, relative in tqdm(photos_in(inputs), desc="converting", unit="photo", disable=not _show_progress()):
+            out = output / relative.with_suffix("." + fmt)
+            try:
+                if out in planned:
+                    raise OutputError(f"{photo}: its mosaic {out} would overwrite another input's; rename one of them")
+                planned.add(out)
+                if out.exists() and skip_existing:
+                    skipped += 1
+                    continue
+                future = save_mosaic(converter, photo, out, fmt, cols, rows, palette, tile_px, overwrite, writer)
+                finish_writing()
+                writing.append((photo, future))
+            except Pic2EmojiError as e:
+                failed.append(photo)
+                click.echo(f"error: {e}", err=True)
+        finish_writing()
     if not (done or skipped or failed):
         raise click.ClickException(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in {', '.join(inputs)}; "
                                    "give photos or folders that hold some")

@@ -16,7 +16,7 @@ from .emoji_sets import find_emoji_set, is_terminal_safe, load_emoji_set, shippe
 from .errors import ImageError, ModelError, OutputError
 from .files import write_atomically
 from .model import PATCH, Classifier, jit_cache_file, load_model
-from .render import render_image, render_text
+from .render import draw_faces, faces, render_text
 
 DEFAULT_COLS = 72
 PALETTES = ("all", "terminal")  # terminal: one-code-point emoji only, which keep text grids aligned
@@ -113,6 +113,7 @@ class Converter:
         index = {f: i for i, f in enumerate(self.emoji_set.files)}
         self.tile_of = np.array([index[f] for f in self.model.classes])  # class -> its tile in the set
         self.texts = [self.emoji_set.text(i) for i in self.tile_of]
+        self._faces = {}
         self.classifier = Classifier(self.model.net, len(self.model.classes),
                                      cache=jit_cache_file(self.model.path, Classifier.batch))
 
@@ -137,9 +138,12 @@ class Converter:
         return self.classifier(cut_patches(pixels, shape), self.allowed(palette)).reshape(shape)
 
     def image(self, grid: np.ndarray, tile_px: int = 32) -> Image.Image:
-        used, inverse = np.unique(grid, return_inverse=True)  # read only the tiles this mosaic shows
-        tiles = self.emoji_set.tiles(self.tile_of[used])
-        return render_image(inverse.reshape(grid.shape), tiles, self.model.background, tile_px)
+        used, inverse = np.unique(grid, return_inverse=True)
+        known = self._faces.setdefault(tile_px, {})  # class -> its face at this size, made once per run
+        new = [c for c in used if c not in known]
+        if new:  # read only the tiles a mosaic shows
+            known.update(zip(new, faces(self.emoji_set.tiles(self.tile_of[new]), self.model.background, tile_px)))
+        return draw_faces(inverse.reshape(grid.shape), np.stack([known[c] for c in used]))
 
     def text(self, grid: np.ndarray) -> str:
         return render_text(grid, self.texts)
@@ -162,8 +166,12 @@ def photos_in(inputs):
 
 
 def save_mosaic(converter: Converter, photo, out: Path, fmt: str, cols=None, rows=None, palette="all",
-                tile_px: int = 32, overwrite: bool = False) -> None:
-    """Convert one photo and write it to `out` as PNG or text, atomically; never over the photo itself."""
+                tile_px: int = 32, overwrite: bool = False, writer=None):
+    """Convert one photo and write it to `out` as PNG or text, atomically; never over the photo itself.
+
+    With a `writer` (a concurrent.futures executor) the file is encoded and written there, so the next
+    photo can go through the net meanwhile; the future is returned and raises what writing raised.
+    """
     if Path(photo).exists() and out.exists() and out.resolve() == Path(photo).resolve():
         raise OutputError(f"{out}: is the input photo itself; choose another output name")
     if out.exists() and not overwrite:
@@ -171,7 +179,8 @@ def save_mosaic(converter: Converter, photo, out: Path, fmt: str, cols=None, row
     grid = converter.grid(photo, cols, rows, palette)
     if fmt == "png":
         image = converter.image(grid, tile_px)
-        write_atomically(out, lambda temp: image.save(temp, format="PNG", compress_level=1))
+        write = lambda: write_atomically(out, lambda temp: image.save(temp, format="PNG", compress_level=1))
     else:
         text = converter.text(grid)
-        write_atomically(out, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+        write = lambda: write_atomically(out, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+    return writer.submit(write) if writer else write()

@@ -15,11 +15,19 @@ def render_image(grid: np.ndarray, tiles: np.ndarray, background, tile_px: int =
     net compared the photo against.
     """
     used, inverse = np.unique(grid, return_inverse=True)
-    faces = resize_tiles(tiles[used], tile_px) if tiles.shape[1] != tile_px else tiles[used]
-    faces = np.clip(composite(faces, background) + 0.5, 0, 255).astype(np.uint8)
-    rows, cols = grid.shape
-    mosaic = faces[inverse.reshape(rows, cols)]  # (rows, cols, t, t, 3)
-    return Image.fromarray(mosaic.transpose(0, 2, 1, 3, 4).reshape(rows * tile_px, cols * tile_px, 3))
+    return draw_faces(inverse.reshape(grid.shape), faces(tiles[used], background, tile_px))
+
+
+def faces(tiles: np.ndarray, background, tile_px: int) -> np.ndarray:
+    """RGBA tiles -> what the mosaic shows of them: (n, tile_px, tile_px, 3) uint8 RGB on the background."""
+    tiles = resize_tiles(tiles, tile_px) if tiles.shape[1] != tile_px else tiles
+    return np.clip(composite(tiles, background) + 0.5, 0, 255).astype(np.uint8)
+
+
+def draw_faces(grid: np.ndarray, faces: np.ndarray) -> Image.Image:
+    """grid: (rows, cols) indices into faces (n, t, t, 3) -> the RGB mosaic, cols·t × rows·t."""
+    (rows, cols), t = grid.shape, faces.shape[1]
+    return Image.fromarray(faces[grid].transpose(0, 2, 1, 3, 4).reshape(rows * t, cols * t, 3))
 
 
 def render_text(grid: np.ndarray, texts: list[str]) -> str:

@@ -84,9 +84,11 @@ class EmojiCamServer(ThreadingHTTPServer):
         start = time.perf_counter()
         patches = self.decode(jpeg)
         decoded = time.perf_counter()
-        with self.lock:
+        with self.lock:  # the page keeps two frames in flight: one may wait here for the other
+            started = time.perf_counter()
             grid = self.converter.classifier(patches, self.allowed).reshape(self.rows, self.cols)
-        return grid, {"decode": (decoded - start) * 1e3, "net": (time.perf_counter() - decoded) * 1e3}
+        finished = time.perf_counter()
+        return grid, {"decode": (decoded - start) * 1e3, "wait": (started - decoded) * 1e3, "net": (finished - started) * 1e3}
 
     def decode(self, jpeg: bytes) -> np.ndarray:
         """JPEG -> (rows·cols, 36, 36, 3) patches, refusing anything but a cols·k × rows·k JPEG."""

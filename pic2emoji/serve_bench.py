@@ -1,6 +1,7 @@
 """Benchmark of the live camera: the real page in headless Chromium, a photo as its fake camera, against
 `pic2emoji serve` on a real model. Prints end-to-end frames per second (camera frame -> emoji on
-screen), the server's milliseconds per frame split into decode / net / encode, and the server's memory.
+screen), the server's milliseconds per frame split into decode / wait (for the other frame in the
+net: the page keeps two in flight) / net / encode, and the server's memory.
 
     python -m pic2emoji.serve_bench                       # noto set, its model, 20 s
     python -m pic2emoji.serve_bench --set noto-small --model /tmp/ns.safetensors --seconds 10

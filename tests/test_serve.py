@@ -76,7 +76,7 @@ def test_frame_gives_a_grid_of_the_right_shape(server, converter):
     assert grid.shape == (ROWS, COLS) and grid.min() >= 0 and grid.max() < len(converter.texts)
     assert answer["text"] == ["".join(converter.texts[c] for c in row) for row in grid]
     assert all(len(row) == COLS for row in answer["text"])  # one code point per emoji: the terminal palette
-    assert {part.split(";")[0].strip() for part in headers["Server-Timing"].split(",")} == {"decode", "net", "encode"}
+    assert {part.split(";")[0].strip() for part in headers["Server-Timing"].split(",")} == {"decode", "wait", "net", "encode"}
 
 
 @pytest.mark.parametrize("cell_px", [4, 8, 36])
