@@ -111,7 +111,8 @@ def build_set_command(font, out_dir, size, skin_tones, pick, force):
 @click.option("--eval-every", type=click.IntRange(1), default=TrainConfig.eval_every, show_default=True,
               help="Steps between held-out accuracy checks and checkpoints.")
 @click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default=TrainConfig.arch, show_default=True,
-              help="The net: tinyconv (the seed) or tinyconv-r64 (its class layer at rank 64: 3× faster).")
+              help="The net: tinyconv (the seed), tinyconv-r64 (its class layer at rank 64: 4× faster), "
+                   "tinyconv-s2r64 (also a stride-2 first convolution: 6× faster, a little less exact).")
 @click.option("--init", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Start from this model's weights (same set): e.g. a tinyconv-r64 from a trained tinyconv.")
 @device_option
@@ -275,6 +276,8 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
 def serve_command(emoji_dir, model_file, host, port, rows, cols, device):
     """Live emoji camera: a local web page that turns your webcam into emoji.
 
+    It runs the set's fast model (models/<set>-fast.safetensors) where there is one, as for noto.
+
     \b
     pic2emoji serve            # then open http://127.0.0.1:8000
     """
@@ -285,7 +288,10 @@ def serve_command(emoji_dir, model_file, host, port, rows, cols, device):
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: serving on {host}; browsers allow the camera only on localhost or over HTTPS, "
                    "so other machines will see the page but not get a camera", err=True)
-    run(Converter(emoji_dir, model_file), host, port, rows, cols, echo=lambda message: click.echo(message, err=True))
+    converter = Converter(emoji_dir, model_file or model_path_for(emoji_dir, fast=True))
+    click.echo(f"model {converter.model.path} ({converter.model.arch}"
+               f"{', tuned' if converter.classifier.tuned else '; pic2emoji tune makes it faster'})", err=True)
+    run(converter, host, port, rows, cols, echo=lambda message: click.echo(message, err=True))
 
 
 @main.command("tune")
@@ -298,17 +304,18 @@ def serve_command(emoji_dir, model_file, host, port, rows, cols, device):
 def tune_command(emoji_dir, model_file, beam, device):
     """Make the net faster on this machine: search kernel shapes by timing them (minutes, once).
 
-    The tuned net is kept in the cache (~/.cache/pic2emoji) for this model and device; infer and serve
-    use it from then on.
+    Without --model, the set's model and its fast model (the live camera's) are both tuned. The tuned
+    nets are kept in the cache (~/.cache/pic2emoji) for these models and this device; infer and serve
+    use them from then on.
     """
     import time
     from .infer import Converter
     from .model import use_device
     device = use_device(device)
-    converter = Converter(emoji_dir, model_file)
-    classifier = converter.classifier
-    click.echo(f"tuning the net of {converter.model.path} on {device} (BEAM={beam}); "
-               "this takes minutes", err=True)
-    start = time.perf_counter()
-    classifier.tune(beam)
-    click.echo(f"tuned in {time.perf_counter() - start:.0f} s; saved {classifier.cache}", err=True)
+    models = [model_file] if model_file else dict.fromkeys([model_path_for(emoji_dir), model_path_for(emoji_dir, fast=True)])
+    for model in models:
+        classifier = Converter(emoji_dir, model).classifier
+        click.echo(f"tuning the net of {model} on {device} (BEAM={beam}); this takes minutes", err=True)
+        start = time.perf_counter()
+        classifier.tune(beam)
+        click.echo(f"tuned in {time.perf_counter() - start:.0f} s; saved {classifier.cache}", err=True)

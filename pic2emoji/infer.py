@@ -25,12 +25,15 @@ _ORIENTATION_SWAPS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a q
 _UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
 
 
-def model_path(emoji_dir) -> Path:
+def model_path(emoji_dir, fast: bool = False) -> Path:
     """The model for a set: models/<set>.safetensors in the current folder if you trained one there,
-    else the one shipped with pic2emoji."""
+    else the one shipped with pic2emoji. With `fast`, <set>-fast.safetensors beside it if there is one
+    (the live camera's choice: shipped for noto, 1.5× the frame rate for a little fidelity)."""
     name = f"{find_emoji_set(emoji_dir).resolve().name}.safetensors"
     local, shipped = Path("models") / name, shipped_dir("models") / name
-    return local if local.is_file() or not shipped.is_file() else shipped
+    default = local if local.is_file() or not shipped.is_file() else shipped
+    faster = default.with_name(default.stem + "-fast.safetensors")
+    return faster if fast and faster.is_file() else default
 
 
 def grid_shape(width: int, height: int, cols: int | None = None, rows: int | None = None) -> tuple[int, int]:

@@ -134,6 +134,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json({"error": str(e)}, e.status)
         except (TimeoutError, ConnectionError):
             self.close_connection = True  # the client stalled or left: nobody to answer
+        except Pic2EmojiError as e:  # the server's own files, e.g. a damaged emoji image: say which
+            self.send_json({"error": str(e)}, 500)
         except Exception as e:  # a bug here, not the client's mistake: say so, without a traceback
             self.log_error("internal error on %s %s: %r", self.command, path, e)
             self.send_json({"error": f"internal error ({type(e).__name__}); see the server's log"}, 500)

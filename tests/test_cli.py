@@ -128,3 +128,18 @@ def test_folder_input_needs_an_output(run, tiny_set, tiny_model, tmp_path):
 def test_missing_model_says_how_to_fix(run, tiny_set, tmp_path):
     result = run("infer", tiny_set, solid(tmp_path / "p.png", (0, 0, 0)), "--model", tmp_path / "none.safetensors")
     assert result.exit_code == 1 and "pic2emoji train" in result.output
+
+
+def test_tune_tunes_the_model_and_the_fast_one(run, tiny_set, tiny_model, tmp_path, monkeypatch):
+    import shutil
+    from pic2emoji.model import Classifier
+    tuned = []  # a real BEAM search takes minutes on a fresh machine: test_model checks what tune() does
+    monkeypatch.setattr(Classifier, "tune", lambda self, beam=2: tuned.append((self.cache.name, beam)))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    for name in ("tiny.safetensors", "tiny-fast.safetensors"):
+        shutil.copy(tiny_model, tmp_path / "models" / name)
+    result = run("tune", tiny_set, "--beam", "3")
+    assert result.exit_code == 0, result.output
+    assert [(name.split("-")[0], beam) for name, beam in tuned] == [("tiny", 3), ("tiny", 3)]
+    assert tuned[1][0].startswith("tiny-fast-") and "tuned in" in result.stderr

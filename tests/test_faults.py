@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -232,3 +233,17 @@ def test_fuzzed_bytes_give_a_photo_or_our_error(tmp_path, data):
         assert str(e).startswith(str(path))
     else:
         assert photo.shape == (shape[0] * 36, shape[1] * 36, 3) and photo.dtype == np.uint8
+
+
+def test_a_damaged_emoji_image_is_named_when_a_mosaic_needs_it(tiny_set, tiny_model, tmp_path):
+    emoji = tmp_path / "tiny"
+    shutil.copytree(tiny_set, emoji)
+    for tile in emoji.glob("*.png"):
+        tile.write_bytes(b"not a png")  # every tile damaged: whichever the mosaic picks is one
+    photo = solid(tmp_path / "red.png", (220, 30, 30))
+    text = run("infer", emoji, photo, "--model", tiny_model, "--cols", 4)
+    assert text.exit_code == 0 and len(text.stdout.splitlines()) > 0  # text needs the names only
+    out = tmp_path / "out.png"
+    one_line_error(run("infer", emoji, photo, "--model", tiny_model, "--cols", 4, "-o", out),
+                   str(emoji), ".png: not a readable image", "remove or replace it")
+    assert not out.exists()

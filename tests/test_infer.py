@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -145,3 +147,17 @@ def test_grid_of_a_pil_image_matches_the_file(converter, tmp_path):
     path = halves(tmp_path / "h.png", (230, 30, 30), (30, 60, 230))
     with Image.open(path) as image:
         np.testing.assert_array_equal(converter.grid(image.copy(), cols=4), converter.grid(path, cols=4))
+
+
+def test_the_live_camera_picks_the_fast_model_beside_the_default(tmp_path, monkeypatch):
+    from pic2emoji.emoji_sets import shipped_dir
+    from pic2emoji.infer import model_path
+    shipped = shipped_dir("models")
+    monkeypatch.chdir(tmp_path)  # no models/ here (in a checkout, ./models is the shipped folder itself)
+    assert model_path("noto") == shipped / "noto.safetensors"
+    assert model_path("noto", fast=True) == shipped / "noto-fast.safetensors"
+    assert model_path("noto-small", fast=True) == shipped / "noto-small.safetensors"  # no fast one: the default
+    # a model trained here wins, and its folder has no fast one
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "noto.safetensors").write_bytes((shipped / "noto.safetensors").read_bytes())
+    assert model_path("noto", fast=True) == Path("models") / "noto.safetensors"

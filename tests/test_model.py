@@ -17,27 +17,30 @@ def numpy_forward(weights, patches):
     """The seed net written again in plain numpy: the oracle for tinygrad's forward pass."""
     x = patches.astype(np.float64).transpose(0, 3, 1, 2) / 255
 
-    def conv(x, w, b):
+    def conv(x, w, b, s=1):
         n, c, h, width = x.shape
         k = w.shape[-1]
-        cols = np.stack([x[:, :, i:i + h - k + 1, j:j + width - k + 1] for i in range(k) for j in range(k)], 2)
+        cols = np.stack([x[:, :, i:i + h - k + 1:s, j:j + width - k + 1:s] for i in range(k) for j in range(k)], 2)
         return np.einsum("nckhw,ock->nohw", cols, w.reshape(w.shape[0], c, k * k)) + b[None, :, None, None]
 
     def pool(x):
         n, c, h, w = x.shape
         return x[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2).max((3, 5))
 
-    x = pool(np.maximum(conv(x, weights["layers.0.weight"], weights["layers.0.bias"]), 0))
+    if weights["layers.0.weight"].shape[-1] == 4:  # the stride-2 first convolution, no pool after it
+        x = np.maximum(conv(x, weights["layers.0.weight"], weights["layers.0.bias"], 2), 0)
+    else:
+        x = pool(np.maximum(conv(x, weights["layers.0.weight"], weights["layers.0.bias"]), 0))
     x = pool(np.maximum(conv(x, weights["layers.3.weight"], weights["layers.3.bias"]), 0)).reshape(len(x), -1)
     if "layers.8.weight" in weights:  # the class layer at low rank: two matrices, nothing between them
         return x @ weights["layers.7.weight"].T @ weights["layers.8.weight"].T + weights["layers.8.bias"]
     return x @ weights["layers.7.weight"].T + weights["layers.7.bias"]
 
 
-@pytest.mark.parametrize("rank", [None, 4])
-def test_tinygrad_forward_matches_numpy_reference(rank):
+@pytest.mark.parametrize("rank, stride", [(None, False), (4, False), (4, True)])
+def test_tinygrad_forward_matches_numpy_reference(rank, stride):
     from tinygrad.nn.state import get_state_dict
-    net = TinyConvNet(7, rank)
+    net = TinyConvNet(7, rank, stride)
     patches = np.random.default_rng(0).integers(0, 256, (5, 36, 36, 3), dtype=np.uint8)
     ours = net(as_input(Tensor(patches))).numpy()
     reference = numpy_forward({k: v.numpy() for k, v in get_state_dict(net).items()}, patches)
@@ -59,6 +62,12 @@ def test_start_from_copies_or_factors_the_class_layer():
     weight, bias = full.class_layer()
     u, s, vt = np.linalg.svd(weight)
     np.testing.assert_allclose(low.class_layer()[0], (u[:, :2] * s[:2]) @ vt[:2], rtol=1e-4, atol=1e-5)
+    strided = TinyConvNet(7, rank=64, stride=True)  # another first convolution: only it starts afresh
+    first = strided.layers[0].weight.numpy()
+    strided.start_from(full)
+    np.testing.assert_array_equal(strided.layers[0].weight.numpy(), first)
+    np.testing.assert_array_equal(strided.layers[3].weight.numpy(), full.layers[3].weight.numpy())
+    np.testing.assert_allclose(strided.class_layer()[0], weight, rtol=1e-4, atol=1e-4)
 
 
 def test_classifier_pads_the_last_chunk_and_keeps_order():
@@ -236,9 +245,11 @@ def test_tune_captures_under_beam_search_and_marks_the_cache(tiny_model, tmp_pat
 def test_shipped_models_fit_their_sets_and_keep_their_accuracy():
     from pic2emoji.emoji_sets import shipped_dir
     models = sorted(shipped_dir("models").glob("*.safetensors"))
-    assert {m.name for m in models} >= {"noto.safetensors", "noto-tinyconv.safetensors", "noto-small.safetensors"}
+    assert {m.name for m in models} >= {"noto.safetensors", "noto-fast.safetensors", "noto-tinyconv.safetensors",
+                                        "noto-small.safetensors"}
     for path in models:
         model = load_model(path)
         check_model_fits(model, load_emoji_set(model.emoji_set, lazy=True))
         assert model.accuracy >= 0.95, path
     assert load_model(shipped_dir("models") / "noto.safetensors").arch == "tinyconv-r64"
+    assert load_model(shipped_dir("models") / "noto-fast.safetensors").arch == "tinyconv-s2r64"
