@@ -177,15 +177,20 @@ def test_memory_stays_flat_over_hundreds_of_frames(server):
     frame = jpeg(halves(COLS * 8, ROWS * 8))
     for _ in range(50):
         request(server, "/frame", frame)
-    sizes = []  # RSS after each of two runs of 150 frames: a leak grows in both, warming up only in the first
-    for _ in range(3):
-        gc.collect()
-        sizes.append(rss_kb())
-        for _ in range(150 if len(sizes) < 3 else 0):
-            request(server, "/frame", frame)
-    first, second = (sizes[1] - sizes[0]) / 1024, (sizes[2] - sizes[1]) / 1024
-    print(f"{first:.2f} MB, then {second:.2f} MB more after 150 frames each")
-    assert second < 4 and first + second < 16, f"{first:.1f} MB, then {second:.1f} MB more after 150 frames each"
+    # RSS swings by ~10 MB from one frame to the next as the allocator hands big buffers back and
+    # forth, so compare the mean of many samples early and late: a leak lifts the whole later window.
+    windows = []
+    for _ in range(2):
+        samples = []
+        for _ in range(15):
+            for _ in range(10):
+                request(server, "/frame", frame)
+            gc.collect()
+            samples.append(rss_kb() / 1024)
+        windows.append(sum(samples) / len(samples))
+    grown = windows[1] - windows[0]
+    print(f"RSS {windows[0]:.1f} MB over frames 50-200, {windows[1]:.1f} MB over frames 200-350")
+    assert grown < 4, f"{grown:.1f} MB more over 150 frames"
 
 
 def test_serve_reports_a_busy_port_in_one_line(tiny_set, tiny_model):
