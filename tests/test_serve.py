@@ -166,43 +166,38 @@ def test_a_stalled_client_is_dropped_and_does_not_hold_up_others(server, monkeyp
     stalled.close()
 
 
-def rss_kb() -> int:
-    status = Path("/proc/self/status").read_text()
-    return int(status.split("VmRSS:")[1].split()[0])
-
-
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads memory use from Linux /proc")
-def test_memory_stays_flat_over_hundreds_of_frames(server):
-    import gc
+def test_memory_stays_flat_over_hundreds_of_frames(tiny_set, tiny_model):
+    from pic2emoji.serve_bench import rss_mb
     frame = jpeg(halves(COLS * 8, ROWS * 8))
-    # Two keep-alive connections taking turns, as the page sends its frames. (A new connection per
-    # frame starts a new server thread each time, and each thread may draw a fresh malloc arena until
-    # glibc's cap: RSS then climbs for a while in a long test session without any leak.)
-    connections = [http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=30) for _ in range(2)]
+    # The server as users run it, in its own process (inside this long test session RSS drifts for
+    # reasons of its own), fed over two keep-alive connections taking turns, as the page sends frames.
+    with ServerProcess(tiny_set, "--model", tiny_model, "--rows", ROWS, "--cols", COLS, env=CPU) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(2)]
 
-    def send(i):
-        connection = connections[i % 2]
-        connection.request("POST", "/frame", frame, {"Content-Type": "image/jpeg"})
-        response = connection.getresponse()
-        assert response.status == 200 and len(json.loads(response.read())["grid"]) == ROWS
+        def send(i):
+            connection = connections[i % 2]
+            connection.request("POST", "/frame", frame, {"Content-Type": "image/jpeg"})
+            response = connection.getresponse()
+            assert response.status == 200 and len(json.loads(response.read())["grid"]) == ROWS
 
-    for i in range(50):
-        send(i)
-    # RSS swings by ~10 MB from one frame to the next as the allocator hands big buffers back and
-    # forth, so compare the mean of many samples early and late: a leak lifts the whole later window.
-    windows = []
-    for _ in range(2):
-        samples = []
-        for _ in range(15):
-            for i in range(10):
-                send(i)
-            gc.collect()
-            samples.append(rss_kb() / 1024)
-        windows.append(sum(samples) / len(samples))
-    for connection in connections:
-        connection.close()
+        for i in range(50):
+            send(i)
+        # RSS swings by up to ~10 MB between samples as the allocator hands big buffers back and forth,
+        # so compare the mean of many samples early and late: a leak lifts the whole later window.
+        windows = []
+        for _ in range(2):
+            samples = []
+            for _ in range(15):
+                for i in range(10):
+                    send(i)
+                samples.append(rss_mb(server.proc.pid)["rss_mb"])
+            windows.append(sum(samples) / len(samples))
+        for connection in connections:
+            connection.close()
     grown = windows[1] - windows[0]
-    print(f"RSS {windows[0]:.1f} MB over frames 50-200, {windows[1]:.1f} MB over frames 200-350")
+    print(f"server RSS {windows[0]:.1f} MB over frames 50-200, {windows[1]:.1f} MB over frames 200-350")
     assert grown < 4, f"{grown:.1f} MB more over 150 frames"
 
 
