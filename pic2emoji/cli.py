@@ -2,33 +2,31 @@
 import json
 import shutil
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from functools import wraps
+import time
+from functools import partial
 from pathlib import Path
 
 import click
-from PIL import ImageColor
 from tqdm import tqdm
 
 from . import __version__
-from .emoji_sets import find_emoji_set
-from .errors import OutputError, Pic2EmojiError
-from .infer import DEFAULT_COLS, PALETTES, PHOTO_SUFFIXES
-from .infer import model_path as model_path_for
-from .model import ARCHITECTURES
-from .train import TrainConfig
+from .batch import convert_all
+from .defaults import BACKGROUND, COLS, TILE_PX
+from .errors import Pic2EmojiError
+from .fontset import build_set
+from .infer import PALETTES, Converter, Options, save_mosaic
+from .model import ARCHITECTURES, local_model_path, model_path, use_device
+from .pixels import parse_colour
+from .render import FORMATS, format_of
+from .serve import run
+from .train import TrainConfig, evaluate, train
 
 
-def parse_color(text: str) -> tuple[int, int, int]:
+def colour_option(ctx, param, text: str) -> tuple[int, int, int]:
     try:
-        if "," in text:
-            rgb = tuple(int(v) for v in text.split(","))
-            if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-                raise ValueError
-            return rgb
-        return ImageColor.getrgb(text)[:3]
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a colour: use a name (grey), #rrggbb or r,g,b") from None
+        return parse_colour(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 model_option = click.option("--model", "model_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -37,27 +35,24 @@ device_option = click.option("--device", default=None,
                              help="tinygrad device (CPU, CL, METAL, CUDA, ...).  [default: tinygrad's choice]")
 
 
-def _show_progress() -> bool:
-    return sys.stderr.isatty()
+say = partial(click.echo, err=True)  # messages for people, and progress bars on a terminal, go to stderr
 
 
-def _friendly_errors(command):
-    """Turn the library's errors into one line and exit 1; `--debug` shows the traceback instead."""
-    @wraps(command)
-    def wrapper(*args, **kwargs):
+class Commands(click.Group):
+    """Every command's library errors become one line and exit 1; `--debug` shows the traceback instead."""
+    def invoke(self, ctx):
         try:
-            return command(*args, **kwargs)
+            return super().invoke(ctx)
         except Pic2EmojiError as e:
-            if click.get_current_context().find_root().params.get("debug"):
+            if ctx.params.get("debug"):
                 raise
             raise click.ClickException(str(e)) from None
         except KeyboardInterrupt:
-            click.echo("interrupted; nothing half-written was left behind", err=True)
+            say("interrupted; nothing half-written was left behind")
             sys.exit(130)
-    return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(__version__, prog_name="pic2emoji")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks instead of one-line errors.")
 def main(debug):
@@ -73,23 +68,21 @@ def main(debug):
 @main.command("build-set")
 @click.argument("font", type=click.Path(dir_okay=False))
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--size", type=click.IntRange(8, 512), default=72, show_default=True, help="Tile size in pixels.")
+@click.option("--size", type=click.IntRange(8, 512), default=72, help="Tile size in pixels.")
 @click.option("--skin-tones", is_flag=True, help="Keep the skin-tone variants (left out by default).")
 @click.option("--pick", type=click.IntRange(1), default=None,
               help="Keep only this many terminal-safe emoji, chosen for colour and shape diversity.")
 @click.option("--force", is_flag=True, help="Replace the images already in OUT_DIR.")
-@_friendly_errors
 def build_set_command(font, out_dir, size, skin_tones, pick, force):
     """Render every emoji a colour emoji FONT draws into OUT_DIR, one PNG per emoji.
 
     \b
     pic2emoji build-set /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf my_noto
     """
-    from .fontset import build_set
     built = build_set(font, out_dir, size=size, skin_tones=skin_tones, pick=pick, force=force,
-                      progress=_show_progress())
-    click.echo(f"wrote {built.count} emoji from {built.font_name} ({built.version}) to {built.out_dir}; "
-               f"{built.skipped} not drawn by this font", err=True)
+                      progress=sys.stderr.isatty())
+    say(f"wrote {built.count} emoji from {built.font_name} ({built.version}) to {built.out_dir}; "
+        f"{built.skipped} not drawn by this font")
 
 
 @main.command("train")
@@ -98,19 +91,17 @@ def build_set_command(font, out_dir, size, skin_tones, pick, force):
               help="Model file to write.  [default: models/<set name>.safetensors]")
 @click.option("--steps", type=click.IntRange(1, 10_000_000), default=None,
               help="Optimiser steps.  [default: 3 per class, from 1000 to 6000]")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=TrainConfig.batch_size, show_default=True,
-              help="Samples per step.")
-@click.option("--lr", type=click.FloatRange(0, 10, min_open=True), default=TrainConfig.lr, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=TrainConfig.batch_size, help="Samples per step.")
+@click.option("--lr", type=click.FloatRange(0, 10, min_open=True), default=TrainConfig.lr,
               help="Peak learning rate (Adam, cosine decay).")
-@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
-              help="Seeds the weights, the batches and the held-out set.")
-@click.option("--background", default="128,128,128", show_default=True,
+@click.option("--seed", type=int, default=TrainConfig.seed, help="Seeds the weights, the batches and the held-out set.")
+@click.option("--background", default=",".join(map(str, BACKGROUND)), callback=colour_option,
               help="Colour behind the emoji, for training and for PNG mosaics: a name, #rrggbb or r,g,b.")
-@click.option("--photo-like", type=click.FloatRange(0, 1), default=TrainConfig.photo_like, show_default=True,
+@click.option("--photo-like", type=click.FloatRange(0, 1), default=TrainConfig.photo_like,
               help="Share of each batch that is photo-like patches labelled by the nearest-colour rule.")
-@click.option("--eval-every", type=click.IntRange(1), default=TrainConfig.eval_every, show_default=True,
+@click.option("--eval-every", type=click.IntRange(1), default=TrainConfig.eval_every,
               help="Steps between held-out accuracy checks and checkpoints.")
-@click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default=TrainConfig.arch, show_default=True,
+@click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default=TrainConfig.arch,
               help="The net: tinyconv (the seed), tinyconv-r64 (its class layer at rank 64: 4× faster), "
                    "tinyconv-s2r64 (also a stride-2 first convolution: 6× faster, a little less exact).")
 @click.option("--init", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -118,9 +109,7 @@ def build_set_command(font, out_dir, size, skin_tones, pick, force):
 @device_option
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint of an interrupted run (its settings win).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model file.")
-@_friendly_errors
-def train_command(emoji_dir, output, steps, batch_size, lr, seed, background, photo_like, eval_every, arch, init,
-                  device, resume, overwrite):
+def train_command(emoji_dir, output, init, device, resume, overwrite, **settings):
     """Train a model that picks the emoji of EMOJI_DIR (a folder or a shipped set) for 36×36 patches.
 
     Ctrl-C saves a checkpoint; run the same command with --resume to continue.
@@ -130,20 +119,16 @@ def train_command(emoji_dir, output, steps, batch_size, lr, seed, background, ph
     pic2emoji train my_emoji/ -o my_emoji.safetensors
     pic2emoji train noto --arch tinyconv-r64 --init full.safetensors --steps 4000 --lr 1.5e-3
     """
-    from .model import use_device
-    from .train import train
-    output = output or Path("models") / f"{find_emoji_set(emoji_dir).resolve().name}.safetensors"
-    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, background=parse_color(background),
-                         photo_like=photo_like, eval_every=eval_every, arch=arch, init=init and str(init))
+    output = output or local_model_path(emoji_dir)
+    config = TrainConfig(**settings, init=init and str(init))  # the other options are named as its fields
     use_device(device)
-    result = train(emoji_dir, output, config, resume=resume, overwrite=overwrite, progress=_show_progress(),
-                   log=lambda message: click.echo(message, err=True))
+    result = train(emoji_dir, output, config, resume=resume, overwrite=overwrite, progress=sys.stderr.isatty(), log=say)
     if result.interrupted:
-        click.echo(f"interrupted at step {result.steps}: checkpoint saved to {output}.ckpt; "
-                   f"continue with the same command and --resume", err=True)
+        say(f"interrupted at step {result.steps}: checkpoint saved to {output}.ckpt; "
+            "continue with the same command and --resume")
         sys.exit(130)
-    click.echo(f"wrote {output}: {len(result.model.classes)} classes, held-out top-1 {result.accuracy:.1%}, "
-               f"{result.steps} steps in {result.seconds:.0f} s", err=True)
+    say(f"wrote {output}: {len(result.model.classes)} classes, held-out top-1 {result.accuracy:.1%}, "
+        f"{result.steps} steps in {result.seconds:.0f} s")
 
 
 @main.command("eval")
@@ -151,17 +136,14 @@ def train_command(emoji_dir, output, steps, batch_size, lr, seed, background, ph
 @model_option
 @device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a report.")
-@_friendly_errors
 def eval_command(emoji_dir, model_file, device, as_json):
     """Measure a model's top-1 accuracy on its fixed held-out set of augmented emoji.
 
     \b
     pic2emoji eval noto --json
     """
-    from .model import use_device
-    from .train import evaluate
     use_device(device)
-    report = evaluate(emoji_dir, model_file or model_path_for(emoji_dir))
+    report = evaluate(emoji_dir, model_file or model_path(emoji_dir))
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
         return
@@ -178,19 +160,17 @@ def eval_command(emoji_dir, model_file, device, as_json):
               help="Output file (.png or .txt), or folder for several inputs.  [default: text to stdout]")
 @model_option
 @click.option("--cols", type=click.IntRange(1, 2000), default=None,
-              help=f"Grid columns; rows follow the aspect ratio.  [default: {DEFAULT_COLS}, or the terminal's width]")
+              help=f"Grid columns; rows follow the aspect ratio.  [default: {COLS}, or the terminal's width]")
 @click.option("--rows", type=click.IntRange(1, 2000), default=None, help="Grid rows, instead of --cols.")
-@click.option("--format", "fmt", type=click.Choice(["png", "txt"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Output format.  [default: from the -o extension; png for folders; txt on stdout]")
-@click.option("--tile-px", type=click.IntRange(4, 512), default=32, show_default=True,
-              help="Pixels per emoji in PNG output.")
+@click.option("--tile-px", type=click.IntRange(4, 512), default=TILE_PX, help="Pixels per emoji in PNG output.")
 @click.option("--palette", type=click.Choice(PALETTES), default=None,
               help="Emoji allowed: all, or terminal (one code point each, keeps text aligned).  "
                    "[default: terminal for text, all for PNG]")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist and go on.")
 @device_option
-@_friendly_errors
 def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_px, palette, overwrite,
                   skip_existing, device):
     """Turn photos into emoji mosaics: a PNG of emoji tiles or lines of emoji text.
@@ -200,79 +180,40 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
     pic2emoji infer noto photo.jpg -o mosaic.png --cols 72
     pic2emoji infer noto holiday/ -o mosaics/       # a whole folder, recursively
     """
-    from .infer import Converter, photos_in, save_mosaic
-    from .model import use_device
     if overwrite and skip_existing:
         raise click.UsageError("--overwrite and --skip-existing contradict each other; pick one")
-    batch = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs)
+    batch = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs) or (output is not None and output.is_dir())
     if batch and output is None:
         raise click.UsageError("several photos or a folder need -o OUT_DIR for the mosaics")
-    if not batch and output is not None and output.is_dir():
-        batch = True
-    fmt = fmt or (output.suffix[1:].lower() if output is not None and not batch and output.suffix.lower() in (".png", ".txt")
-                  else "txt" if output is None else "png")
+    fmt = fmt or (output is None and "txt") or (not batch and format_of(output)) or "png"
     if output is None and fmt == "png":
         raise click.UsageError("PNG output needs -o FILE.png")
-    palette = palette or ("terminal" if fmt == "txt" else "all")
     if output is None and cols is None and rows is None and sys.stdout.isatty():
-        cols = max(8, min(DEFAULT_COLS, shutil.get_terminal_size().columns // 2))
+        cols = max(8, min(COLS, shutil.get_terminal_size().columns // 2))
+    options = Options(fmt, cols, rows, palette, tile_px)
     use_device(device)
     converter = Converter(emoji_dir, model_file)
     if output is None:
-        click.echo(converter.text(converter.grid(inputs[0], cols, rows, palette)), nl=False)
-        return
-    if not batch:
-        save_mosaic(converter, inputs[0], output, fmt, cols, rows, palette, tile_px, overwrite)
-        return
-    done = skipped = 0
-    failed, planned, writing = [], set(), []
-
-    def finish_writing():  # the previous mosaic, written while this photo went through the net
-        nonlocal done
-        for photo, future in writing:
-            try:
-                future.result()
-                done += 1
-            except Pic2EmojiError as e:
-                failed.append(photo)
-                click.echo(f"error: {e}", err=True)
-        writing.clear()
-
-    with ThreadPoolExecutor(1) as writer:
-        for photo, relative in tqdm(photos_in(inputs), desc="converting", unit="photo", disable=not _show_progress()):
-            out = output / relative.with_suffix("." + fmt)
-            try:
-                if out in planned:
-                    raise OutputError(f"{photo}: its mosaic {out} would overwrite another input's; rename one of them")
-                planned.add(out)
-                if out.exists() and skip_existing:
-                    skipped += 1
-                    continue
-                future = save_mosaic(converter, photo, out, fmt, cols, rows, palette, tile_px, overwrite, writer)
-                finish_writing()
-                writing.append((photo, future))
-            except Pic2EmojiError as e:
-                failed.append(photo)
-                click.echo(f"error: {e}", err=True)
-        finish_writing()
-    if not (done or skipped or failed):
-        raise click.ClickException(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in {', '.join(inputs)}; "
-                                   "give photos or folders that hold some")
-    click.echo(f"converted {done}, skipped {skipped}, failed {len(failed)}; mosaics in {output}", err=True)
-    if failed:
-        sys.exit(1)
+        click.echo(converter.text(converter.grid(inputs[0], cols, rows, options.palette)), nl=False)
+    elif not batch:
+        save_mosaic(converter, inputs[0], output, options, overwrite)
+    else:
+        report = convert_all(converter, inputs, output, options, overwrite, skip_existing, sys.stderr.isatty(),
+                             on_error=lambda message: tqdm.write(f"error: {message}", file=sys.stderr))
+        say(str(report))
+        if report.failed:
+            sys.exit(1)
 
 
 @main.command("serve")
 @click.argument("emoji_dir", default="noto")
 @model_option
-@click.option("--host", default="127.0.0.1", show_default=True,
+@click.option("--host", default="127.0.0.1",
               help="Address to listen on. The browser allows the camera only on localhost or HTTPS.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port).")
-@click.option("--rows", type=click.IntRange(1, 200), default=54, show_default=True, help="Grid rows.")
-@click.option("--cols", type=click.IntRange(1, 200), default=72, show_default=True, help="Grid columns.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port (0: any free port).")
+@click.option("--rows", type=click.IntRange(1, 200), default=54, help="Grid rows.")
+@click.option("--cols", type=click.IntRange(1, 200), default=72, help="Grid columns.")
 @device_option
-@_friendly_errors
 def serve_command(emoji_dir, model_file, host, port, rows, cols, device):
     """Live emoji camera: a local web page that turns your webcam into emoji.
 
@@ -281,26 +222,16 @@ def serve_command(emoji_dir, model_file, host, port, rows, cols, device):
     \b
     pic2emoji serve            # then open http://127.0.0.1:8000
     """
-    from .infer import Converter
-    from .model import use_device
-    from .serve import run
     use_device(device)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"warning: serving on {host}; browsers allow the camera only on localhost or over HTTPS, "
-                   "so other machines will see the page but not get a camera", err=True)
-    converter = Converter(emoji_dir, model_file or model_path_for(emoji_dir, fast=True))
-    click.echo(f"model {converter.model.path} ({converter.model.arch}"
-               f"{', tuned' if converter.classifier.tuned else '; pic2emoji tune makes it faster'})", err=True)
-    run(converter, host, port, rows, cols, echo=lambda message: click.echo(message, err=True))
+    run(Converter(emoji_dir, model_file or model_path(emoji_dir, fast=True)), host, port, rows, cols, echo=say)
 
 
 @main.command("tune")
 @click.argument("emoji_dir", default="noto")
 @model_option
-@click.option("--beam", type=click.IntRange(1, 16), default=2, show_default=True,
+@click.option("--beam", type=click.IntRange(1, 16), default=2,
               help="Kernel shapes tinygrad's BEAM search keeps at each step; wider searches longer.")
 @device_option
-@_friendly_errors
 def tune_command(emoji_dir, model_file, beam, device):
     """Make the net faster on this machine: search kernel shapes by timing them (minutes, once).
 
@@ -308,14 +239,11 @@ def tune_command(emoji_dir, model_file, beam, device):
     nets are kept in the cache (~/.cache/pic2emoji) for these models and this device; infer and serve
     use them from then on.
     """
-    import time
-    from .infer import Converter
-    from .model import use_device
     device = use_device(device)
-    models = [model_file] if model_file else dict.fromkeys([model_path_for(emoji_dir), model_path_for(emoji_dir, fast=True)])
+    models = [model_file] if model_file else dict.fromkeys([model_path(emoji_dir), model_path(emoji_dir, fast=True)])
     for model in models:
         classifier = Converter(emoji_dir, model).classifier
-        click.echo(f"tuning the net of {model} on {device} (BEAM={beam}); this takes minutes", err=True)
+        say(f"tuning the net of {model} on {device} (BEAM={beam}); this takes minutes")
         start = time.perf_counter()
         classifier.tune(beam)
-        click.echo(f"tuned in {time.perf_counter() - start:.0f} s; saved {classifier.cache}", err=True)
+        say(f"tuned in {time.perf_counter() - start:.0f} s; saved {classifier.cache}")

@@ -11,26 +11,27 @@ Batch k is made from rng([seed, k]) alone, so a run is reproducible and resumabl
 import numpy as np
 from PIL import Image, ImageFilter
 
-PATCH = 36
+from .defaults import PATCH
+from .pixels import block_means, to_uint8
+
 HELD_OUT_STREAM = 2 ** 31  # rng stream for the held-out set; training batches use 0, 1, 2, ...
 # Linear interpolation from 5 noise samples to 36 pixels: soft texture, not visible blocks.
 _SMOOTH = np.maximum(0, 1 - np.abs(np.linspace(0, 4, PATCH)[:, None] - np.arange(5)[None, :])).astype(np.float32)
 
 
-def block_means(patches: np.ndarray, blocks: int = 6) -> np.ndarray:
-    """(N, 36, 36, 3) -> (N, blocks·blocks·3): mean colour of each block, the oracle's view of a patch."""
-    n, h, w, c = patches.shape
-    return patches.reshape(n, blocks, h // blocks, blocks, w // blocks, c).mean((2, 4), dtype=np.float32).reshape(n, -1)
+def oracle_view(patches: np.ndarray) -> np.ndarray:
+    """(N, 36, 36, 3) -> (N, 108): the mean colour of each 6×6-pixel block, what the oracle compares."""
+    return block_means(patches, PATCH // 6).reshape(len(patches), 6 * 6 * patches.shape[-1])  # 0 patches too
 
 
 class Nearest:
     """The nearest-colour oracle: the class whose tile has the closest 6×6 block means (L2)."""
     def __init__(self, class_tiles: np.ndarray):
-        self.blocks = block_means(class_tiles.astype(np.float32))
+        self.blocks = oracle_view(class_tiles.astype(np.float32))
         self.half_norms = (self.blocks ** 2).sum(1) / 2
 
     def __call__(self, patches: np.ndarray) -> np.ndarray:
-        scores = block_means(patches.astype(np.float32)) @ self.blocks.T - self.half_norms
+        scores = oracle_view(patches.astype(np.float32)) @ self.blocks.T - self.half_norms
         return scores.argmax(1).astype(np.int32)
 
 
@@ -45,12 +46,7 @@ class SampleMaker:
         self.tiles, self.labels, self.config = tiles, np.asarray(labels, np.int32), config
         self.background = tuple(int(c) for c in background)
         first_of_class = np.unique(self.labels, return_index=True)[1]
-        self.nearest = Nearest(self.downsample(tiles[first_of_class].astype(np.float32)))
-
-    @staticmethod
-    def downsample(images: np.ndarray) -> np.ndarray:
-        n, h, w, c = images.shape
-        return images.reshape(n, h // 2, 2, w // 2, 2, c).mean((2, 4))
+        self.nearest = Nearest(block_means(tiles[first_of_class].astype(np.float32), 2))
 
     def emoji(self, rng: np.random.Generator, indices: np.ndarray) -> np.ndarray:
         """Augmented patches of the given emoji: (n, 36, 36, 3) uint8."""
@@ -70,9 +66,11 @@ class SampleMaker:
                 image = image.filter(ImageFilter.GaussianBlur(radius) if rng.random() < 0.5
                                      else ImageFilter.BoxBlur(radius))
             out.append(np.asarray(image))
-        patches = self.downsample(np.stack(out).astype(np.float32))
+        if not out:  # a batch of photo-like patches only
+            return np.zeros((0, PATCH, PATCH, 3), np.uint8)
+        patches = block_means(np.stack(out).astype(np.float32), 2)
         patches *= 1 + rng.uniform(-cfg.color, cfg.color, (len(indices), 1, 1, 3)).astype(np.float32)
-        return np.clip(patches + 0.5, 0, 255).astype(np.uint8)
+        return to_uint8(patches)
 
     def photo_like(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Smooth, photo-like patches: a colour, a gradient, maybe a soft edge to a second colour, texture."""
@@ -94,7 +92,7 @@ class SampleMaker:
         patches = np.where(has_edge, patches * (1 - edge) + colours() * edge, patches)
         coarse = np.einsum("yi,nijc,xj->nyxc", _SMOOTH, rng.normal(0, 1, (n, 5, 5, 3)), _SMOOTH)
         patches += coarse * rng.uniform(0, 15, (n, 1, 1, 1)) + rng.normal(0, 1, patches.shape) * rng.uniform(0, 6, (n, 1, 1, 1))
-        return np.clip(patches + 0.5, 0, 255).astype(np.uint8)
+        return to_uint8(patches)
 
     def batch(self, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """Training batch number `index`: (size, 36, 36, 3) uint8 patches and (size,) int32 labels."""

@@ -15,7 +15,10 @@ import emoji
 import numpy as np
 from PIL import Image
 
+from .defaults import BACKGROUND
 from .errors import EmojiSetError
+from .files import shipped_dir
+from .pixels import composite, resize_tiles
 
 IMAGE_SUFFIXES = (".png", ".webp", ".gif", ".bmp")
 TILE_SIZE = 72  # pixels; tiles of every set are brought to this size when loaded
@@ -53,14 +56,6 @@ def name_to_char(stem: str) -> str | None:
         return known[0]
     # An emoji newer than our data: trust it only when the whole name is code points.
     return _decode(parts)
-
-
-def qualified(char: str) -> str:
-    """The fully-qualified form of an emoji (Noto's file names drop FE0F: `2764` -> `❤️`)."""
-    for form in (char, char + "\ufe0f", char[:1] + "\ufe0f" + char[1:]):
-        if emoji.EMOJI_DATA.get(form, {}).get("status") == _FULLY_QUALIFIED:
-            return form
-    return char
 
 
 def is_terminal_safe(char: str | None) -> bool:
@@ -101,6 +96,10 @@ class EmojiSet:
         """Every tile: (N, size, size, 4) uint8 RGBA."""
         return self.tiles(range(len(self)))
 
+    def read_all(self) -> None:
+        """Read every tile now, so that a damaged file is named before any work starts."""
+        self.tiles(range(len(self)))
+
     def text(self, index: int) -> str:
         return self.chars[index] or PLACEHOLDER
 
@@ -108,25 +107,6 @@ class EmojiSet:
         """Tiles composited onto a solid colour: (N, size, size, 3) float32 in 0..255."""
         images = self.images if size in (None, TILE_SIZE) else resize_tiles(self.images, size)
         return composite(images, background)
-
-
-def composite(rgba: np.ndarray, background) -> np.ndarray:
-    """RGBA uint8 over a solid RGB colour -> float32 RGB (0..255). Transparent pixels are never black."""
-    alpha = rgba[..., 3:4].astype(np.float32) / 255
-    return rgba[..., :3].astype(np.float32) * alpha + np.asarray(background, np.float32) * (1 - alpha)
-
-
-def resize_tiles(rgba: np.ndarray, size: int) -> np.ndarray:
-    return np.stack([np.asarray(Image.fromarray(t).resize((size, size), Image.LANCZOS)) for t in rgba])
-
-
-def shipped_dir(kind: str) -> Path:
-    """Where the shipped `emoji_sets` or `models` are: in the installed package (see setup.cfg) or the checkout."""
-    package = Path(__file__).resolve().parent
-    for candidate in (package / f"{kind}_data", package.parent / kind):
-        if candidate.is_dir():
-            return candidate
-    return package.parent / kind
 
 
 def shipped_sets() -> list[str]:
@@ -179,11 +159,11 @@ def load_emoji_set(name_or_path, size: int = TILE_SIZE, lazy: bool = False) -> E
         seen[char] = file
     emoji_set = EmojiSet(path.resolve().name, path, files, chars, size)
     if not lazy:
-        emoji_set.images  # read them all now: a broken file is named before any work starts
+        emoji_set.read_all()
     return emoji_set
 
 
-def near_duplicates(emoji_set: EmojiSet, background=(128, 128, 128), threshold: float = 8.0,
+def near_duplicates(emoji_set: EmojiSet, background=BACKGROUND, threshold: float = 8.0,
                     size: int = 12) -> list[int]:
     """For each emoji, the index of the emoji it merges into (itself if it is kept).
 

@@ -23,3 +23,7 @@ class ImageError(Pic2EmojiError):
 
 class OutputError(Pic2EmojiError):
     """An output cannot be written, or would overwrite something without being asked to."""
+
+
+class ServeError(Pic2EmojiError):
+    """The live camera's server cannot start (address in use, unknown host)."""

@@ -1,4 +1,5 @@
-"""Writing files so that nothing is ever half-written: a temp file beside the target, then a rename."""
+"""Files: where the shipped ones are, and writing so that nothing is ever half-written (a temp file
+beside the target, then a rename)."""
 import os
 import tempfile
 from pathlib import Path
@@ -32,3 +33,13 @@ def write_atomically(path, write) -> None:
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+def shipped_dir(kind: str) -> Path:
+    """Where the shipped `emoji_sets` or `models` are: inside the installed package (as `<kind>_data`,
+    see setup.cfg) or at the top of a checkout."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / f"{kind}_data", package.parent / kind):
+        if candidate.is_dir():
+            return candidate
+    return package.parent / kind

@@ -15,8 +15,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, features
 from tqdm import tqdm
 
-from .emoji_sets import IMAGE_SUFFIXES, SKIN_TONES, TILE_SIZE, char_to_name, composite, is_terminal_safe
+from .defaults import BACKGROUND
+from .emoji_sets import IMAGE_SUFFIXES, SKIN_TONES, TILE_SIZE, char_to_name, is_terminal_safe
 from .errors import EmojiSetError, OutputError
+from .pixels import block_means, composite
 
 # Bitmap colour fonts load only at the sizes they hold: Noto's CBDT strikes are 109 px, Apple's sbix 160.
 BITMAP_SIZES = (109, 160, 137, 96, 64, 48, 40, 32, 20)
@@ -93,10 +95,9 @@ def candidates(skin_tones: bool = False) -> list[str]:
     return sorted(chars, key=char_to_name)
 
 
-def pick_diverse(tiles: np.ndarray, n: int, background=(128, 128, 128)) -> list[int]:
+def pick_diverse(tiles: np.ndarray, n: int, background=BACKGROUND) -> list[int]:
     """Indices of n tiles spread over colour and coarse shape: farthest-point sampling on 3×3 means."""
-    grid = composite(tiles, background).reshape(len(tiles), 3, tiles.shape[1] // 3, 3, tiles.shape[2] // 3, 3)
-    points = grid.mean((2, 4)).reshape(len(tiles), -1)
+    points = block_means(composite(tiles, background), tiles.shape[1] // 3).reshape(len(tiles), -1)
     chosen = [int(np.argmax(((points - points.mean(0)) ** 2).sum(1)))]
     distance = ((points - points[chosen[0]]) ** 2).sum(1)
     while len(chosen) < min(n, len(tiles)):

@@ -4,46 +4,50 @@ A photo is read in whatever form it comes (JPEG, PNG, WebP, GIF, BMP, TIFF; L, L
 16-bit), turned upright by its EXIF orientation, laid on the model's background where transparent, and
 resized with a proper filter so that each grid cell is exactly one 36×36 patch.
 """
-import os
 import struct
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from .emoji_sets import find_emoji_set, is_terminal_safe, load_emoji_set, shipped_dir
+from .defaults import COLS, PATCH, TILE_PX
+from .emoji_sets import is_terminal_safe, load_emoji_set
 from .errors import ImageError, ModelError, OutputError
-from .files import write_atomically
-from .model import PATCH, Classifier, jit_cache_file, load_model
-from .render import draw_faces, faces, render_text
+from .model import Classifier, check_model_fits, jit_cache_file, load_model, model_path
+from .pixels import to_uint8
+from .render import FORMATS, Renderer
 
-DEFAULT_COLS = 72
 PALETTES = ("all", "terminal")  # terminal: one-code-point emoji only, which keep text grids aligned
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 _ORIENTATION_SWAPS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
 _UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
 
 
-def model_path(emoji_dir, fast: bool = False) -> Path:
-    """The model for a set: models/<set>.safetensors in the current folder if you trained one there,
-    else the one shipped with pic2emoji. With `fast`, <set>-fast.safetensors beside it if there is one
-    (the live camera's choice: shipped for noto, 1.5× the frame rate for a little fidelity)."""
-    name = f"{find_emoji_set(emoji_dir).resolve().name}.safetensors"
-    local, shipped = Path("models") / name, shipped_dir("models") / name
-    default = local if local.is_file() or not shipped.is_file() else shipped
-    faster = default.with_name(default.stem + "-fast.safetensors")
-    return faster if fast and faster.is_file() else default
+@dataclass(frozen=True)
+class Options:
+    """How a photo becomes a mosaic file. The CLI's infer options mirror these fields."""
+    fmt: str = "png"           # one of render.FORMATS
+    cols: int | None = None    # grid columns, rows following the aspect ratio; None: COLS (fewer for tiny photos)
+    rows: int | None = None    # grid rows, instead of cols
+    palette: str | None = None  # emoji allowed, one of PALETTES; None: terminal for text, all for images
+    tile_px: int = TILE_PX     # pixels per emoji in images
+
+    def __post_init__(self):
+        if self.fmt not in FORMATS:
+            raise OutputError(f"unknown format {self.fmt!r}; choose one of {', '.join(FORMATS)}")
+        if self.palette is None:
+            object.__setattr__(self, "palette", "terminal" if self.fmt == "txt" else "all")
 
 
 def grid_shape(width: int, height: int, cols: int | None = None, rows: int | None = None) -> tuple[int, int]:
     """(rows, cols) keeping the photo's aspect ratio: give cols or rows (cols wins).
 
-    By default DEFAULT_COLS, but never more cells than pixels: a 20×20 icon becomes a 20×20 grid.
+    By default COLS, but never more cells than pixels: a 20×20 icon becomes a 20×20 grid.
     """
     if rows and not cols:
         return rows, max(1, round(rows * width / height))
-    cols = cols or min(DEFAULT_COLS, width)
+    cols = cols or min(COLS, width)
     return max(1, round(cols * height / width)), cols
 
 
@@ -51,7 +55,7 @@ def _to_rgb_or_rgba(image: Image.Image) -> Image.Image:
     if image.mode.startswith("I") or image.mode == "F":  # 16- and 32-bit greyscale: scale, don't clip
         values = np.asarray(image, np.float32)
         scale = 257.0 if image.mode.startswith("I;16") or values.max() > 255 else 1.0
-        image = Image.fromarray(np.clip(values / scale + 0.5, 0, 255).astype(np.uint8), "L")
+        image = Image.fromarray(to_uint8(values / scale), "L")
     transparent = "A" in image.mode or "transparency" in image.info
     return image.convert("RGBA" if transparent else "RGB")
 
@@ -111,12 +115,12 @@ class Converter:
     def __init__(self, emoji_dir, model_file=None):
         self.emoji_set = load_emoji_set(emoji_dir, lazy=True)
         self.model = load_model(model_file or model_path(emoji_dir))
-        from .train import check_model_fits
         check_model_fits(self.model, self.emoji_set)
         index = {f: i for i, f in enumerate(self.emoji_set.files)}
         self.tile_of = np.array([index[f] for f in self.model.classes])  # class -> its tile in the set
         self.texts = [self.emoji_set.text(i) for i in self.tile_of]
-        self._faces = {}
+        self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), self.texts,
+                                 self.model.background)
         self.classifier = Classifier(self.model.net, len(self.model.classes),
                                      cache=jit_cache_file(self.model.path, Classifier.batch))
 
@@ -140,50 +144,24 @@ class Converter:
         # a palette masks the net's choices, no retraining
         return self.classifier(cut_patches(pixels, shape), self.allowed(palette)).reshape(shape)
 
-    def image(self, grid: np.ndarray, tile_px: int = 32) -> Image.Image:
-        used, inverse = np.unique(grid, return_inverse=True)
-        known = self._faces.setdefault(tile_px, {})  # class -> its face at this size, made once per run
-        new = [c for c in used if c not in known]
-        if new:  # read only the tiles a mosaic shows
-            known.update(zip(new, faces(self.emoji_set.tiles(self.tile_of[new]), self.model.background, tile_px)))
-        return draw_faces(inverse.reshape(grid.shape), np.stack([known[c] for c in used]))
+    def image(self, grid: np.ndarray, tile_px: int = TILE_PX) -> Image.Image:
+        return self.renderer.image(grid, tile_px)
 
     def text(self, grid: np.ndarray) -> str:
-        return render_text(grid, self.texts)
+        return self.renderer.text(grid)
 
 
-def photos_in(inputs):
-    """(photo, path relative to its folder) for files given, and for folders walked recursively.
-
-    Folders are walked lazily in sorted order, so a folder of thousands of photos is never listed whole.
-    """
-    for given in map(Path, inputs):
-        if not given.is_dir():
-            yield given, Path(given.name)
-            continue
-        for root, folders, files in os.walk(given):
-            folders.sort()
-            for name in sorted(files):
-                if Path(name).suffix.lower() in PHOTO_SUFFIXES and not name.startswith("."):
-                    yield Path(root) / name, Path(root, name).relative_to(given)
-
-
-def save_mosaic(converter: Converter, photo, out: Path, fmt: str, cols=None, rows=None, palette="all",
-                tile_px: int = 32, overwrite: bool = False, writer=None):
-    """Convert one photo and write it to `out` as PNG or text, atomically; never over the photo itself.
-
-    With a `writer` (a concurrent.futures executor) the file is encoded and written there, so the next
-    photo can go through the net meanwhile; the future is returned and raises what writing raised.
-    """
+def check_output(photo, out: Path, overwrite: bool = False) -> None:
+    """Refuse to write over the photo itself, or over an existing file unless asked to."""
     if Path(photo).exists() and out.exists() and out.resolve() == Path(photo).resolve():
         raise OutputError(f"{out}: is the input photo itself; choose another output name")
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or --skip-existing to keep it")
-    grid = converter.grid(photo, cols, rows, palette)
-    if fmt == "png":
-        image = converter.image(grid, tile_px)
-        write = lambda: write_atomically(out, lambda temp: image.save(temp, format="PNG", compress_level=1))
-    else:
-        text = converter.text(grid)
-        write = lambda: write_atomically(out, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
-    return writer.submit(write) if writer else write()
+
+
+def save_mosaic(converter: Converter, photo, out, options: Options = Options(), overwrite: bool = False) -> None:
+    """Convert one photo and write its mosaic to `out`, atomically; never over the photo itself."""
+    out = Path(out)
+    check_output(photo, out, overwrite)
+    grid = converter.grid(photo, options.cols, options.rows, options.palette)
+    converter.renderer.write(grid, out, options.fmt, options.tile_px)

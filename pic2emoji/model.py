@@ -18,13 +18,13 @@ from tinygrad import Context, Device, Tensor, TinyJit, dtypes, nn
 from tinygrad.helpers import DEV
 from tinygrad.nn.state import get_state_dict, load_state_dict, safe_load, safe_load_metadata, safe_save
 
+from .defaults import BACKGROUND, PATCH
+from .emoji_sets import EmojiSet, find_emoji_set
 from .errors import ModelError, OutputError
-from .files import write_atomically
+from .files import shipped_dir, write_atomically
 
 FORMAT = "pic2emoji-model"
 FORMAT_VERSION = 1
-PATCH = 36  # the net sees 36×36 RGB patches
-
 
 FEATURES = 16 * 7 * 7  # what TinyConvNet's convolutions hand to its class layer
 
@@ -96,7 +96,7 @@ class Model:
     classes: list[str]        # file name of each class's tile, in logit order
     chars: list[str | None]   # the emoji each class prints as text
     merged: dict[str, list[str]] = field(default_factory=dict)  # kept file -> look-alike files merged into it
-    background: tuple[int, int, int] = (128, 128, 128)
+    background: tuple[int, int, int] = BACKGROUND
     training: dict = field(default_factory=dict)
     accuracy: float | None = None  # top-1 on the held-out augmented emoji
     path: Path | None = None
@@ -112,6 +112,32 @@ class Model:
                 "chars": json.dumps(self.chars, ensure_ascii=False), "merged": json.dumps(self.merged),
                 "background": json.dumps(list(self.background)), "training": json.dumps(self.training),
                 "accuracy": "" if self.accuracy is None else f"{self.accuracy:.6f}"}
+
+
+def local_model_path(emoji_dir) -> Path:
+    """Where `train` writes a set's model by default: models/<set>.safetensors in the current folder."""
+    return Path("models") / f"{find_emoji_set(emoji_dir).resolve().name}.safetensors"
+
+
+def model_path(emoji_dir, fast: bool = False) -> Path:
+    """The model for a set: models/<set>.safetensors in the current folder if you trained one there,
+    else the one shipped with pic2emoji. With `fast`, <set>-fast.safetensors beside it if there is one
+    (the live camera's choice: shipped for noto, 1.4× the frame rate for a little fidelity)."""
+    local = local_model_path(emoji_dir)
+    shipped = shipped_dir("models") / local.name
+    default = local if local.is_file() or not shipped.is_file() else shipped
+    faster = default.with_name(default.stem + "-fast.safetensors")
+    return faster if fast and faster.is_file() else default
+
+
+def check_model_fits(model: Model, emoji_set: EmojiSet) -> None:
+    """Refuse a model trained on another set: its classes would point at the wrong tiles."""
+    files = set(emoji_set.files)
+    if model.files != files:
+        missing, extra = len(model.files - files), len(files - model.files)
+        raise ModelError(f"{model.path}: trained on emoji set '{model.emoji_set}' ({len(model.files)} emoji), "
+                         f"which differs from {emoji_set.path} ({missing} of its emoji missing here, {extra} new); "
+                         f"train a model for it with `pic2emoji train {emoji_set.path}`")
 
 
 def new_model(arch: str, emoji_set: str, classes, chars, merged, background, seed: int = 0) -> Model:

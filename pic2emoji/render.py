@@ -1,35 +1,77 @@
-"""Render a grid of class indices as a PNG of emoji tiles or as lines of emoji text.
+"""Render a grid of class indices as a mosaic: an image of emoji tiles, or lines of emoji text.
 
-Pure and model-free: it takes the grid, the tiles and the characters, nothing else (no tinygrad).
+Model-free (no tinygrad): it takes the grid and, from the Renderer, the tiles and the characters of
+the classes. Every output format is drawn here.
 """
+import io
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
-from .emoji_sets import composite, resize_tiles
+from .defaults import TILE_PX
+from .files import write_atomically
+from .pixels import composite, resize_tiles, to_uint8
+
+FORMATS = ("png", "txt")
+PNG_LEVEL = 1  # zlib level: the fastest; mosaics of a few hundred repeated tiles gain little from more
 
 
-def render_image(grid: np.ndarray, tiles: np.ndarray, background, tile_px: int = 32) -> Image.Image:
-    """grid: (rows, cols) class indices; tiles: (classes, s, s, 4) RGBA -> RGB image of cols·tile_px × rows·tile_px.
+def format_of(path) -> str | None:
+    """The format a file name asks for by its extension (`.png`, `.txt`), or None."""
+    suffix = Path(path).suffix.lower()[1:]
+    return suffix if suffix in FORMATS else None
 
-    Each tile is drawn on the background the model was trained with, so the mosaic shows what the
-    net compared the photo against.
+
+class Renderer:
+    """Draws the grids of one emoji set's classes, as tiles on the background or as text.
+
+    `tiles(classes)` returns the RGBA tiles of those classes; it is asked only for the tiles a mosaic
+    shows (a set's lazy reader, so a folder of 1898 emoji costs the few hundred a photo uses), and each
+    face (a tile at one size, on the background) is made once and kept for later mosaics.
     """
-    used, inverse = np.unique(grid, return_inverse=True)
-    return draw_faces(inverse.reshape(grid.shape), faces(tiles[used], background, tile_px))
+    def __init__(self, tiles, texts: list[str], background):
+        self.tiles, self.texts, self.background = tiles, texts, tuple(background)
+        self._faces = {}  # tile_px -> {class: face}
+
+    def faces(self, classes: np.ndarray, tile_px: int) -> np.ndarray:
+        """(n, tile_px, tile_px, 3) uint8: what the mosaic shows of these classes."""
+        known = self._faces.setdefault(tile_px, {})
+        new = [c for c in classes if c not in known]
+        if new:
+            known.update(zip(new, faces(self.tiles(np.array(new)), self.background, tile_px)))
+        return np.stack([known[c] for c in classes])
+
+    def image(self, grid: np.ndarray, tile_px: int = TILE_PX) -> Image.Image:
+        """RGB image of cols·tile_px × rows·tile_px: each cell's emoji on the background."""
+        used, inverse = np.unique(grid, return_inverse=True)
+        return draw_faces(inverse.reshape(grid.shape), self.faces(used, tile_px))
+
+    def text(self, grid: np.ndarray) -> str:
+        """One line per grid row, one emoji per cell, each line ending in a newline."""
+        return "".join("".join(self.texts[c] for c in row) + "\n" for row in grid)
+
+    def encode(self, grid: np.ndarray, fmt: str, tile_px: int = TILE_PX) -> bytes:
+        """The bytes of a mosaic file in one of FORMATS."""
+        if fmt == "txt":
+            return self.text(grid).encode("utf-8")
+        out = io.BytesIO()
+        self.image(grid, tile_px).save(out, format="PNG", compress_level=PNG_LEVEL)
+        return out.getvalue()
+
+    def write(self, grid: np.ndarray, path, fmt: str, tile_px: int = TILE_PX) -> None:
+        """Write the mosaic to `path` atomically: never half a file, even on a full disk."""
+        data = self.encode(grid, fmt, tile_px)
+        write_atomically(Path(path), lambda temp: Path(temp).write_bytes(data))
 
 
 def faces(tiles: np.ndarray, background, tile_px: int) -> np.ndarray:
     """RGBA tiles -> what the mosaic shows of them: (n, tile_px, tile_px, 3) uint8 RGB on the background."""
     tiles = resize_tiles(tiles, tile_px) if tiles.shape[1] != tile_px else tiles
-    return np.clip(composite(tiles, background) + 0.5, 0, 255).astype(np.uint8)
+    return to_uint8(composite(tiles, background))
 
 
 def draw_faces(grid: np.ndarray, faces: np.ndarray) -> Image.Image:
     """grid: (rows, cols) indices into faces (n, t, t, 3) -> the RGB mosaic, cols·t × rows·t."""
     (rows, cols), t = grid.shape, faces.shape[1]
     return Image.fromarray(faces[grid].transpose(0, 2, 1, 3, 4).reshape(rows * t, cols * t, 3))
-
-
-def render_text(grid: np.ndarray, texts: list[str]) -> str:
-    """One line per grid row, one emoji per cell, each line ending in a newline."""
-    return "".join("".join(texts[c] for c in row) + "\n" for row in grid)

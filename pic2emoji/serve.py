@@ -27,21 +27,15 @@ from urllib.parse import urlsplit
 import numpy as np
 from PIL import Image
 
-from .errors import Pic2EmojiError
+from .defaults import PATCH, TILE_PX
+from .errors import Pic2EmojiError, ServeError
 from .infer import cut_patches
-from .model import PATCH
 
 PAGE = Path(__file__).with_name("serve.html")
 CAMERA = (640, 480)   # what the page asks the camera for
 MAX_BODY = 8 << 20    # bytes; a camera JPEG is ~40 KB, a 200×200 grid of indices for mosaic.png ~200 KB
 TIMEOUT = 10          # seconds a client may stall mid-request before its connection is dropped
 PALETTE = "terminal"  # one-code-point emoji: the browser draws each as one glyph, one per grid cell
-TILE_PX = 32          # mosaic.png tile size, as `pic2emoji infer`
-
-
-class ServeError(Pic2EmojiError):
-    """The server cannot start (address in use, unknown host)."""
-
 
 class ClientError(Exception):
     """A request the server refuses: answered as JSON {"error": message} with `status`."""
@@ -51,7 +45,9 @@ class ClientError(Exception):
 
 
 class EmojiCamServer(ThreadingHTTPServer):
-    """Turns camera frames into emoji grids with one Converter, one frame at a time through the net."""
+    """Turns camera frames into emoji grids with one Converter, one frame at a time through the net.
+
+    Bound to host:port (port 0: any free one) when made; serve_forever() serves."""
     daemon_threads = True  # Ctrl-C does not wait for idle keep-alive connections
 
     def __init__(self, converter, host: str, port: int, rows: int, cols: int):
@@ -171,9 +167,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ClientError(400, 'send JSON {"grid": [[class index, ...], ...]}, as /frame returns it') from None
         if grid.shape != (rows, cols) or grid.dtype.kind != "i" or grid.min() < 0 or grid.max() >= classes:
             raise ClientError(400, f"grid must be {rows} rows of {cols} class indices from 0 to {classes - 1}")
-        png = io.BytesIO()
-        self.server.converter.image(grid, TILE_PX).save(png, format="PNG", compress_level=1)
-        self.send(png.getvalue(), "image/png")
+        self.send(self.server.converter.renderer.encode(grid, "png", TILE_PX), "image/png")
 
     def send_json(self, obj, status: int):
         self.send(json.dumps(obj, ensure_ascii=False).encode(), "application/json", status=status)
@@ -203,17 +197,18 @@ class Handler(BaseHTTPRequestHandler):
             super().log_error(format, *args)
 
 
-def make_server(converter, host: str, port: int, rows: int, cols: int) -> EmojiCamServer:
-    """A server bound to host:port (port 0: any free one), not yet serving: call serve_forever()."""
-    return EmojiCamServer(converter, host, port, rows, cols)
-
-
 def run(converter, host: str, port: int, rows: int, cols: int, echo=print) -> None:
     """Serve the live camera page until Ctrl-C. The net is compiled for this grid before "ready"."""
-    server = make_server(converter, host, port, rows, cols)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        echo(f"warning: serving on {host}; browsers allow the camera only on localhost or over HTTPS, "
+             "so other machines will see the page but not get a camera")
+    model = converter.model
+    echo(f"model {model.path} ({model.arch}{', tuned' if converter.classifier.tuned else '; pic2emoji tune makes it faster'})")
+    server = EmojiCamServer(converter, host, port, rows, cols)
     try:
         start, blank = time.perf_counter(), io.BytesIO()
-        Image.new("RGB", (cols * server.cell_px, rows * server.cell_px), (128, 128, 128)).save(blank, format="JPEG")
+        size = (cols * server.cell_px, rows * server.cell_px)
+        Image.new("RGB", size, converter.model.background).save(blank, format="JPEG")
         server.frame(blank.getvalue())  # compile now, not on the first visitor's frame
         echo(f"compiled the net for a {rows}×{cols} grid in {time.perf_counter() - start:.1f} s")
         echo(f"ready: {server.url}  (open it in a browser; Ctrl-C stops)")

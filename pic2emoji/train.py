@@ -17,10 +17,12 @@ import numpy as np
 from tqdm import tqdm
 
 from .data import SampleMaker
+from .defaults import BACKGROUND
 from .emoji_sets import EmojiSet, load_emoji_set, near_duplicates
 from .errors import ModelError, OutputError
-from .model import (ARCHITECTURES, FORMAT, Classifier, Model, as_input, load_model, new_model, read_metadata,
-                    save_model)
+from .model import (ARCHITECTURES, FORMAT, Classifier, Model, as_input, check_model_fits, load_model, new_model,
+                    read_metadata, save_model)
+from .pixels import to_uint8
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class TrainConfig:
     seed: int = 0                 # seeds the weights, every batch and the held-out set
     arch: str = "tinyconv"        # a name of model.ARCHITECTURES
     init: str | None = None       # start from this model's weights (same classes; a lower rank by SVD)
-    background: tuple = (128, 128, 128)  # mid-grey: the best mosaics of white, grey and black (docs/BENCHMARKS.md)
+    background: tuple = BACKGROUND  # behind the emoji; the model keeps it for rendering
     merge_threshold: float = 8.0  # look-alikes closer than this (RMS at 12×12) become one class
     rotate: float = 10.0          # degrees, ±
     zoom: float = 0.2             # zoom-crop up to 20%
@@ -44,6 +46,11 @@ class TrainConfig:
     photo_like: float = 0.1       # share of each batch that is photo-like patches labelled by the colour oracle
     eval_every: int = 250         # steps between held-out checks (and checkpoints)
     held_out: int = 2000          # held-out samples, at least one per emoji
+
+    @classmethod
+    def of(cls, model: Model) -> "TrainConfig":
+        """The settings a model was trained with, from its training record."""
+        return cls(**{**model.training.get("config", {}), "background": tuple(model.background)})
 
 
 @dataclass
@@ -75,22 +82,12 @@ def classes_of(emoji_set: EmojiSet, config: TrainConfig):
 
 def sample_maker(emoji_set: EmojiSet, config: TrainConfig) -> SampleMaker:
     labels = classes_of(emoji_set, config)[0]
-    tiles = np.clip(emoji_set.on_background(config.background) + 0.5, 0, 255).astype(np.uint8)
+    tiles = to_uint8(emoji_set.on_background(config.background))
     return SampleMaker(tiles, labels, config.background, config)
 
 
 def held_out_set(maker: SampleMaker, config: TrainConfig):
     return maker.held_out(per_emoji=max(1, math.ceil(config.held_out / len(maker.tiles))))
-
-
-def check_model_fits(model: Model, emoji_set: EmojiSet) -> None:
-    """Refuse a model trained on another set: its classes would point at the wrong tiles."""
-    files = set(emoji_set.files)
-    if model.files != files:
-        missing, extra = len(model.files - files), len(files - model.files)
-        raise ModelError(f"{model.path}: trained on emoji set '{model.emoji_set}' ({len(model.files)} emoji), "
-                         f"which differs from {emoji_set.path} ({missing} of its emoji missing here, {extra} new); "
-                         f"train a model for it with `pic2emoji train {emoji_set.path}`")
 
 
 def check_init(path, classes) -> None:
@@ -163,7 +160,7 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
     if resume:
         model, saved = load_model(ckpt, extra=True)
         check_model_fits(model, emoji_set)
-        config = TrainConfig(**{**model.training["config"], "background": tuple(model.background)})
+        config = TrainConfig.of(model)
     labels, classes, chars, merged = classes_of(emoji_set, config)
     if config.steps is None:
         config = replace(config, steps=min(6000, max(1000, 3 * len(classes))))
@@ -173,7 +170,8 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
     patches, answers = held_out_set(maker, config)
     first = int(model.training["steps_done"]) if resume else 0
 
-    # Fork the batch maker before tinygrad opens a device: a forked OpenCL runtime is not safe.
+    # The forked batch maker runs numpy and Pillow only: it never touches the tinygrad device that this
+    # process may have opened already (the CLI opens it first, to check that it works).
     context = multiprocessing.get_context("fork")
     queue = context.Queue(maxsize=6)
     feeder = context.Process(target=_feed, args=(maker, first, config.steps, config.batch_size, queue), daemon=True)
@@ -207,29 +205,29 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
         extra.update({"optimizer.b1_t": optimizer.b1_t, "optimizer.b2_t": optimizer.b2_t})
         save_model(model, ckpt, extra)
 
-    started, step, loss = time.time(), first, float("nan")
+    started, done, loss = time.time(), first, float("nan")  # done: steps whose update is in the weights
     bar = tqdm(total=config.steps, initial=first, desc="training", unit="step", disable=not progress)
     try:
         for step in range(first, config.steps):
             x, y = queue.get()
             optimizer.lr.assign(Tensor([learning_rate(config, step)], dtype=dtypes.float32)).realize()
             loss = step_fn(Tensor(x, dtype=dtypes.uint8), Tensor(y, dtype=dtypes.int32)).item()
+            done = step + 1
             bar.update(1)
-            if (step + 1) % config.eval_every == 0 and step + 1 < config.steps:
-                save_checkpoint(step + 1, loss)
+            if done % config.eval_every == 0 and done < config.steps:
+                save_checkpoint(done, loss)
             bar.set_postfix(loss=f"{loss:.3f}", held_out=f"{model.accuracy or float('nan'):.1%}")
-        step = config.steps
     except KeyboardInterrupt:
-        save_checkpoint(step, loss)
-        return TrainResult(model, model.accuracy, step, model.training["seconds"], True, history)
+        save_checkpoint(done, loss)
+        return TrainResult(model, model.accuracy, done, model.training["seconds"], True, history)
     finally:
         bar.close()
         feeder.terminate()
-    record(step, loss)
+    record(done, loss)
     save_model(model, out)
     ckpt.unlink(missing_ok=True)
     model.path = out
-    return TrainResult(model, model.accuracy, step, model.training["seconds"], False, history)
+    return TrainResult(model, model.accuracy, done, model.training["seconds"], False, history)
 
 
 def _raise_interrupt(signum, frame):
@@ -255,7 +253,7 @@ def evaluate(emoji_dir, model_path) -> dict:
     emoji_set = load_emoji_set(emoji_dir)
     model = load_model(model_path)
     check_model_fits(model, emoji_set)
-    config = TrainConfig(**{**model.training["config"], "background": tuple(model.background)})
+    config = TrainConfig.of(model)
     patches, answers = held_out_set(sample_maker(emoji_set, config), config)
     top1, predictions = accuracy(Classifier(model.net, len(model.classes)), patches, answers)
     errors = np.bincount(answers[predictions != answers], minlength=len(model.classes))

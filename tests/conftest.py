@@ -1,8 +1,10 @@
 """Shared fixtures: a tiny emoji set and one tiny model, trained once per session on the CPU backend.
 
 Shapes stay fixed (batch 32 for training, the Classifier's chunk for inference), so tinygrad compiles
-each kernel once and caches it on disk for later runs.
+each kernel once and caches it on disk for later runs. Tests that need the tiny model, a subprocess
+that trains, or a browser are marked slow: `pytest -m "not slow"` is the quick run, CI runs them all.
 """
+import io
 import os
 import shutil
 import tempfile
@@ -13,9 +15,12 @@ os.environ["PIC2EMOJI_CACHE_DIR"] = tempfile.mkdtemp(prefix="pic2emoji-cache-")
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
-from pic2emoji.emoji_sets import shipped_dir
+from pic2emoji.cli import main
+from pic2emoji.defaults import BACKGROUND as GREY
+from pic2emoji.files import shipped_dir
 
 NOTO = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 # Twelve easy-to-tell emoji from noto-small: reds, blues, greens, yellows, black, white, and shapes.
@@ -60,10 +65,45 @@ def solid(path, colour, size=(80, 60), mode="RGB"):
     return path
 
 
+def png_bytes(size=(40, 30)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 200, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def jpeg_bytes(size=(40, 30)):
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def halves_image(size=(96, 96), top=(230, 40, 40), bottom=(40, 70, 220)) -> Image.Image:
+    """A picture whose top half is one colour (red) and bottom half another (blue)."""
+    pixels = np.zeros((size[1], size[0], 3), np.uint8)
+    pixels[: size[1] // 2], pixels[size[1] // 2:] = top, bottom
+    return Image.fromarray(pixels)
+
+
 def halves(path, top, bottom, size=(96, 96)):
-    """An image whose top half is one colour and bottom half another."""
-    a = np.zeros((size[1], size[0], 3), np.uint8)
-    a[: size[1] // 2] = top
-    a[size[1] // 2:] = bottom
-    Image.fromarray(a).save(path)
+    """Write halves_image to `path` and return the path."""
+    halves_image(size, top, bottom).save(path)
     return path
+
+
+def run(*args):
+    """The CLI in this process, as a user types it: the result has exit_code, stdout and stderr."""
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def one_line_error(result, *words):
+    """Exit 1 with one line on stderr, holding all these words, and no traceback."""
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(w in lines[0] for w in words), result.stderr
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tiny_model" in getattr(item, "fixturenames", ()):  # directly or through `converter`
+            item.add_marker(pytest.mark.slow)

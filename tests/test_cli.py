@@ -1,27 +1,24 @@
-import numpy as np
+"""The command line: options, exit codes, one-line errors, what goes to stdout and what to stderr."""
+import json
+import shutil
+import subprocess
+import sys
+
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from pic2emoji import __version__
-from pic2emoji.cli import main
+from pic2emoji.model import Classifier
 
-from conftest import halves, solid
-
-
-@pytest.fixture
-def run():
-    def invoke(*args):
-        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-    return invoke
+from conftest import halves, jpeg_bytes, one_line_error, png_bytes, run, solid
 
 
-def test_version(run):
+def test_version():
     result = run("--version")
     assert result.exit_code == 0 and __version__ in result.output
 
 
-def test_help_lists_the_commands(run):
+def test_help_lists_the_commands():
     result = run("--help")
     assert result.exit_code == 0
     for command in ("build-set", "train", "eval", "infer"):
@@ -29,46 +26,40 @@ def test_help_lists_the_commands(run):
 
 
 def test_module_entry_point():
-    import subprocess
-    import sys
     out = subprocess.run([sys.executable, "-m", "pic2emoji", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and __version__ in out.stdout
 
 
-def test_errors_are_one_line_and_exit_1(run, tmp_path):
-    result = run("infer", tmp_path / "no-such-set", tmp_path / "x.jpg")
-    assert result.exit_code == 1
-    assert result.output.strip().count("\n") == 0 and "Traceback" not in result.output
-    assert "no-such-set" in result.output and "does not exist" in result.output
+def test_errors_are_one_line_and_exit_1(tmp_path):
+    one_line_error(run("infer", tmp_path / "no-such-set", tmp_path / "x.jpg"), "no-such-set", "does not exist")
 
 
-def test_build_set_refuses_a_missing_font(run, tmp_path):
+def test_build_set_refuses_a_missing_font(tmp_path):
     result = run("build-set", tmp_path / "none.ttf", tmp_path / "out")
     assert result.exit_code == 1 and "no such font file" in result.output
 
 
 @pytest.mark.parametrize("args", [["--steps", "0"], ["--steps", "-5"], ["--batch-size", "0"], ["--lr", "0"],
                                   ["--background", "mauve-ish"]])
-def test_bad_training_arguments_exit_2(run, tiny_set, args, tmp_path):
+def test_bad_training_arguments_exit_2(tiny_set, args, tmp_path):
     result = run("train", tiny_set, "-o", tmp_path / "m.safetensors", *args)
     assert result.exit_code == 2
     assert not (tmp_path / "m.safetensors").exists()
 
 
-def test_train_refuses_to_replace_a_model(run, tiny_set, tiny_model):
+def test_train_refuses_to_replace_a_model(tiny_set, tiny_model):
     result = run("train", tiny_set, "-o", tiny_model)
     assert result.exit_code == 1 and "--overwrite" in result.output
 
 
-def test_eval_json(run, tiny_set, tiny_model):
-    import json
+def test_eval_json(tiny_set, tiny_model):
     result = run("eval", tiny_set, "--model", tiny_model, "--json")
     assert result.exit_code == 0
     report = json.loads(result.stdout)
     assert {"accuracy", "classes", "samples", "model"} <= set(report) and report["classes"] == 12
 
 
-def test_infer_png_size_follows_cols_and_aspect(run, tiny_set, tiny_model, tmp_path):
+def test_infer_png_size_follows_cols_and_aspect(tiny_set, tiny_model, tmp_path):
     photo = tmp_path / "p.png"
     Image.new("RGB", (400, 300), (200, 30, 30)).save(photo)
     result = run("infer", tiny_set, photo, "--model", tiny_model, "-o", tmp_path / "m.png", "--cols", 8, "--tile-px", 10)
@@ -76,7 +67,7 @@ def test_infer_png_size_follows_cols_and_aspect(run, tiny_set, tiny_model, tmp_p
     assert Image.open(tmp_path / "m.png").size == (80, 60)  # 8 cols × round(8·300/400) = 6 rows
 
 
-def test_infer_text_to_file_and_stdout_are_the_same(run, tiny_set, tiny_model, tmp_path):
+def test_infer_text_to_file_and_stdout_are_the_same(tiny_set, tiny_model, tmp_path):
     photo = halves(tmp_path / "p.png", (230, 30, 30), (30, 60, 230), size=(160, 120))
     result = run("infer", tiny_set, photo, "--model", tiny_model, "-o", tmp_path / "m.txt", "--cols", 8)
     assert result.exit_code == 0
@@ -87,7 +78,7 @@ def test_infer_text_to_file_and_stdout_are_the_same(run, tiny_set, tiny_model, t
     assert stdout.exit_code == 0 and stdout.stdout == text and stdout.stderr == ""
 
 
-def test_infer_refuses_to_overwrite(run, tiny_set, tiny_model, tmp_path):
+def test_infer_refuses_to_overwrite(tiny_set, tiny_model, tmp_path):
     photo = solid(tmp_path / "p.png", (0, 0, 200))
     out = tmp_path / "m.png"
     out.write_bytes(b"mine")
@@ -97,42 +88,44 @@ def test_infer_refuses_to_overwrite(run, tiny_set, tiny_model, tmp_path):
     assert out.read_bytes().startswith(b"\x89PNG")
 
 
-def test_infer_never_writes_over_its_input(run, tiny_set, tiny_model, tmp_path):
+def test_infer_never_writes_over_its_input(tiny_set, tiny_model, tmp_path):
     photo = solid(tmp_path / "p.png", (0, 0, 200))
     before = photo.read_bytes()
     result = run("infer", tiny_set, photo, "--model", tiny_model, "-o", photo, "--overwrite")
     assert result.exit_code == 1 and "input photo itself" in result.output and photo.read_bytes() == before
 
 
-def test_batch_converts_the_rest_and_names_the_bad_file(run, tiny_set, tiny_model, tmp_path):
-    photos = tmp_path / "photos"
-    (photos / "sub").mkdir(parents=True)
-    solid(photos / "a.jpg", (200, 0, 0))
-    solid(photos / "sub" / "b.png", (0, 0, 200))
-    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    (photos / "notes.txt").write_text("not a photo, not an image suffix: ignored")
-    out = tmp_path / "out"
-    result = run("infer", tiny_set, photos, "--model", tiny_model, "-o", out, "--cols", 4)
-    assert result.exit_code == 1
-    assert "broken.jpg" in result.stderr and "converted 2, skipped 0, failed 1" in result.stderr
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["a.png", "sub", "sub/b.png"]
-    again = run("infer", tiny_set, photos, "--model", tiny_model, "-o", out, "--skip-existing")
-    assert again.exit_code == 1 and "converted 0, skipped 2, failed 1" in again.stderr
-
-
-def test_folder_input_needs_an_output(run, tiny_set, tiny_model, tmp_path):
+def test_folder_input_needs_an_output(tiny_set, tiny_model, tmp_path):
     result = run("infer", tiny_set, tmp_path, "--model", tiny_model)
     assert result.exit_code == 2 and "-o OUT_DIR" in result.output
 
 
-def test_missing_model_says_how_to_fix(run, tiny_set, tmp_path):
+def test_missing_model_says_how_to_fix(tiny_set, tmp_path):
     result = run("infer", tiny_set, solid(tmp_path / "p.png", (0, 0, 0)), "--model", tmp_path / "none.safetensors")
     assert result.exit_code == 1 and "pic2emoji train" in result.output
 
 
-def test_tune_tunes_the_model_and_the_fast_one(run, tiny_set, tiny_model, tmp_path, monkeypatch):
-    import shutil
-    from pic2emoji.model import Classifier
+@pytest.mark.parametrize("name, content", [
+    ("empty.jpg", b""),
+    ("truncated.jpg", jpeg_bytes()[:300]),
+    ("truncated.png", png_bytes()[:60]),
+    ("notes.jpg", b"just some text\n"),
+    ("page.png", b"<!doctype html><html><body>hello</body></html>"),
+    ("photo.png", b"hello, this is text"),
+])
+def test_unreadable_inputs(tiny_set, tiny_model, tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    out = tmp_path / "out.png"
+    one_line_error(run("infer", tiny_set, tmp_path / name, "--model", tiny_model, "-o", out), name, "not a readable image")
+    assert list(tmp_path.iterdir()) == [tmp_path / name]  # no output, no temp file
+
+
+def test_model_of_another_set_via_cli(tiny_model, tmp_path):
+    one_line_error(run("infer", "noto-small", solid(tmp_path / "p.png", (0, 0, 0)), "--model", tiny_model),
+                   "trained on emoji set 'tiny'", "pic2emoji train")
+
+
+def test_tune_tunes_the_model_and_the_fast_one(tiny_set, tiny_model, tmp_path, monkeypatch):
     tuned = []  # a real BEAM search takes minutes on a fresh machine: test_model checks what tune() does
     monkeypatch.setattr(Classifier, "tune", lambda self, beam=2: tuned.append((self.cache.name, beam)))
     monkeypatch.chdir(tmp_path)

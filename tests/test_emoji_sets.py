@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from pic2emoji.emoji_sets import (PLACEHOLDER, char_to_name, find_emoji_set, is_terminal_safe, load_emoji_set,
-                                  name_to_char, near_duplicates, qualified, shipped_sets)
+                                  name_to_char, near_duplicates, shipped_sets)
 from pic2emoji.errors import EmojiSetError
 
 ROUND_TRIP = ["😀", "❤️", "👨‍👩‍👧", "🇷🇴", "#️⃣", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "🧑🏽‍🚀", "🙂‍↔️", "©️"]
@@ -40,9 +40,7 @@ def test_names_without_emoji(stem):
     assert name_to_char(stem) is None
 
 
-def test_qualified_and_terminal_safe():
-    assert qualified("\u2764") == "❤️"
-    assert qualified("😀") == "😀"
+def test_terminal_safe():
     assert is_terminal_safe("😀") and not is_terminal_safe("❤️") and not is_terminal_safe("👨‍👩‍👧")
     assert not is_terminal_safe("\u2764") and not is_terminal_safe(None)
 

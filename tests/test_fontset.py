@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from pic2emoji.emoji_sets import load_emoji_set, shipped_dir
+from pic2emoji.emoji_sets import load_emoji_set
+from pic2emoji.files import shipped_dir
 from pic2emoji.errors import EmojiSetError, OutputError
 from pic2emoji.fontset import build_set, font_names
 

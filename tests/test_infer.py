@@ -1,16 +1,18 @@
-from pathlib import Path
+"""Photos to grids: every kind of input file, its grid shape, the net's picks, damaged and fuzzed files."""
+import io
+import os
+import struct
+import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from hypothesis import HealthCheck, given, settings, strategies as st
+from PIL import Image, ImageFile
 
 from pic2emoji.errors import ImageError
-from pic2emoji.infer import cut_patches, grid_shape, read_photo
-from pic2emoji.render import render_image, render_text
+from pic2emoji.infer import cut_patches, read_photo
 
-from conftest import halves, solid
-
-GREY = (128, 128, 128)
+from conftest import GREY, halves, jpeg_bytes, png_bytes, solid
 
 
 @pytest.mark.parametrize("size, cols, rows, expected", [
@@ -18,13 +20,16 @@ GREY = (128, 128, 128)
     ((300, 400), 72, None, (96, 72)),
     ((400, 300), None, 30, (30, 40)),
     ((10000, 3), 72, None, (1, 72)),
+    ((10000, 3), None, None, (1, 72)),
     ((1, 1), 4, None, (4, 4)),
     ((1, 1), None, None, (1, 1)),
     ((20, 10), None, None, (10, 20)),
+    ((20, 12), None, None, (12, 20)),
     ((640, 480), None, None, (54, 72)),
 ])
-def test_grid_keeps_the_aspect_ratio(size, cols, rows, expected):
-    assert grid_shape(*size, cols, rows) == expected
+def test_grid_keeps_the_aspect_ratio_from_tiny_to_extreme_photos(tmp_path, size, cols, rows, expected):
+    photo, shape = read_photo(solid(tmp_path / "p.png", (200, 0, 0), size=size), GREY, cols, rows)
+    assert shape == expected and photo.shape == (expected[0] * 36, expected[1] * 36, 3)
 
 
 def test_patches_are_cut_row_by_row():
@@ -103,12 +108,28 @@ def test_animated_gif_uses_the_first_frame(tmp_path):
     assert photo[..., 0].mean() > 200 and photo[..., 1].mean() < 50
 
 
-@pytest.mark.parametrize("content", [b"", b"hello, this is text", b"<html><body>not a photo</body></html>"])
-def test_non_images_raise_our_error(tmp_path, content):
-    path = tmp_path / "photo.png"
-    path.write_bytes(content)
-    with pytest.raises(ImageError, match=r"photo\.png: not a readable image"):
-        read_photo(path, GREY)
+def test_multipage_tiff_uses_the_first_page(tmp_path):
+    pages = [Image.new("RGB", (36, 36), c) for c in [(0, 0, 255), (255, 0, 0)]]
+    pages[0].save(tmp_path / "pages.tif", save_all=True, append_images=pages[1:])
+    photo, _ = read_photo(tmp_path / "pages.tif", GREY, cols=1)
+    assert photo[..., 2].mean() > 200 and photo[..., 0].mean() < 50
+
+
+def bomb_png(path, side=100_000):
+    """A valid PNG header claiming side×side pixels, with almost no data behind it."""
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bomb_is_refused_from_its_header(tmp_path, monkeypatch):
+    def no_decoding(self):
+        raise AssertionError("pixels were decoded")  # 10^10 of them would take minutes and 30 GB
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    with pytest.raises(ImageError, match="decompression bomb"):
+        read_photo(bomb_png(tmp_path / "bomb.png"), GREY)
 
 
 def test_missing_photo(tmp_path):
@@ -130,34 +151,47 @@ def test_terminal_palette_masks_logits(converter, tmp_path):
     assert allowed[grid].all()
 
 
-def test_render_image_size_and_colours():
-    tiles = np.zeros((2, 72, 72, 4), np.uint8)
-    tiles[0] = (255, 0, 0, 255)
-    tiles[1, ..., 3] = 0  # fully transparent: shows the background
-    image = render_image(np.array([[0, 1, 0]]), tiles, (0, 255, 0), tile_px=10)
-    assert image.size == (30, 10) and image.mode == "RGB"
-    assert image.getpixel((5, 5)) == (255, 0, 0) and image.getpixel((15, 5)) == (0, 255, 0)
-
-
-def test_render_text_lines():
-    assert render_text(np.array([[0, 1], [1, 1]]), ["🟥", "🟦"]) == "🟥🟦\n🟦🟦\n"
-
-
 def test_grid_of_a_pil_image_matches_the_file(converter, tmp_path):
     path = halves(tmp_path / "h.png", (230, 30, 30), (30, 60, 230))
     with Image.open(path) as image:
         np.testing.assert_array_equal(converter.grid(image.copy(), cols=4), converter.grid(path, cols=4))
 
 
-def test_the_live_camera_picks_the_fast_model_beside_the_default(tmp_path, monkeypatch):
-    from pic2emoji.emoji_sets import shipped_dir
-    from pic2emoji.infer import model_path
-    shipped = shipped_dir("models")
-    monkeypatch.chdir(tmp_path)  # no models/ here (in a checkout, ./models is the shipped folder itself)
-    assert model_path("noto") == shipped / "noto.safetensors"
-    assert model_path("noto", fast=True) == shipped / "noto-fast.safetensors"
-    assert model_path("noto-small", fast=True) == shipped / "noto-small.safetensors"  # no fast one: the default
-    # a model trained here wins, and its folder has no fast one
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "noto.safetensors").write_bytes((shipped / "noto.safetensors").read_bytes())
-    assert model_path("noto", fast=True) == Path("models") / "noto.safetensors"
+SEEDS = [png_bytes(), jpeg_bytes()]
+
+
+for fmt in ("GIF", "BMP", "WEBP", "TIFF"):
+    _buffer = io.BytesIO()
+    Image.new("RGBA" if fmt == "WEBP" else "RGB", (24, 16), (200, 10, 10)).save(_buffer, fmt)
+    SEEDS.append(_buffer.getvalue())
+
+
+FUZZ_EXAMPLES = int(os.environ.get("PIC2EMOJI_FUZZ_EXAMPLES", "150"))
+
+
+@st.composite
+def mutated_images(draw):
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 8))):
+        kind = draw(st.sampled_from(["flip", "cut", "insert"]))
+        at = draw(st.integers(0, max(0, len(data) - 1)))
+        if kind == "flip" and data:
+            data[at] = draw(st.integers(0, 255))
+        elif kind == "cut":
+            del data[at:at + draw(st.integers(1, 64))]
+        else:
+            data[at:at] = draw(st.binary(min_size=1, max_size=16))
+    return bytes(data)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(mutated_images(), st.binary(max_size=256)))
+def test_fuzzed_bytes_give_a_photo_or_our_error(tmp_path, data):
+    path = tmp_path / "fuzz.img"
+    path.write_bytes(data)
+    try:
+        photo, shape = read_photo(path, GREY, cols=4)
+    except ImageError as e:
+        assert str(e).startswith(str(path))
+    else:
+        assert photo.shape == (shape[0] * 36, shape[1] * 36, 3) and photo.dtype == np.uint8

@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,19 +16,18 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pic2emoji.cli import main
-from pic2emoji.serve import Handler, make_server
-from pic2emoji.serve_bench import CHROMIUM, ServerProcess, open_browser, write_y4m
+from pic2emoji.serve import EmojiCamServer, Handler
+
+from browser import CHROMIUM, ServerProcess, open_browser, rss_mb, write_y4m
+from conftest import halves_image
 
 ROWS, COLS = 6, 8
 CPU = dict(os.environ, DEV="CPU")  # for `pic2emoji serve` subprocesses, as conftest sets it for this one
 REDS, BLUES = set("🟥🍅"), set("🟦🌊💧")
 
 
-def halves(width, height, top=(230, 40, 40), bottom=(40, 70, 220)) -> Image.Image:
-    """A picture whose top half is red and bottom half blue."""
-    pixels = np.zeros((height, width, 3), np.uint8)
-    pixels[: height // 2], pixels[height // 2:] = top, bottom
-    return Image.fromarray(pixels)
+def halves(width, height) -> Image.Image:
+    return halves_image((width, height))
 
 
 def jpeg(image: Image.Image) -> bytes:
@@ -40,7 +38,7 @@ def jpeg(image: Image.Image) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(converter):
-    server = make_server(converter, "127.0.0.1", 0, ROWS, COLS)
+    server = EmojiCamServer(converter, "127.0.0.1", 0, ROWS, COLS)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -158,17 +156,15 @@ def test_a_stalled_client_is_dropped_and_does_not_hold_up_others(server, monkeyp
     monkeypatch.setattr(Handler, "timeout", 0.5)
     stalled = socket.create_connection(server.server_address[:2])
     stalled.sendall(b"POST /frame HTTP/1.1\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\nonly a bit")
-    start = time.perf_counter()
-    assert request(server, "/frame", jpeg(halves(COLS * 8, ROWS * 8)))[0] == 200
-    stalled.settimeout(10)
+    assert request(server, "/frame", jpeg(halves(COLS * 8, ROWS * 8)))[0] == 200  # answered meanwhile
+    stalled.settimeout(10)  # a stall the server did not cut would raise here
     assert stalled.recv(100) == b""  # closed by the server after its timeout, without an answer
-    assert time.perf_counter() - start < 5
     stalled.close()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads memory use from Linux /proc")
 def test_memory_stays_flat_over_hundreds_of_frames(tiny_set, tiny_model):
-    from pic2emoji.serve_bench import rss_mb
     frame = jpeg(halves(COLS * 8, ROWS * 8))
     # The server as users run it, in its own process (inside this long test session RSS drifts for
     # reasons of its own), fed over two keep-alive connections taking turns, as the page sends frames.

@@ -1,7 +1,9 @@
 """Benchmarks: speed, memory and mosaic fidelity, printed as a table (and JSON with --json).
 
-    python -m pic2emoji.bench                     # everything, on the shipped noto model
-    python -m pic2emoji.bench --only net,fidelity
+    python benchmarks/bench.py                     # everything, on the shipped noto model
+    python benchmarks/bench.py --only net,fidelity
+
+Run from a checkout: the speed and fidelity sections use the photos in examples/.
 
 Figures, never pass/fail: docs/BENCHMARKS.md records them with the machine they came from.
 """
@@ -18,10 +20,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .data import Nearest
-from .emoji_sets import composite, shipped_dir
-from .infer import Converter, cut_patches, model_path, read_photo
-from .train import TrainConfig, sample_maker
+from pic2emoji.data import Nearest
+from pic2emoji.files import shipped_dir
+from pic2emoji.infer import Converter, cut_patches, read_photo
+from pic2emoji.model import Classifier, load_model, model_path, new_model
+from pic2emoji.pixels import block_means, composite
+from pic2emoji.train import TrainConfig, classes_of, make_step, sample_maker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "photos"
 SECTIONS = ("data", "train", "net", "cli", "memory", "fidelity")
@@ -58,8 +62,6 @@ def bench_train(emoji_set, config) -> dict:
     from tinygrad import Tensor, dtypes
     from tinygrad.nn.optim import Adam
     from tinygrad.nn.state import get_parameters
-    from .model import new_model
-    from .train import classes_of, make_step
     labels, classes, chars, merged = classes_of(emoji_set, config)
     model = new_model(config.arch, emoji_set.name, classes, chars, merged, config.background)
     step = make_step(model.net, Adam(get_parameters(model.net), lr=1e-3))
@@ -77,7 +79,6 @@ def bench_net(converter: Converter, tune: bool = False, baseline: Path | None = 
     """Patches per second, JIT warm: of tinygrad's default kernels (and those of a baseline model, e.g.
     the seed net, in the same process), then of the net as infer and serve run it (from the cache:
     tuned if `pic2emoji tune` ran, or with --tune now)."""
-    from .model import Classifier, load_model
     model, result = converter.model, {}
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (54 * 72, 36, 36, 3), dtype=np.uint8)
@@ -164,7 +165,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 def fidelity(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
     """cell-PSNR (one pixel per cell) and SSIM@6 (6×6 grey pixels per cell), both images at 36 px per cell."""
     rows, cols = shape
-    cells = lambda im: im.reshape(rows, 36, cols, 36, 3).mean((1, 3))
+    cells = lambda im: block_means(im, 36)
     grey6 = lambda im: np.asarray(Image.fromarray(im).convert("L").resize((cols * 6, rows * 6), Image.BOX))
     return {"cell_psnr": round(psnr(cells(photo), cells(mosaic)), 2), "ssim6": round(ssim(grey6(photo), grey6(mosaic)), 4)}
 
@@ -172,7 +173,7 @@ def fidelity(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
 def bench_fidelity(converter: Converter, photos: list[Path], cols: int = 72) -> dict:
     model = converter.model
     tiles = converter.emoji_set.tiles(converter.tile_of)
-    class_tiles = composite(tiles, model.background).reshape(len(tiles), 36, 2, 36, 2, 3).mean((2, 4))
+    class_tiles = block_means(composite(tiles, model.background), 2)
     nearest = Nearest(class_tiles)
     table = {}
     for path in photos:
@@ -201,7 +202,7 @@ def main(argv=None):
     results = {"machine": machine()}
     print(" | ".join(f"{k}: {v}" for k, v in results["machine"].items()))
     converter = Converter(args.set, args.model or model_path(args.set))
-    config = TrainConfig(**{**converter.model.training.get("config", {}), "background": converter.model.background})
+    config = TrainConfig.of(converter.model)
     photos = sorted(EXAMPLES.iterdir())
     seed = shipped_dir("models") / f"{Path(converter.model.path).stem}-tinyconv.safetensors"
     baseline = Path(args.baseline) if args.baseline else seed if seed.is_file() else None

@@ -1,0 +1,39 @@
+"""Small operations on pixel arrays that several stages need: numpy only."""
+import numpy as np
+from PIL import Image, ImageColor
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """Float pixels (0..255) rounded to the nearest uint8, out-of-range values clipped."""
+    return np.clip(values + 0.5, 0, 255).astype(np.uint8)
+
+
+def composite(rgba: np.ndarray, background) -> np.ndarray:
+    """RGBA uint8 over a solid RGB colour -> float32 RGB (0..255). Transparent pixels are never black."""
+    alpha = rgba[..., 3:4].astype(np.float32) / 255
+    return rgba[..., :3].astype(np.float32) * alpha + np.asarray(background, np.float32) * (1 - alpha)
+
+
+def block_means(images: np.ndarray, block: int) -> np.ndarray:
+    """(..., h, w, c) -> (..., h/block, w/block, c) float32: the mean of each block×block square."""
+    *lead, h, w, c = images.shape
+    blocks = images.reshape(*lead, h // block, block, w // block, block, c)
+    return blocks.mean((-4, -2), dtype=np.float32)
+
+
+def resize_tiles(rgba: np.ndarray, size: int) -> np.ndarray:
+    """(n, s, s, 4) uint8 -> (n, size, size, 4), resized with a proper (Lanczos) filter."""
+    return np.stack([np.asarray(Image.fromarray(t).resize((size, size), Image.LANCZOS)) for t in rgba])
+
+
+def parse_colour(text: str) -> tuple[int, int, int]:
+    """A colour as people write it: a name (grey), #rrggbb, or r,g,b from 0 to 255."""
+    try:
+        if "," in text:
+            rgb = tuple(int(v) for v in text.split(","))
+            if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+                raise ValueError
+            return rgb
+        return ImageColor.getrgb(text)[:3]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a colour: use a name (grey), #rrggbb or r,g,b") from None

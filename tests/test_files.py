@@ -1,0 +1,45 @@
+"""Writing outputs: folders made as needed, refusals in one line, never a half-written file."""
+import tempfile
+
+import pytest
+
+from pic2emoji.errors import OutputError
+from pic2emoji.files import write_atomically
+
+from conftest import one_line_error, run, solid
+
+
+def test_a_failed_write_leaves_the_previous_file_and_no_litter(tmp_path):
+    target = tmp_path / "m.txt"
+    target.write_text("mine")
+
+    def half_then_full(temp):
+        with open(temp, "w") as f:
+            f.write("half a mos")
+        raise OSError(28, "No space left on device")
+    with pytest.raises(OutputError, match="m.txt: could not be written .No space left on device.; the previous"):
+        write_atomically(target, half_then_full)
+    assert target.read_text() == "mine" and list(tmp_path.iterdir()) == [target]
+    write_atomically(target, lambda temp: open(temp, "w").write("new"))
+    assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
+
+
+def test_missing_output_folders_are_made(tiny_set, tiny_model, tmp_path):
+    out = tmp_path / "a" / "b" / "m.png"
+    assert run("infer", tiny_set, solid(tmp_path / "p.png", (0, 0, 0)), "--model", tiny_model, "-o", out).exit_code == 0
+    assert out.is_file()
+
+
+def test_output_under_a_file_is_refused(tiny_set, tiny_model, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    one_line_error(run("infer", tiny_set, solid(tmp_path / "p.png", (0, 0, 0)), "--model", tiny_model,
+                       "-o", blocker / "m.png"), "cannot write here")
+
+
+def test_read_only_folder(tiny_set, tiny_model, tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)  # root ignores chmod, so simulate the refusal
+    one_line_error(run("infer", tiny_set, solid(tmp_path / "p.png", (0, 0, 0)), "--model", tiny_model,
+                       "-o", tmp_path / "m.png"), "m.png", "Permission denied")

@@ -1,0 +1,21 @@
+import numpy as np
+
+from pic2emoji.pixels import block_means, composite, to_uint8
+
+
+def test_to_uint8_rounds_and_clips():
+    assert to_uint8(np.array([-3.0, 0.4, 0.6, 254.5, 300.0])).tolist() == [0, 0, 1, 255, 255]
+
+
+def test_block_means_of_any_leading_shape():
+    images = np.arange(2 * 4 * 6 * 3, dtype=np.float32).reshape(2, 4, 6, 3)
+    means = block_means(images, 2)
+    assert means.shape == (2, 2, 3, 3)
+    assert means[1, 0, 2, 1] == images[1, 0:2, 4:6, 1].mean()
+
+
+def test_composite_never_reads_transparent_as_black():
+    rgba = np.array([[[255, 0, 0, 255], [0, 0, 0, 0], [0, 0, 255, 128]]], np.uint8)
+    out = composite(rgba, (100, 200, 50))
+    np.testing.assert_allclose(out[0], [[255, 0, 0], [100, 200, 50], [100 * 127 / 255, 200 * 127 / 255, 50 * 127 / 255 + 128]],
+                               atol=0.01)

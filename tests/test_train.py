@@ -1,0 +1,113 @@
+"""Training and evaluation: the loss falls, interrupted runs keep a checkpoint and resume, both devices."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from pic2emoji.errors import ModelError
+from pic2emoji.model import load_model, model_path
+from pic2emoji.train import TrainConfig, checkpoint_path, evaluate, train
+
+from conftest import one_line_error, run
+
+
+def test_training_learns(tiny_model, tiny_config):
+    model = load_model(tiny_model)
+    history = model.training["history"]
+    assert [h[0] for h in history] == [30, 60]
+    assert history[-1][1] < 0.5 * np.log(12)       # loss fell well below chance (ln 12)
+    assert model.accuracy >= 0.9                    # held-out top-1 on the 12 emoji
+    assert model.training["config"]["steps"] == tiny_config.steps
+
+
+def test_a_model_remembers_its_training_settings(tiny_model, tiny_config):
+    assert TrainConfig.of(load_model(tiny_model)) == tiny_config
+
+
+def test_evaluate_reproduces_the_training_accuracy(tiny_model, tiny_set):
+    report = evaluate(tiny_set, tiny_model)
+    assert report["accuracy"] == pytest.approx(load_model(tiny_model).accuracy, abs=1e-6)
+    assert report["classes"] == 12 and report["samples"] == 120
+
+
+def test_interrupt_saves_a_checkpoint_and_resume_finishes(tiny_set, tiny_config, tmp_path, monkeypatch):
+    import pic2emoji.train as training
+    out = tmp_path / "m.safetensors"
+    real = training.learning_rate
+
+    def interrupt_at_step_40(config, step):
+        if step == 40:
+            raise KeyboardInterrupt
+        return real(config, step)
+
+    monkeypatch.setattr(training, "learning_rate", interrupt_at_step_40)
+    result = train(tiny_set, out, tiny_config, progress=False)
+    assert result.interrupted and result.steps == 40
+    assert not out.exists() and checkpoint_path(out).is_file()
+    monkeypatch.setattr(training, "learning_rate", real)
+    done = train(tiny_set, out, tiny_config, resume=True, progress=False)
+    assert not done.interrupted and done.steps == tiny_config.steps
+    assert out.is_file() and not checkpoint_path(out).exists()
+    assert load_model(out).training["steps_done"] == tiny_config.steps
+
+
+@pytest.mark.slow
+def test_sigterm_during_training_saves_a_checkpoint(tiny_set, tmp_path):
+    out = tmp_path / "m.safetensors"
+    ckpt = tmp_path / "m.safetensors.ckpt"
+    process = subprocess.Popen([sys.executable, "-m", "pic2emoji", "train", str(tiny_set), "-o", str(out),
+                                "--steps", "100000", "--batch-size", "32", "--eval-every", "5", "--device", "CPU"],
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert ckpt.exists(), "training never reached its first checkpoint"
+    process.send_signal(signal.SIGTERM)
+    stderr = process.communicate(timeout=120)[1]
+    assert process.returncode == 130 and "--resume" in stderr and "Traceback" not in stderr
+    assert not out.exists() and load_model(ckpt).training["steps_done"] >= 5
+
+
+def test_forgetting_resume_does_not_lose_the_checkpoint(tiny_set, tmp_path):
+    (tmp_path / "m.safetensors.ckpt").write_bytes(b"a checkpoint")
+    one_line_error(run("train", tiny_set, "-o", tmp_path / "m.safetensors"), "--resume")
+
+
+def test_resume_without_a_checkpoint(tiny_set, tmp_path):
+    one_line_error(run("train", tiny_set, "-o", tmp_path / "m.safetensors", "--resume"), "no checkpoint")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("device", ["CPU", "CL"])
+def test_both_devices_train_and_agree(device, tiny_set, tiny_model, tmp_path):
+    """Each device in its own process, as users run it: a few training steps, then eval of the shared model."""
+    run = lambda *args: subprocess.run([sys.executable, "-m", "pic2emoji", *args], capture_output=True, text=True,
+                                       env={**os.environ, "DEV": ""}, timeout=600)
+    trained = run("train", str(tiny_set), "-o", str(tmp_path / "d.safetensors"), "--steps", "3", "--batch-size", "32",
+                  "--device", device)
+    assert trained.returncode == 0, trained.stderr
+    assert load_model(tmp_path / "d.safetensors").training["device"] == device
+    report = run("eval", str(tiny_set), "--model", str(tiny_model), "--device", device, "--json")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["accuracy"] == pytest.approx(load_model(tiny_model).accuracy, abs=0.02)
+
+
+def test_a_low_rank_model_starts_from_a_trained_one(tiny_set, tiny_config, tiny_model, tmp_path):
+    config = replace(tiny_config, arch="tinyconv-r64", init=str(tiny_model), steps=10, eval_every=10, lr=1e-3, warmup=1)
+    result = train(tiny_set, tmp_path / "r64.safetensors", config, progress=False)
+    assert result.accuracy >= load_model(tiny_model).accuracy - 0.1  # it starts where the full model is
+    model = load_model(tmp_path / "r64.safetensors")
+    assert model.arch == "tinyconv-r64" and model.net.rank == 64 and model.training["config"]["init"] == str(tiny_model)
+
+
+def test_init_from_a_model_of_other_classes_is_refused(tiny_set, tiny_config, tmp_path):
+    config = replace(tiny_config, init=str(model_path("noto-small")))
+    with pytest.raises(ModelError, match="noto-small.safetensors: cannot start from this model"):
+        train(tiny_set, tmp_path / "m.safetensors", config, progress=False)
+    assert list(tmp_path.iterdir()) == []
