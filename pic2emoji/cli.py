@@ -14,8 +14,10 @@ from .batch import convert_all
 from .defaults import BACKGROUND, COLS, TILE_PX
 from .errors import Pic2EmojiError
 from .fontset import build_set
+from .info import info_lines
 from .infer import PALETTES, Converter, Options, save_mosaic
-from .model import ARCHITECTURES, local_model_path, model_path, use_device
+from .device import use_device
+from .model import ARCHITECTURES, local_model_path, model_path
 from .pixels import parse_colour
 from .render import FORMATS, format_of
 from .serve import run
@@ -247,3 +249,11 @@ def tune_command(emoji_dir, model_file, beam, device):
         start = time.perf_counter()
         classifier.tune(beam)
         say(f"tuned in {time.perf_counter() - start:.0f} s; saved {classifier.cache}")
+
+
+@main.command("info")
+@device_option
+def info_command(device):
+    """Show what pic2emoji runs on here: tinygrad's devices (the chosen one and why), the cache folder,
+    the emoji sets and models it finds."""
+    click.echo("\n".join(info_lines(device)))

@@ -3,6 +3,8 @@
 A model file is safetensors: the weights, plus string metadata (lists and dicts JSON-encoded) with the
 format version, architecture, patch size, background, the ordered class list, merged look-alikes,
 training settings and the measured held-out accuracy. Loading rebuilds the net from the metadata.
+Files are read and written with the `safetensors` library, through numpy: no tinygrad device is
+involved, so a GPU machine without a C compiler (tinygrad's CPU back end) saves its models too.
 """
 import hashlib
 import json
@@ -15,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 from tinygrad import Context, Device, Tensor, TinyJit, dtypes, nn
-from tinygrad.helpers import DEV
-from tinygrad.nn.state import get_state_dict, load_state_dict, safe_load, safe_load_metadata, safe_save
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+from tinygrad.nn.state import get_state_dict, load_state_dict
 
 from .defaults import BACKGROUND, PATCH
+from .device import cache_dir
 from .emoji_sets import EmojiSet, find_emoji_set
 from .errors import ModelError, OutputError
 from .files import shipped_dir, write_atomically
@@ -148,9 +152,9 @@ def new_model(arch: str, emoji_set: str, classes, chars, merged, background, see
 
 def save_model(model: Model, path, extra: dict[str, Tensor] | None = None) -> None:
     """Write the model (and, for checkpoints, extra tensors such as optimizer state) atomically."""
-    tensors = {k: v.cast(dtypes.float32) if v.dtype != dtypes.float32 else v for k, v in get_state_dict(model.net).items()}
-    tensors.update(extra or {})
-    write_atomically(Path(path), lambda temp: safe_save(tensors, temp, model.metadata()))
+    tensors = {**get_state_dict(model.net), **(extra or {})}
+    arrays = {k: np.ascontiguousarray(v.cast(dtypes.float32).numpy()) for k, v in tensors.items()}  # copied off the device
+    write_atomically(Path(path), lambda temp: save_file(arrays, temp, metadata=model.metadata()))
 
 
 def read_metadata(path) -> dict[str, str]:
@@ -163,18 +167,19 @@ def read_metadata(path) -> dict[str, str]:
             header_len = int.from_bytes(f.read(8), "little")
             if size < 8 or header_len <= 0 or header_len > min(size - 8, 100 << 20):
                 raise ValueError("bad header length")
-        header = safe_load_metadata(path)[2]
+        with open(path, "rb") as f:
+            header = json.loads(f.read(8 + header_len)[8:])
         end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
         if 8 + header_len + end > size:
             raise ValueError(f"file is truncated: {size} bytes, the header promises {8 + header_len + end}")
         return header.get("__metadata__") or {}
-    except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, OSError, UnicodeDecodeError) as e:
         raise ModelError(f"{path}: not a pic2emoji model file (unreadable safetensors: {e}); "
                          "train a new one with `pic2emoji train`") from None
 
 
 def load_model(path, extra: bool = False):
-    """Rebuild the net from a model file. With extra=True also return the file's other tensors."""
+    """Rebuild the net from a model file. With extra=True also return the file's other arrays (numpy)."""
     path = Path(path)
     meta = read_metadata(path)
     if meta.get("format") != FORMAT:
@@ -189,34 +194,16 @@ def load_model(path, extra: bool = False):
                       float(meta["accuracy"]) if meta["accuracy"] else None, path)
         if int(meta["patch"]) != PATCH or len(chars) != len(classes):
             raise ValueError("patch size or class list does not fit")
-        tensors = safe_load(path)
-        weights = {k: v for k, v in tensors.items() if k.startswith("layers.")}
+        arrays = load_file(path)
+        weights = {k: Tensor(v) for k, v in arrays.items() if k.startswith("layers.")}
         if set(weights) != set(get_state_dict(model.net)):
             raise ValueError(f"weights {sorted(weights)} do not fit the {meta['arch']} architecture")
         load_state_dict(model.net, weights, verbose=False)
-    except (KeyError, ValueError, TypeError, RuntimeError, AssertionError) as e:
+    except (KeyError, ValueError, TypeError, RuntimeError, AssertionError, SafetensorError) as e:
         raise ModelError(f"{path}: damaged or inconsistent model file ({e}); retrain it with `pic2emoji train`") from None
     if extra:
-        return model, {k: v for k, v in tensors.items() if not k.startswith("layers.")}
+        return model, {k: v for k, v in arrays.items() if not k.startswith("layers.")}
     return model
-
-
-def use_device(name: str | None) -> str:
-    """Make `name` (CPU, CL, METAL, CUDA, ...) tinygrad's default device; None keeps tinygrad's choice."""
-    if name:
-        DEV.value = name.upper()
-    try:
-        return Device[Device.DEFAULT].device
-    except Exception as e:  # tinygrad raises many kinds here; all mean the same to the user
-        raise ModelError(f"device {name or Device.DEFAULT} is not usable here ({str(e).splitlines()[0][:120]}); "
-                         "try --device CPU (needs clang) or --device CL (needs an OpenCL driver, e.g. pocl)") from None
-
-
-def jit_cache_dir() -> Path:
-    """Where captured nets are kept between runs: $PIC2EMOJI_CACHE_DIR, else ~/.cache/pic2emoji."""
-    if os.environ.get("PIC2EMOJI_CACHE_DIR"):
-        return Path(os.environ["PIC2EMOJI_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pic2emoji"
 
 
 def jit_cache_file(model_file, batch: int) -> Path:
@@ -224,7 +211,7 @@ def jit_cache_file(model_file, batch: int) -> Path:
     retrained model never meets a stale net."""
     digest = hashlib.sha256(Path(model_file).read_bytes())
     digest.update(f"{Device.DEFAULT}/{batch}/tinygrad {version('tinygrad')}/python {sys.version_info[:2]}".encode())
-    return jit_cache_dir() / f"{Path(model_file).stem}-{digest.hexdigest()[:20]}.jit"
+    return cache_dir() / f"{Path(model_file).stem}-{digest.hexdigest()[:20]}.jit"
 
 
 class Classifier:

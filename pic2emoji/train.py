@@ -188,7 +188,7 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
     if saved:
         state = dict(enumerate(moments)) | {"b1_t": optimizer.b1_t, "b2_t": optimizer.b2_t}
         for key, t in state.items():
-            t.assign(saved[f"optimizer.{key}"].to(t.device)).realize()
+            t.assign(Tensor(saved[f"optimizer.{key}"], device=t.device)).realize()
     step_fn, classifier = make_step(model.net, optimizer), Classifier(model.net, len(model.classes))
     earlier = model.training if resume else {}  # a resumed run adds to the history and time of the first
     history, seconds_before = list(earlier.get("history", [])), float(earlier.get("seconds", 0))

@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 TEST=0; [ "${1:-}" = --test ] && TEST=1
 
 # clang: tinygrad's CPU backend compiles kernels with it. pocl-opencl-icd: OpenCL on the CPU, tinygrad's
-# GPU code path. fonts-noto-color-emoji + libraqm0/libfribidi0: build-set renders emoji from the font.
-APT_PACKAGES="clang pocl-opencl-icd fonts-noto-color-emoji libraqm0 libfribidi0 ${EXTRA_APT_PACKAGES:-}"
+# GPU code path, and ocl-icd-libopencl1, the loader (libOpenCL.so.1) that tinygrad opens to reach it
+# (only recommended by pocl, so --no-install-recommends leaves it out). fonts-noto-color-emoji +
+# libraqm0/libfribidi0: build-set renders emoji from the font.
+APT_PACKAGES="clang pocl-opencl-icd ocl-icd-libopencl1 fonts-noto-color-emoji libraqm0 libfribidi0 ${EXTRA_APT_PACKAGES:-}"
 # For the tests: fonts-dejavu-core, a font without colour emoji (build-set's refusals); chromium, the
 # browser the live camera's tests drive through Playwright (Debian's package: no `playwright install`;
 # on Ubuntu `chromium` is a snap, which Playwright cannot drive: use Debian's or set PIC2EMOJI_CHROMIUM).

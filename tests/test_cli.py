@@ -30,6 +30,14 @@ def test_module_entry_point():
     assert out.returncode == 0 and __version__ in out.stdout
 
 
+def test_info_says_which_device_runs_and_why():
+    result = run("info")
+    assert result.exit_code == 0, result.output
+    assert "device: CPU (DEV=CPU in the environment)" in result.stdout  # as tests/conftest.py sets it
+    assert "  CPU: usable" in result.stdout and "cache: " in result.stdout
+    assert "noto.safetensors (tinyconv-r64, 1850 classes, held-out top-1 98.2%)" in result.stdout
+
+
 def test_errors_are_one_line_and_exit_1(tmp_path):
     one_line_error(run("infer", tmp_path / "no-such-set", tmp_path / "x.jpg"), "no-such-set", "does not exist")
 

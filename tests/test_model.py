@@ -158,7 +158,7 @@ def test_disk_full_while_saving_keeps_the_old_model(tiny_model, tmp_path, monkey
         with open(path, "wb") as f:
             f.write(b"half a model")
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(model_module, "safe_save", full_disk)
+    monkeypatch.setattr(model_module, "save_file", full_disk)
     with pytest.raises(OutputError, match="No space left on device.*untouched"):
         save_model(load_model(tiny_model), target)
     assert target.read_bytes() == before and list(tmp_path.iterdir()) == [target]

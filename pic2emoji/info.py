@@ -1,0 +1,60 @@
+"""`pic2emoji info`: what this installation would run on, and with what: versions, tinygrad's devices
+(which one is chosen, and why), the cache folder, and the emoji sets and models it finds."""
+import json
+import os
+import platform
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+from tinygrad.device import ALL_DEVICES
+
+from . import __version__
+from .device import cache_dir, device_report, remembered_device, use_device
+from .emoji_sets import shipped_sets
+from .errors import Pic2EmojiError
+from .files import shipped_dir
+from .model import read_metadata
+
+
+def why_device(asked: str | None) -> str:
+    """Where the choice of device comes from, before it is made."""
+    if asked:
+        return "--device"
+    if os.environ.get("DEV"):
+        return f"DEV={os.environ['DEV']} in the environment"
+    if remembered_device():
+        return "remembered: tinygrad chose it on an earlier run on this machine"
+    return f"tinygrad's choice: the first back end that opens, of {', '.join(ALL_DEVICES)}"
+
+
+def describe_model(path: Path) -> str:
+    try:
+        meta = read_metadata(path)
+        accuracy = f", held-out top-1 {float(meta['accuracy']):.1%}" if meta.get("accuracy") else ""
+        return f"{path.name} ({meta.get('arch')}, {len(json.loads(meta.get('classes') or '[]'))} classes{accuracy})"
+    except (Pic2EmojiError, ValueError):
+        return f"{path.name} (unreadable)"
+
+
+def info_lines(asked_device: str | None = None) -> list[str]:
+    why = why_device(asked_device)
+    lines = [f"pic2emoji {__version__} (tinygrad {version('tinygrad')}, Python {platform.python_version()}, "
+             f"{platform.system()} {platform.machine()})"]
+    try:
+        lines.append(f"device: {use_device(asked_device)} ({why})")
+    except Pic2EmojiError as e:
+        lines.append(f"device: none usable: {e}")
+    lines.append("tinygrad back ends:")
+    for device, problem in device_report():
+        lines.append(f"  {device}: usable" if problem is None else f"  {device}: not usable ({problem})")
+    cache = cache_dir()
+    nets = list(cache.glob("*.jit")) if cache.is_dir() else []
+    lines.append(f"cache: {cache} ({len(nets)} captured nets, {sum(p.stat().st_size for p in nets) / 1e6:.1f} MB)")
+    lines.append(f"emoji sets: {', '.join(shipped_sets()) or 'none'} in {shipped_dir('emoji_sets')}")
+    for folder in dict.fromkeys([shipped_dir("models").resolve(), Path("models").resolve()]):
+        models = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+        if models:
+            lines += [f"models in {folder}:"] + [f"  {describe_model(m)}" for m in models]
+    lines.append(f"python: {sys.executable}")
+    return lines
