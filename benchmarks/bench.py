@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from pic2emoji.pixels import block_means, composite
 from pic2emoji.train import TrainConfig, classes_of, make_step, sample_maker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "photos"
-SECTIONS = ("data", "train", "net", "cli", "memory", "fidelity")
+SECTIONS = ("data", "train", "net", "cli", "startup", "memory", "fidelity")
 
 
 def machine() -> dict:
@@ -129,6 +130,39 @@ def bench_cli(set_name: str, photo: Path) -> dict:
             "cli_png_cold_cache_s": round(cold, 1), "cli_batch_photos_per_s (20 photos, one process)": round(20 / batch, 2)}
 
 
+def bench_startup(converter: Converter, photo: Path, runs: int = 7) -> dict:
+    """One photo to a 72-column PNG of 32 px tiles, warm caches: pic2emoji against metapixel (Debian's
+    `metapixel`, the classic photomosaic tool, `-d 0`: no spacing rule) on the same tiles, same process."""
+    if not shutil.which("metapixel"):
+        return {"startup": "metapixel is not installed (apt-get install metapixel)"}
+    median = lambda times: float(np.median(times))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "tiles").mkdir()
+        faces = converter.renderer.faces(np.arange(len(converter.texts)), 32)  # the tiles on the background
+        for i, face in enumerate(faces):
+            Image.fromarray(face).save(tmp / "tiles" / f"{i:04d}.png")
+        subprocess.run(["metapixel-prepare", "--width=32", "--height=32", tmp / "tiles", tmp / "library"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        image = Image.open(photo).convert("RGB")
+        rows = round(72 * image.height / image.width)
+        image.resize((72 * 32, rows * 32), Image.LANCZOS).save(tmp / "photo.png")  # metapixel: one tile per 32 px
+
+        def metapixel():
+            start = time.perf_counter()
+            subprocess.run(["metapixel", "-w", "32", "-h", "32", "-l", tmp / "library", "-d", "0", "--metapixel",
+                            tmp / "photo.png", tmp / "theirs.png"], check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            return time.perf_counter() - start
+        ours = [_cli("infer", converter.emoji_set.path, photo, "-o", tmp / f"ours{i}.png", "--cols", 72)
+                for i in range(runs + 1)][1:]  # the first run warms the caches
+        theirs = [metapixel() for _ in range(runs + 1)][1:]
+        assert Image.open(tmp / "ours1.png").size == Image.open(tmp / "theirs.png").size
+    return {"startup_pic2emoji_png_72_cols_s (median)": round(median(ours), 3),
+            "startup_metapixel_d0_png_72_cols_s (median)": round(median(theirs), 3),
+            "startup_ratio (pic2emoji / metapixel, target <= 0.7)": round(median(ours) / median(theirs), 2)}
+
+
 def bench_memory(set_name: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "50mp.jpg"
@@ -208,6 +242,7 @@ def main(argv=None):
     baseline = Path(args.baseline) if args.baseline else seed if seed.is_file() else None
     steps = {"data": lambda: bench_data(converter.emoji_set, config), "train": lambda: bench_train(converter.emoji_set, config),
              "net": lambda: bench_net(converter, args.tune, baseline), "cli": lambda: bench_cli(args.set, photos[0]),
+             "startup": lambda: bench_startup(converter, next(p for p in photos if p.name == "chelsea.png")),
              "memory": lambda: bench_memory(args.set), "fidelity": lambda: bench_fidelity(converter, photos)}
     for section in SECTIONS:
         if section not in only:

@@ -109,9 +109,11 @@ def build_set_command(font, out_dir, size, skin_tones, pick, force):
 @click.option("--init", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Start from this model's weights (same set): e.g. a tinyconv-r64 from a trained tinyconv.")
 @device_option
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="Processes making training batches.  [default: one per core, less one]")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint of an interrupted run (its settings win).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model file.")
-def train_command(emoji_dir, output, init, device, resume, overwrite, **settings):
+def train_command(emoji_dir, output, init, device, workers, resume, overwrite, **settings):
     """Train a model that picks the emoji of EMOJI_DIR (a folder or a shipped set) for 36×36 patches.
 
     Ctrl-C saves a checkpoint; run the same command with --resume to continue.
@@ -124,7 +126,7 @@ def train_command(emoji_dir, output, init, device, resume, overwrite, **settings
     output = output or local_model_path(emoji_dir)
     config = TrainConfig(**settings, init=init and str(init))  # the other options are named as its fields
     use_device(device)
-    result = train(emoji_dir, output, config, resume=resume, overwrite=overwrite, progress=sys.stderr.isatty(), log=say)
+    result = train(emoji_dir, output, config, resume, overwrite, sys.stderr.isatty(), say, workers)
     if result.interrupted:
         say(f"interrupted at step {result.steps}: checkpoint saved to {output}.ckpt; "
             "continue with the same command and --resume")

@@ -6,8 +6,18 @@ Two kinds of 36×36 samples:
 - photo-like patches: smooth colour fields, gradients, soft edges and mild texture, labelled with the
   class whose tile is nearest by 6×6 block colour (the nearest-colour oracle). Real photos look like
   this far more than like emoji; without them the net makes confident odd picks on photo patches.
-Batch k is made from rng([seed, k]) alone, so a run is reproducible and resumable from any step.
+Batch k is made from rng([seed, k]) alone, so a run is reproducible and resumable from any step, and
+the same whichever of the Batches' worker processes makes it.
 """
+import ctypes
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+from dataclasses import asdict, is_dataclass
+from types import SimpleNamespace
+
 import numpy as np
 from PIL import Image, ImageFilter
 
@@ -43,7 +53,9 @@ class SampleMaker:
     labels: (N,) the class of each emoji (look-alikes share one); config: a TrainConfig.
     """
     def __init__(self, tiles: np.ndarray, labels: np.ndarray, background, config):
-        self.tiles, self.labels, self.config = tiles, np.asarray(labels, np.int32), config
+        # A plain copy of the settings: a worker process can unpickle it without importing training (tinygrad).
+        self.config = SimpleNamespace(**asdict(config)) if is_dataclass(config) else config
+        self.tiles, self.labels = tiles, np.asarray(labels, np.int32)
         self.background = tuple(int(c) for c in background)
         first_of_class = np.unique(self.labels, return_index=True)[1]
         self.nearest = Nearest(block_means(tiles[first_of_class].astype(np.float32), 2))
@@ -110,3 +122,69 @@ class SampleMaker:
         rng = np.random.default_rng([self.config.seed, HELD_OUT_STREAM])
         chosen = np.tile(np.arange(len(self.tiles)), per_emoji)
         return self.emoji(rng, chosen), self.labels[chosen]
+
+
+def default_workers() -> int:
+    """Batch-making processes for training: one per core this process may use, less the one that trains."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+class Batches:
+    """Training batches first .. last-1, made by worker processes in parallel and handed out in order.
+
+    Worker w makes batches first+w, first+w+workers, ... into a queue of its own, so the batches and
+    their order do not depend on the number of workers, and at most `ahead` per worker wait in memory.
+    Workers are spawned afresh rather than forked: they hold no copy of this process's tinygrad device,
+    GPU context or threads. They ignore Ctrl-C (close() stops them) and die with this process, even
+    when it is killed with -9.
+    """
+    def __init__(self, maker: SampleMaker, first: int, last: int, size: int, workers: int = 1, ahead: int = 3):
+        context = multiprocessing.get_context("spawn")
+        self.first, self.queues = first, [context.Queue(ahead) for _ in range(workers)]
+        self.workers = [context.Process(target=_make_batches, daemon=True, name=f"pic2emoji batches {w}",
+                                        args=(maker, first + w, last, workers, size, q, os.getpid()))
+                        for w, q in enumerate(self.queues)]
+        one_thread = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        saved = {k: os.environ.get(k) for k in one_thread}
+        os.environ.update(one_thread)  # the workers' numpy: one thread each, the cores are the workers
+        try:
+            for worker in self.workers:
+                worker.start()
+        finally:
+            for key, value in saved.items():
+                os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+    def get(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batch number `index`; batches must be asked for in order, from `first`."""
+        w = (index - self.first) % len(self.queues)
+        while True:
+            try:
+                return self.queues[w].get(timeout=2)
+            except queue.Empty:
+                if not self.workers[w].is_alive():
+                    raise RuntimeError(f"the process making training batches died (exit code "
+                                       f"{self.workers[w].exitcode}); see the message above it") from None
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.terminate()
+        for worker in self.workers:
+            worker.join(5)
+
+
+def _make_batches(maker: SampleMaker, start: int, last: int, step: int, size: int, out, parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us with SIGTERM,
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # which must simply end this process
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the parent
+    for index in range(start, last, step):
+        batch = maker.batch(index, size)
+        while True:
+            if os.getppid() != parent:  # the parent is gone (where there is no PR_SET_PDEATHSIG)
+                return
+            try:
+                out.put(batch, timeout=1)
+                break
+            except queue.Full:
+                pass

@@ -1,12 +1,11 @@
 """`train` and `eval`: teach the net which emoji a 36×36 patch looks like, and measure how well it knows.
 
-Batches are made by a forked numpy process (data.py) while tinygrad runs the JIT'd step here, so on
-two cores augmentation and training overlap. Ctrl-C or SIGTERM saves a checkpoint beside the output
+Batches are made by worker processes (data.Batches: numpy and Pillow, one per spare core) while
+tinygrad runs the JIT'd step here, so augmentation and training overlap. Ctrl-C or SIGTERM saves a checkpoint beside the output
 (`<model>.ckpt`); `--resume` continues from it. The model file is written only at the end, atomically.
 """
 import json
 import math
-import multiprocessing
 import signal
 import time
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .data import SampleMaker
+from .data import Batches, SampleMaker, default_workers
 from .defaults import BACKGROUND
 from .emoji_sets import EmojiSet, load_emoji_set, near_duplicates
 from .errors import ModelError, OutputError
@@ -103,13 +102,6 @@ def accuracy(classifier: Classifier, patches, labels) -> tuple[float, np.ndarray
     return float((predictions == labels).mean()), predictions
 
 
-def _feed(maker: SampleMaker, first: int, last: int, batch_size: int, queue) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us with SIGTERM,
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # which must simply end this process
-    for index in range(first, last):
-        queue.put(maker.batch(index, batch_size))
-
-
 def make_step(net, optimizer):
     """The JIT'd training step, built per model (a JIT on a method would be shared by every instance)."""
     from tinygrad import Context, Tensor, TinyJit
@@ -131,16 +123,17 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 def train(emoji_dir, out, config: TrainConfig = TrainConfig(), resume: bool = False, overwrite: bool = False,
-          progress: bool = True, log=lambda message: None) -> TrainResult:
+          progress: bool = True, log=lambda message: None, workers: int | None = None) -> TrainResult:
     """Train a model for the emoji set and save it to `out` (see the module docstring for Ctrl-C).
 
     With `resume`, training continues from the checkpoint with the settings it was started with.
+    `workers` batch-making processes (default: one per spare core) change the speed, never the result.
     """
     with _sigterm_as_interrupt():  # `kill` stops training as Ctrl-C does: with a checkpoint
-        return _train(emoji_dir, out, config, resume, overwrite, progress, log)
+        return _train(emoji_dir, out, config, resume, overwrite, progress, log, workers or default_workers())
 
 
-def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainResult:
+def _train(emoji_dir, out, config, resume, overwrite, progress, log, workers) -> TrainResult:
     from tinygrad import Tensor, dtypes
     from tinygrad.nn.optim import Adam
     from tinygrad.nn.state import get_parameters
@@ -170,14 +163,10 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
     patches, answers = held_out_set(maker, config)
     first = int(model.training["steps_done"]) if resume else 0
 
-    # The forked batch maker runs numpy and Pillow only: it never touches the tinygrad device that this
-    # process may have opened already (the CLI opens it first, to check that it works).
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue(maxsize=6)
-    feeder = context.Process(target=_feed, args=(maker, first, config.steps, config.batch_size, queue), daemon=True)
-    feeder.start()
+    batches = Batches(maker, first, config.steps, config.batch_size, workers)
     log(f"training {len(classes)} classes ({len(labels) - len(classes)} look-alikes merged) on {_device()}, "
-        f"steps {first}-{config.steps}; the first steps compile kernels, cached for later runs")
+        f"steps {first}-{config.steps}, batches made by {workers} process{'es' * (workers > 1)}; "
+        "the first steps compile kernels, cached for later runs")
 
     if not resume:
         model = new_model(config.arch, emoji_set.name, classes, chars, merged, config.background, config.seed)
@@ -209,7 +198,7 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
     bar = tqdm(total=config.steps, initial=first, desc="training", unit="step", disable=not progress)
     try:
         for step in range(first, config.steps):
-            x, y = queue.get()
+            x, y = batches.get(step)
             optimizer.lr.assign(Tensor([learning_rate(config, step)], dtype=dtypes.float32)).realize()
             loss = step_fn(Tensor(x, dtype=dtypes.uint8), Tensor(y, dtype=dtypes.int32)).item()
             done = step + 1
@@ -222,7 +211,7 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log) -> TrainRes
         return TrainResult(model, model.accuracy, done, model.training["seconds"], True, history)
     finally:
         bar.close()
-        feeder.terminate()
+        batches.close()
     record(done, loss)
     save_model(model, out)
     ckpt.unlink(missing_ok=True)

@@ -1,10 +1,14 @@
 """Training data: seeded batches, augmentation that keeps the label, photo-like patches labelled by the oracle."""
+import subprocess
+import sys
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pic2emoji.data import Nearest, SampleMaker
+from pic2emoji.data import Batches, Nearest, SampleMaker
 from pic2emoji.emoji_sets import load_emoji_set
 from pic2emoji.pixels import block_means, to_uint8
 from pic2emoji.train import TrainConfig
@@ -60,3 +64,44 @@ def test_the_oracle_picks_the_tile_itself():
     rng = np.random.default_rng(0)
     tiles = rng.integers(0, 256, (5, 36, 36, 3)).astype(np.uint8)
     assert list(Nearest(tiles)(tiles)) == [0, 1, 2, 3, 4]
+
+
+def test_batches_from_any_number_of_workers_are_the_same_and_in_order(tiles):
+    m = maker(tiles)
+    for workers in (1, 3):
+        batches = Batches(m, 5, 11, 8, workers)
+        try:
+            for index in range(5, 11):
+                x, y = batches.get(index)
+                expected = m.batch(index, 8)
+                assert np.array_equal(x, expected[0]) and np.array_equal(y, expected[1])
+        finally:
+            batches.close()
+        assert not any(w.is_alive() for w in batches.workers)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"  # a zombie is dead too
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_die_with_training_even_after_kill_9(tiny_set, tmp_path):
+    out = tmp_path / "m.safetensors"
+    process = subprocess.Popen([sys.executable, "-m", "pic2emoji", "train", str(tiny_set), "-o", str(out), "--steps",
+                                "100000", "--batch-size", "32", "--eval-every", "5", "--device", "CPU", "--workers", "2"],
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not Path(str(out) + ".ckpt").exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    children = [int(p) for p in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+    assert len(children) >= 2, "training runs with two batch workers"
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 10
+    while not all(_gone(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(pid) for pid in children), "a batch worker outlived training"
