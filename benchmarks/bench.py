@@ -88,7 +88,8 @@ def bench_net(converter: Converter, tune: bool = False, baseline: Path | None = 
         classifier = Classifier(model.net, len(model.classes))
         classifier.warm_up()
         return round(len(frame) / timed(lambda: classifier(frame), 5))
-    ours = result[f"net_patches_per_s (54x72 grid, 3888 patches, {model.arch}, default kernels)"] = default_kernels(model)
+    ours = result[f"net_patches_per_s (54x72 grid, 3888 patches, {model.arch}, default kernels)"] = \
+        default_kernels(load_model(model.path))
     if baseline:
         seed = load_model(baseline)
         theirs = result[f"net_patches_per_s (54x72 grid, baseline {baseline.name}: {seed.arch}, default kernels)"] = default_kernels(seed)
@@ -142,6 +143,7 @@ def bench_startup(converter: Converter, photo: Path, runs: int = 7) -> dict:
         faces = converter.renderer.faces(np.arange(len(converter.texts)), 32)  # the tiles on the background
         for i, face in enumerate(faces):
             Image.fromarray(face).save(tmp / "tiles" / f"{i:04d}.png")
+        (tmp / "library").mkdir()
         subprocess.run(["metapixel-prepare", "--width=32", "--height=32", tmp / "tiles", tmp / "library"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         image = Image.open(photo).convert("RGB")

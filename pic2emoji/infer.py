@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 from .defaults import COLS, PATCH, TILE_PX
 from .emoji_sets import is_terminal_safe, load_emoji_set
 from .errors import ImageError, ModelError, OutputError
-from .model import Classifier, check_model_fits, jit_cache_file, load_model, model_path
+from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
 from .pixels import to_uint8
 from .render import FORMATS, Renderer
 
@@ -114,14 +114,14 @@ class Converter:
     """An emoji set and its model, loaded and compiled once, to turn any number of photos into mosaics."""
     def __init__(self, emoji_dir, model_file=None):
         self.emoji_set = load_emoji_set(emoji_dir, lazy=True)
-        self.model = load_model(model_file or model_path(emoji_dir))
+        self.model = load_model(model_file or model_path(emoji_dir), weights=False)  # read if the net is not cached
         check_model_fits(self.model, self.emoji_set)
         index = {f: i for i, f in enumerate(self.emoji_set.files)}
         self.tile_of = np.array([index[f] for f in self.model.classes])  # class -> its tile in the set
         self.texts = [self.emoji_set.text(i) for i in self.tile_of]
         self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), self.texts,
                                  self.model.background)
-        self.classifier = Classifier(self.model.net, len(self.model.classes),
+        self.classifier = Classifier(lambda: load_weights(self.model), len(self.model.classes),
                                      cache=jit_cache_file(self.model.path, Classifier.batch))
 
     def allowed(self, palette: str) -> np.ndarray:

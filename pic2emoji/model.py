@@ -94,7 +94,7 @@ def as_input(patches: Tensor) -> Tensor:
 @dataclass
 class Model:
     """A net and what it was trained on."""
-    net: TinyConvNet
+    net: TinyConvNet | None  # None until load_weights, for a model loaded with weights=False
     arch: str
     emoji_set: str            # the set's folder name, e.g. "noto"
     classes: list[str]        # file name of each class's tile, in logit order
@@ -178,8 +178,10 @@ def read_metadata(path) -> dict[str, str]:
                          "train a new one with `pic2emoji train`") from None
 
 
-def load_model(path, extra: bool = False):
-    """Rebuild the net from a model file. With extra=True also return the file's other arrays (numpy)."""
+def load_model(path, extra: bool = False, weights: bool = True):
+    """Rebuild the net from a model file. With extra=True also return the file's other arrays (numpy).
+    With weights=False only the metadata is read (net is None until load_weights): what a run needs
+    whose captured net comes from the cache, which holds the weights itself."""
     path = Path(path)
     meta = read_metadata(path)
     if meta.get("format") != FORMAT:
@@ -189,21 +191,34 @@ def load_model(path, extra: bool = False):
                          f"{FORMAT_VERSION}; retrain it with `pic2emoji train`")
     try:
         classes, chars = json.loads(meta["classes"]), json.loads(meta["chars"])
-        model = Model(ARCHITECTURES[meta["arch"]](len(classes)), meta["arch"], meta["emoji_set"], classes, chars,
-                      json.loads(meta["merged"]), tuple(json.loads(meta["background"])), json.loads(meta["training"]),
+        model = Model(None, meta["arch"], meta["emoji_set"], classes, chars, json.loads(meta["merged"]),
+                      tuple(json.loads(meta["background"])), json.loads(meta["training"]),
                       float(meta["accuracy"]) if meta["accuracy"] else None, path)
-        if int(meta["patch"]) != PATCH or len(chars) != len(classes):
-            raise ValueError("patch size or class list does not fit")
-        arrays = load_file(path)
-        weights = {k: Tensor(v) for k, v in arrays.items() if k.startswith("layers.")}
-        if set(weights) != set(get_state_dict(model.net)):
-            raise ValueError(f"weights {sorted(weights)} do not fit the {meta['arch']} architecture")
-        load_state_dict(model.net, weights, verbose=False)
-    except (KeyError, ValueError, TypeError, RuntimeError, AssertionError, SafetensorError) as e:
+        if int(meta["patch"]) != PATCH or len(chars) != len(classes) or model.arch not in ARCHITECTURES:
+            raise ValueError("patch size, class list or architecture does not fit")
+    except (KeyError, ValueError, TypeError) as e:
         raise ModelError(f"{path}: damaged or inconsistent model file ({e}); retrain it with `pic2emoji train`") from None
-    if extra:
-        return model, {k: v for k, v in arrays.items() if not k.startswith("layers.")}
+    if weights:
+        load_weights(model)
+    if extra:  # a checkpoint's optimizer state
+        return model, {k: v for k, v in load_file(path).items() if not k.startswith("layers.")}
     return model
+
+
+def load_weights(model: Model) -> TinyConvNet:
+    """Build model.net and read its weights from model.path."""
+    try:
+        arrays = load_file(model.path)
+        net = ARCHITECTURES[model.arch](len(model.classes))
+        weights = {k: Tensor(v) for k, v in arrays.items() if k.startswith("layers.")}
+        if set(weights) != set(get_state_dict(net)):
+            raise ValueError(f"weights {sorted(weights)} do not fit the {model.arch} architecture")
+        load_state_dict(net, weights, verbose=False)
+    except (KeyError, ValueError, TypeError, RuntimeError, AssertionError, SafetensorError) as e:
+        raise ModelError(f"{model.path}: damaged or inconsistent model file ({e}); retrain it with "
+                         "`pic2emoji train`") from None
+    model.net = net
+    return net
 
 
 def jit_cache_file(model_file, batch: int) -> Path:
@@ -229,10 +244,17 @@ class Classifier:
     batch = 1296
 
     def __init__(self, net, classes: int, batch: int | None = None, cache: Path | None = None):
-        self.batch, self.classes, self.cache = batch or self.batch, classes, cache
-        self._net = lambda patches, mask: (net(as_input(patches)) + mask).argmax(1).cast(dtypes.int32).realize()
-        self._pick = self._load(cache) or TinyJit(self._net)
+        """`net`: the net, or a function that returns it, called only when the net must be captured here
+        (a capture loaded from the cache holds its own weights, so a one-photo run need not read them)."""
+        self.batch, self.classes, self.cache, self._net = batch or self.batch, classes, cache, net
+        self._pick = self._load(cache) or self._new_jit()
         self._saved = self._pick.captured is not None
+
+    def _new_jit(self) -> TinyJit:
+        if not isinstance(self._net, TinyConvNet):
+            self._net = self._net()
+        net = self._net
+        return TinyJit(lambda patches, mask: (net(as_input(patches)) + mask).argmax(1).cast(dtypes.int32).realize())
 
     @staticmethod
     def _load(cache):
@@ -290,6 +312,6 @@ class Classifier:
         """Capture the net afresh with tinygrad's BEAM search choosing each kernel's shape by timing it
         here (minutes, once per machine), and save that into the cache for every later run."""
         with Context(BEAM=beam):
-            self._pick, self._saved = TinyJit(self._net), True  # saved below, marked as tuned
+            self._pick, self._saved = self._new_jit(), True  # saved below, marked as tuned
             self.warm_up()
         self._save(beam)

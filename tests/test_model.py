@@ -231,3 +231,20 @@ def test_the_live_camera_picks_the_fast_model_beside_the_default(tmp_path, monke
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "noto.safetensors").write_bytes((shipped / "noto.safetensors").read_bytes())
     assert model_path("noto", fast=True) == Path("models") / "noto.safetensors"
+
+
+def test_a_cached_net_is_used_without_reading_the_weights(tiny_set, tiny_model, tmp_path, monkeypatch):
+    import pic2emoji.infer as infer
+    monkeypatch.setenv("PIC2EMOJI_CACHE_DIR", str(tmp_path))
+    patches = np.random.default_rng(6).integers(0, 256, (30, 36, 36, 3), dtype=np.uint8)
+    first = infer.Converter(tiny_set, tiny_model)  # nothing cached: the weights are read and the net captured
+    assert first.model.net is not None
+    picks = first.classifier(patches)
+    first.classifier(patches)
+    assert jit_cache_file(tiny_model, Classifier.batch).is_file()
+
+    def no_reading(model):
+        raise AssertionError("the weights were read although the captured net is cached")
+    monkeypatch.setattr(infer, "load_weights", no_reading)
+    again = infer.Converter(tiny_set, tiny_model)
+    assert again.model.net is None and (again.classifier(patches) == picks).all()
