@@ -29,26 +29,36 @@ class BatchReport:
                 f"mosaics in {self.out_dir}")
 
 
-def photos_in(inputs):
+def photos_in(inputs, out_dir=None, on_note=lambda message: None):
     """(photo, path relative to its folder) for files given, and for folders walked recursively.
 
     Folders are walked lazily in sorted order, so a folder of thousands of photos is never listed whole.
+    The output folder is never walked (last run's mosaics are not photos), and what is not a regular
+    file (a FIFO would block the batch forever, a device would be read without end) is skipped with a note.
     """
+    skip = Path(out_dir).resolve() if out_dir is not None else None
     for given in map(Path, inputs):
         if not given.is_dir():
             yield given, Path(given.name)
             continue
         for root, folders, files in os.walk(given):
-            folders.sort()
+            folders[:] = sorted(f for f in folders if (Path(root) / f).resolve() != skip)
             for name in sorted(files):
-                if Path(name).suffix.lower() in PHOTO_SUFFIXES and not name.startswith("."):
-                    yield Path(root) / name, Path(root, name).relative_to(given)
+                path = Path(root) / name
+                if Path(name).suffix.lower() not in PHOTO_SUFFIXES or name.startswith("."):
+                    continue
+                if not path.is_file():
+                    on_note(f"{path}: not a regular file (a FIFO, socket or device); skipped")
+                    continue
+                yield path, path.relative_to(given)
 
 
 def convert_all(converter: Converter, inputs, out_dir, options: Options = Options(), overwrite: bool = False,
-                skip_existing: bool = False, progress: bool = False, on_error=lambda message: None) -> BatchReport:
+                skip_existing: bool = False, progress: bool = False, on_error=lambda message: None,
+                on_note=lambda message: None) -> BatchReport:
     """Convert every photo of `inputs` (files, or folders walked recursively) into OUT_DIR, mirroring
-    their relative paths. Each failure is passed to `on_error` as one line and the batch goes on.
+    their relative paths. Each failure is passed to `on_error` as one line and the batch goes on;
+    files skipped as not regular are passed to `on_note`.
 
     Raises ImageError when the inputs hold no photo at all.
     """
@@ -69,7 +79,8 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
         writing.clear()
 
     with ThreadPoolExecutor(1) as writer:
-        for photo, relative in tqdm(photos_in(inputs), desc="converting", unit="photo", disable=not progress):
+        for photo, relative in tqdm(photos_in(inputs, out_dir, on_note), desc="converting", unit="photo",
+                                    disable=not progress):
             out = out_dir / relative.with_suffix("." + options.fmt)
             try:
                 if out in planned:
@@ -80,7 +91,7 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
                     continue
                 check_output(photo, out, overwrite)
                 grid = converter.grid(photo, options.cols, options.rows, options.palette)
-                future = writer.submit(converter.renderer.write, grid, out, options.fmt, options.tile_px)
+                future = writer.submit(converter.renderer.write, grid, out, options.fmt, options.tile_px, overwrite)
             except Pic2EmojiError as e:
                 fail(photo, e)
                 continue

@@ -1,5 +1,6 @@
 """The `pic2emoji` command: parses options, calls the library, prints. No image or model logic here."""
 import json
+import os
 import shutil
 import sys
 import time
@@ -40,15 +41,33 @@ device_option = click.option("--device", default=None,
 say = partial(click.echo, err=True)  # messages for people, and progress bars on a terminal, go to stderr
 
 
+def one_line(message: str) -> str:
+    """A message kept to one line: control characters in file names (a newline, say) shown escaped."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in message)
+
+
 class Commands(click.Group):
-    """Every command's library errors become one line and exit 1; `--debug` shows the traceback instead."""
+    """Every command's library errors become one line and exit 1; `--debug` shows the traceback instead.
+
+    Results on stdout are flushed here: a reader that went away (`| head -1`) ends the run quietly, as
+    Unix tools do (status 141); a full disk behind `> file` is one line and status 1."""
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()
+            return result
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to say at exit
+            sys.exit(141)
         except Pic2EmojiError as e:
             if ctx.params.get("debug"):
                 raise
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(one_line(str(e))) from None
+        except OSError as e:  # from writing stdout: everything else is a Pic2EmojiError by now
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(f"stdout: could not be written ({e.strerror or e}); "
+                                       "free some space or write with -o FILE") from None
         except KeyboardInterrupt:
             say("interrupted; nothing half-written was left behind")
             sys.exit(130)
@@ -186,6 +205,8 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
     """
     if overwrite and skip_existing:
         raise click.UsageError("--overwrite and --skip-existing contradict each other; pick one")
+    if cols and rows:
+        raise click.UsageError("give --cols or --rows, not both: the other follows the photo's aspect ratio")
     batch = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs) or (output is not None and output.is_dir())
     if batch and output is None:
         raise click.UsageError("several photos or a folder need -o OUT_DIR for the mosaics")
@@ -203,7 +224,8 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
         save_mosaic(converter, inputs[0], output, options, overwrite)
     else:
         report = convert_all(converter, inputs, output, options, overwrite, skip_existing, sys.stderr.isatty(),
-                             on_error=lambda message: tqdm.write(f"error: {message}", file=sys.stderr))
+                             on_error=lambda message: tqdm.write(f"error: {message}", file=sys.stderr),
+                             on_note=lambda message: tqdm.write(f"note: {message}", file=sys.stderr))
         say(str(report))
         if report.failed:
             sys.exit(1)
@@ -217,8 +239,10 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, help="Port (0: any free port).")
 @click.option("--rows", type=click.IntRange(1, 200), default=54, help="Grid rows.")
 @click.option("--cols", type=click.IntRange(1, 200), default=72, help="Grid columns.")
+@click.option("--allow-host", multiple=True, help="Another name the page may be opened by (a proxy's, a LAN name); "
+              "requests naming any other host are refused, against DNS rebinding.")
 @device_option
-def serve_command(emoji_dir, model_file, host, port, rows, cols, device):
+def serve_command(emoji_dir, model_file, host, port, rows, cols, allow_host, device):
     """Live emoji camera: a local web page that turns your webcam into emoji.
 
     It runs the set's fast model (models/<set>-fast.safetensors) where there is one, as for noto.
@@ -227,7 +251,7 @@ def serve_command(emoji_dir, model_file, host, port, rows, cols, device):
     pic2emoji serve            # then open http://127.0.0.1:8000
     """
     use_device(device)
-    run(Converter(emoji_dir, model_file or model_path(emoji_dir, fast=True)), host, port, rows, cols, echo=say)
+    run(Converter(emoji_dir, model_file or model_path(emoji_dir, fast=True)), host, port, rows, cols, say, allow_host)
 
 
 @main.command("tune")

@@ -4,3 +4,8 @@ BACKGROUND = (128, 128, 128)  # behind the emoji at training and in mosaics: mid
                               # of white, grey and black, and the most distinct emoji (docs/BENCHMARKS.md)
 TILE_PX = 32                  # pixels per emoji in PNG mosaics
 COLS = 72                     # grid columns when none are asked for
+# Caps that keep memory bounded whatever the photo's shape or the options (a 1-pixel-wide photo at 72
+# columns would otherwise ask for millions of rows): converting takes ~15 KB a cell (the photo at 36 px a
+# cell, its patches, the mosaic), so 50,000 cells stay under ~1 GB; a mosaic image has at most 120 MP.
+MAX_CELLS = 50_000
+MAX_MOSAIC_PIXELS = 120_000_000

@@ -1,5 +1,7 @@
 """Files: where the shipped ones are, and writing so that nothing is ever half-written (a temp file
 beside the target, then a rename)."""
+import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -7,16 +9,22 @@ from pathlib import Path
 from .errors import OutputError
 
 
-def write_atomically(path, write) -> None:
-    """Call write(temp_path), then move the finished file over `path`: a crash never leaves half a file.
+def write_atomically(path, write, replace: bool = True) -> None:
+    """Call write(temp_path), then move the finished file to `path`: a crash never leaves half a file.
 
     The temp file sits in the same folder (a rename across file systems is not atomic) and is removed
-    on any failure, so a full disk leaves the previous file as it was and no litter beside it.
+    on any failure, so a full disk leaves the previous file as it was and no litter beside it; temp
+    files that a killed run left for the same target are removed first. With replace=False the file
+    is put in place only if nothing is there by then (a hard link, atomic): of two runs writing one
+    name, one wins and the other is refused. Only a regular file is ever replaced.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise OutputError(f"{path}: is not a regular file (a folder, FIFO or device); choose another output name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        _remove_stale_temps(path)
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".partial", dir=path.parent)
         os.close(fd)
     except OSError as e:
         raise OutputError(f"{path}: cannot write here ({e.strerror}); choose another place") from None
@@ -27,12 +35,51 @@ def write_atomically(path, write) -> None:
         os.chmod(temp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's permissions
         with open(temp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(temp, path)
+        if replace:
+            os.replace(temp, path)
+        else:
+            _put_if_absent(temp, path)
+    except FileExistsError:
+        raise OutputError(f"{path}: already exists (another run wrote it meanwhile); pass --overwrite to replace it") from None
     except OSError as e:
         raise OutputError(f"{path}: could not be written ({e.strerror}); the previous file, if any, is untouched") from None
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+def _put_if_absent(temp: str, path: Path) -> None:
+    try:
+        os.link(temp, path)  # fails with FileExistsError if anything is there: the check and the move are one
+    except FileExistsError:
+        raise
+    except OSError as e:  # a file system without hard links (FAT, some network shares)
+        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))  # claim the name, then fill it
+        os.replace(temp, path)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Remove `.NAME.PID-XXXX.partial` files beside `path` whose process is gone (killed mid-write)."""
+    prefix = f".{path.name}."
+    for name in os.listdir(path.parent):
+        if not (name.startswith(prefix) and name.endswith(".partial")):
+            continue
+        pid = name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.unlink(path.parent / name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def shipped_dir(kind: str) -> Path:

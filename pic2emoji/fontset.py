@@ -35,21 +35,30 @@ class BuiltSet:
 
 
 def font_names(path) -> dict[int, str]:
-    """The font's `name` table (1: family, 5: version, 13: licence, ...); Pillow does not expose it."""
+    """The font's `name` table (1: family, 5: version, 13: licence, ...); Pillow does not expose it.
+
+    A damaged table (offsets or counts past the end of the file) is refused with our error, before any
+    emoji is rendered."""
     data = Path(path).read_bytes()
-    start = struct.unpack(">I", data[12:16])[0] if data[:4] == b"ttcf" else 0  # first font of a collection
-    (num_tables,) = struct.unpack(">H", data[start + 4:start + 6])
-    for i in range(num_tables):
-        tag, _, table, _ = struct.unpack(">4sIII", data[start + 12 + 16 * i:start + 28 + 16 * i])
-        if tag != b"name":
-            continue
-        _, count, strings = struct.unpack(">HHH", data[table:table + 6])
-        names = {}
-        for k in range(count):
-            platform, _, _, name_id, length, offset = struct.unpack(">6H", data[table + 6 + 12 * k:table + 18 + 12 * k])
-            raw = data[table + strings + offset:table + strings + offset + length]
-            names.setdefault(name_id, raw.decode("latin-1") if platform == 1 else raw.decode("utf-16-be", "replace"))
-        return names
+    try:
+        start = struct.unpack(">I", data[12:16])[0] if data[:4] == b"ttcf" else 0  # first font of a collection
+        (num_tables,) = struct.unpack(">H", data[start + 4:start + 6])
+        for i in range(num_tables):
+            tag, _, table, _ = struct.unpack(">4sIII", data[start + 12 + 16 * i:start + 28 + 16 * i])
+            if tag != b"name":
+                continue
+            _, count, strings = struct.unpack(">HHH", data[table:table + 6])
+            names = {}
+            for k in range(count):
+                platform, _, _, name_id, length, offset = struct.unpack(">6H", data[table + 6 + 12 * k:table + 18 + 12 * k])
+                begin = table + strings + offset
+                if begin + length > len(data):
+                    raise struct.error(f"name {name_id} lies past the end of the file")
+                raw = data[begin:begin + length]
+                names.setdefault(name_id, raw.decode("latin-1") if platform == 1 else raw.decode("utf-16-be", "replace"))
+            return names
+    except struct.error as e:
+        raise EmojiSetError(f"{path}: the font's name table is damaged ({e}); repair the font or use another") from None
     return {}
 
 
@@ -123,6 +132,7 @@ def build_set(font_path, out_dir, size: int = TILE_SIZE, skin_tones: bool = Fals
         raise OutputError(f"{out_dir}: already holds {len(existing)} images; pass --force to replace them "
                           "or choose an empty folder")
     font = open_color_font(font_path)
+    names = font_names(font_path)  # a damaged font is refused before minutes of rendering
     unknown = [render_glyph(font, UNKNOWN_FLAG), np.zeros_like(render_glyph(font, "\U0001F600"))]
     one_glyph = font.getlength("\U0001F600")
     drawn_chars, tiles, skipped = [], [], 0
@@ -143,7 +153,6 @@ def build_set(font_path, out_dir, size: int = TILE_SIZE, skin_tones: bool = Fals
         keep = [safe[i] for i in pick_diverse(np.stack([tiles[i] for i in safe]), pick)]
         chars, tiles = [chars[i] for i in keep], [tiles[i] for i in keep]
 
-    names = font_names(font_path)
     family, version = " ".join(font.getname()), names.get(5, "unknown version")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))

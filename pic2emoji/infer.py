@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .defaults import COLS, PATCH, TILE_PX
+from .defaults import COLS, MAX_CELLS, PATCH, TILE_PX
 from .emoji_sets import is_terminal_safe, load_emoji_set
 from .errors import ImageError, ModelError, OutputError
 from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
@@ -60,12 +60,26 @@ def _to_rgb_or_rgba(image: Image.Image) -> Image.Image:
     return image.convert("RGBA" if transparent else "RGB")
 
 
+def check_grid(path, shape, width: int, height: int) -> None:
+    """Refuse a grid of more than MAX_CELLS cells, before any memory is spent on it, saying what fits."""
+    rows, cols = shape
+    if rows * cols <= MAX_CELLS:
+        return
+    fit_cols = int((MAX_CELLS * width / height) ** 0.5) + 1
+    while fit_cols >= 1 and fit_cols * max(1, round(fit_cols * height / width)) > MAX_CELLS:
+        fit_cols -= 1
+    fit = f"--cols {fit_cols} or less" if fit_cols >= 1 else f"--rows {MAX_CELLS} or less"
+    raise ImageError(f"{path}: a {width}×{height} photo makes a grid of {rows}×{cols} = {rows * cols:,} cells, "
+                     f"more than the {MAX_CELLS:,} pic2emoji makes at once; give {fit}")
+
+
 def _decode(path, cols, rows) -> tuple[Image.Image, tuple[int, int]]:
     with Image.open(path) as image:
         width, height = image.size
         if image.getexif().get(0x0112) in _ORIENTATION_SWAPS:
             width, height = height, width
         shape = grid_shape(width, height, cols, rows)
+        check_grid(path, shape, width, height)
         target = (shape[1] * PATCH, shape[0] * PATCH)
         image.draft("RGB", target if (width, height) == image.size else target[::-1])  # JPEG: decode smaller
         return _to_rgb_or_rgba(ImageOps.exif_transpose(image)), shape
@@ -73,6 +87,8 @@ def _decode(path, cols, rows) -> tuple[Image.Image, tuple[int, int]]:
 
 def read_photo(path, background, cols: int | None = None, rows: int | None = None) -> tuple[np.ndarray, tuple]:
     """A photo as (rows·36, cols·36, 3) uint8 RGB on the background, and its grid shape (rows, cols)."""
+    if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():  # a FIFO would block
+        raise ImageError(f"{path}: not a regular file (a FIFO, socket or device); give a photo file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns about damaged files; the user gets our one line instead
@@ -82,6 +98,7 @@ def read_photo(path, background, cols: int | None = None, rows: int | None = Non
                          "refuses as a possible decompression bomb; downscale it first") from None
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
+
     except IsADirectoryError:
         raise ImageError(f"{path}: is a folder; give -o OUT_DIR to convert a folder") from None
     except _UNREADABLE as e:
@@ -138,6 +155,7 @@ class Converter:
         """Class index of every cell: (rows, cols) int array. `photo` is a file path or a PIL image."""
         if isinstance(photo, Image.Image):
             shape = grid_shape(*photo.size, cols, rows)
+            check_grid("the image", shape, *photo.size)
             pixels = fit_to_grid(photo if photo.mode in ("RGB", "RGBA") else photo.convert("RGBA"), self.model.background, shape)
         else:
             pixels, shape = read_photo(photo, self.model.background, cols, rows)
@@ -152,9 +170,12 @@ class Converter:
 
 
 def check_output(photo, out: Path, overwrite: bool = False) -> None:
-    """Refuse to write over the photo itself, or over an existing file unless asked to."""
+    """Refuse to write over the photo itself, over anything but a regular file, or over an existing file
+    unless asked to."""
     if Path(photo).exists() and out.exists() and out.resolve() == Path(photo).resolve():
         raise OutputError(f"{out}: is the input photo itself; choose another output name")
+    if out.exists() and not out.is_file():
+        raise OutputError(f"{out}: is not a regular file (a folder, FIFO or device); choose another output name")
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or --skip-existing to keep it")
 
@@ -164,4 +185,4 @@ def save_mosaic(converter: Converter, photo, out, options: Options = Options(), 
     out = Path(out)
     check_output(photo, out, overwrite)
     grid = converter.grid(photo, options.cols, options.rows, options.palette)
-    converter.renderer.write(grid, out, options.fmt, options.tile_px)
+    converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite)

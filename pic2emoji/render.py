@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .defaults import TILE_PX
+from .defaults import MAX_MOSAIC_PIXELS, TILE_PX
+from .errors import OutputError
 from .files import write_atomically
 from .pixels import composite, resize_tiles, to_uint8
 
@@ -44,6 +45,10 @@ class Renderer:
 
     def image(self, grid: np.ndarray, tile_px: int = TILE_PX) -> Image.Image:
         """RGB image of cols·tile_px × rows·tile_px: each cell's emoji on the background."""
+        if grid.size * tile_px ** 2 > MAX_MOSAIC_PIXELS:
+            raise OutputError(f"a mosaic of {grid.shape[1]}×{grid.shape[0]} emoji at {tile_px} px would be "
+                              f"{grid.size * tile_px ** 2 / 1e6:.0f} megapixels, more than the "
+                              f"{MAX_MOSAIC_PIXELS / 1e6:.0f} pic2emoji draws; lower --tile-px or --cols")
         used, inverse = np.unique(grid, return_inverse=True)
         return draw_faces(inverse.reshape(grid.shape), self.faces(used, tile_px))
 
@@ -59,10 +64,11 @@ class Renderer:
         self.image(grid, tile_px).save(out, format="PNG", compress_level=PNG_LEVEL)
         return out.getvalue()
 
-    def write(self, grid: np.ndarray, path, fmt: str, tile_px: int = TILE_PX) -> None:
-        """Write the mosaic to `path` atomically: never half a file, even on a full disk."""
+    def write(self, grid: np.ndarray, path, fmt: str, tile_px: int = TILE_PX, overwrite: bool = False) -> None:
+        """Write the mosaic to `path` atomically: never half a file, even on a full disk; an existing
+        file only with `overwrite` (checked as the file is put in place, so two runs cannot both win)."""
         data = self.encode(grid, fmt, tile_px)
-        write_atomically(Path(path), lambda temp: Path(temp).write_bytes(data))
+        write_atomically(Path(path), lambda temp: Path(temp).write_bytes(data), replace=overwrite)
 
 
 def faces(tiles: np.ndarray, background, tile_px: int) -> np.ndarray:

@@ -13,7 +13,9 @@ headless Chromium on 2 cores, 4.2 ms to encode in the page vs 6.4 ms to read the
 995 KB to send, 1.4 ms vs 0 ms to decode here: a tie on loopback, 26× less traffic anywhere else, and
 the frame carries its own size. The mosaics are as faithful (cell-PSNR within 0.02 dB of raw pixels).
 """
+import contextlib
 import io
+import ipaddress
 import json
 import socket
 import sys
@@ -35,7 +37,13 @@ PAGE = Path(__file__).with_name("serve.html")
 CAMERA = (640, 480)   # what the page asks the camera for
 MAX_BODY = 8 << 20    # bytes; a camera JPEG is ~40 KB, a 200×200 grid of indices for mosaic.png ~200 KB
 TIMEOUT = 10          # seconds a client may stall mid-request before its connection is dropped
+DEADLINE = 30         # seconds one request may take in all, however slowly it trickles in
+WORKERS = 16          # connections served at once; one more is answered 503 straight away
+BACKLOG = 128         # connections the kernel holds for us before they are accepted
 PALETTE = "terminal"  # one-code-point emoji: the browser draws each as one glyph, one per grid cell
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+WILDCARD = {"0.0.0.0", "::", ""}
+
 
 class ClientError(Exception):
     """A request the server refuses: answered as JSON {"error": message} with `status`."""
@@ -47,11 +55,19 @@ class ClientError(Exception):
 class EmojiCamServer(ThreadingHTTPServer):
     """Turns camera frames into emoji grids with one Converter, one frame at a time through the net.
 
-    Bound to host:port (port 0: any free one) when made; serve_forever() serves."""
+    Bound to host:port (port 0: any free one) when made; serve_forever() serves. Bounded however it is
+    used: BACKLOG waiting connections, WORKERS served at once (others get 503), DEADLINE per request,
+    and only requests naming this server in Host (and Origin): a DNS-rebinding page, whose Host is its
+    own domain, is refused.
+    """
     daemon_threads = True  # Ctrl-C does not wait for idle keep-alive connections
+    request_queue_size = BACKLOG
+    deadline = DEADLINE
 
-    def __init__(self, converter, host: str, port: int, rows: int, cols: int):
-        self.converter, self.rows, self.cols = converter, rows, cols
+    def __init__(self, converter, host: str, port: int, rows: int, cols: int, allow_hosts=()):
+        self.converter, self.rows, self.cols, self.host = converter, rows, cols, host
+        self.allow_hosts = {h.lower() for h in allow_hosts}  # names a proxy or a LAN gives this server
+        self.slots = threading.BoundedSemaphore(WORKERS)
         self.allowed = converter.allowed(PALETTE)
         self.lock = threading.Lock()  # the JIT reuses its buffers: one frame in the net at a time
         self.page = PAGE.read_bytes()
@@ -66,13 +82,49 @@ class EmojiCamServer(ThreadingHTTPServer):
             raise ServeError(f"cannot listen on {host}:{port} ({e.strerror or e}); pick another --port "
                              "(0 takes any free one) or --host") from None
 
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):  # all workers busy: say so at once, do not queue without end
+            body = json.dumps({"error": f"busy: {WORKERS} connections are being served; try again"}).encode()
+            with contextlib.suppress(OSError):
+                request.settimeout(1)
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def names_this_server(self, host: str | None) -> bool:
+        """Whether a Host or Origin host names this server: a loopback name, the address it listens on,
+        or, listening on every address, any IP address or this machine's own name."""
+        if not host:
+            return False
+        host = host.lower().strip("[]")
+        if host in LOOPBACK or host == self.host.lower() or host in self.allow_hosts:
+            return True
+        if self.host in WILDCARD:
+            with contextlib.suppress(ValueError):
+                ipaddress.ip_address(host)
+                return True
+            return host in {socket.gethostname().lower(), socket.getfqdn().lower(), f"{socket.gethostname().lower()}.local"}
+        return False
+
     def handle_error(self, request, client_address):
         if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a client that left is no news
             super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
+        """The address to open here: on every address (0.0.0.0) that is the loopback one, which browsers
+        treat as secure (the camera works), unlike http://0.0.0.0."""
         host, port = self.server_address[:2]
+        if self.host in WILDCARD:
+            host = "::1" if ":" in host else "127.0.0.1"
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def frame(self, jpeg: bytes) -> tuple[np.ndarray, dict]:
@@ -115,14 +167,30 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # else each answer's body waits for the ACK of its headers: +40 ms
     timeout = TIMEOUT
 
+    def handle_one_request(self):
+        """One request within the server's deadline: a client trickling bytes is cut off at the end of it."""
+        timer = threading.Timer(self.server.deadline, self.cut_off)
+        timer.daemon = True
+        timer.start()
+        try:
+            super().handle_one_request()
+        finally:
+            timer.cancel()
+
+    def cut_off(self):
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
     def route(self):
-        path = urlsplit(self.path).path
+        path, command = urlsplit(self.path).path, "GET" if self.command == "HEAD" else self.command
         routes = {("GET", "/"): lambda: self.send(self.server.page, "text/html; charset=utf-8"),
                   ("GET", "/config"): lambda: self.send(self.server.config, "application/json"),
                   ("POST", "/frame"): self.answer_frame, ("POST", "/mosaic.png"): self.answer_mosaic}
         try:
-            if (self.command, path) in routes:
-                return routes[self.command, path]()
+            self.check_host()
+            if (command, path) in routes:
+                return routes[command, path]()
             if methods := [method for method, p in routes if p == path]:
                 raise ClientError(405, f"{path} takes {' or '.join(methods)}, not {self.command}")
             raise ClientError(404, f"no {path} here; the API is {', '.join(f'{m} {p}' for m, p in routes)}")
@@ -137,6 +205,14 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json({"error": f"internal error ({type(e).__name__}); see the server's log"}, 500)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = route
+
+    def check_host(self):
+        host = urlsplit(f"//{self.headers.get('Host', '')}").hostname
+        if not self.server.names_this_server(host):
+            raise ClientError(403, f"Host {self.headers.get('Host', '(none)')!r} is not this server; open {self.server.url}/")
+        origin = self.headers.get("Origin")
+        if origin is not None and not self.server.names_this_server(urlsplit(origin).hostname):
+            raise ClientError(403, f"requests from pages of {origin!r} are refused; open {self.server.url}/")
 
     def read_body(self, content_type: str) -> bytes:
         if "Content-Type" not in self.headers or self.headers.get_content_type() != content_type:
@@ -163,7 +239,7 @@ class Handler(BaseHTTPRequestHandler):
         rows, cols, classes = self.server.rows, self.server.cols, len(self.server.converter.texts)
         try:
             grid = np.array(json.loads(self.read_body("application/json"))["grid"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested thousands deep
             raise ClientError(400, 'send JSON {"grid": [[class index, ...], ...]}, as /frame returns it') from None
         if grid.shape != (rows, cols) or grid.dtype.kind != "i" or grid.min() < 0 or grid.max() >= classes:
             raise ClientError(400, f"grid must be {rows} rows of {cols} class indices from 0 to {classes - 1}")
@@ -197,14 +273,14 @@ class Handler(BaseHTTPRequestHandler):
             super().log_error(format, *args)
 
 
-def run(converter, host: str, port: int, rows: int, cols: int, echo=print) -> None:
+def run(converter, host: str, port: int, rows: int, cols: int, echo=print, allow_hosts=()) -> None:
     """Serve the live camera page until Ctrl-C. The net is compiled for this grid before "ready"."""
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        echo(f"warning: serving on {host}; browsers allow the camera only on localhost or over HTTPS, "
-             "so other machines will see the page but not get a camera")
+    if host not in LOOPBACK:
+        echo(f"warning: serving on {host or 'every address'}; browsers allow the camera only on localhost or "
+             "over HTTPS, so other machines will see the page but not get a camera")
     model = converter.model
     echo(f"model {model.path} ({model.arch}{', tuned' if converter.classifier.tuned else '; pic2emoji tune makes it faster'})")
-    server = EmojiCamServer(converter, host, port, rows, cols)
+    server = EmojiCamServer(converter, host, port, rows, cols, allow_hosts)
     try:
         start, blank = time.perf_counter(), io.BytesIO()
         size = (cols * server.cell_px, rows * server.cell_px)
@@ -212,6 +288,9 @@ def run(converter, host: str, port: int, rows: int, cols: int, echo=print) -> No
         server.frame(blank.getvalue())  # compile now, not on the first visitor's frame
         echo(f"compiled the net for a {rows}×{cols} grid in {time.perf_counter() - start:.1f} s")
         echo(f"ready: {server.url}  (open it in a browser; Ctrl-C stops)")
+        if host in WILDCARD:
+            echo(f"other machines: http://{socket.gethostname()}:{server.server_address[1]}/ (the page; "
+                 "their browsers give it no camera over plain http)")
         server.serve_forever()
     except KeyboardInterrupt:
         echo("stopped")

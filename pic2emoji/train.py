@@ -129,7 +129,7 @@ def train(emoji_dir, out, config: TrainConfig = TrainConfig(), resume: bool = Fa
     With `resume`, training continues from the checkpoint with the settings it was started with.
     `workers` batch-making processes (default: one per spare core) change the speed, never the result.
     """
-    with _sigterm_as_interrupt():  # `kill` stops training as Ctrl-C does: with a checkpoint
+    with _sigterm_as_interrupt():  # `kill` or a closed terminal stops training as Ctrl-C does: with a checkpoint
         return _train(emoji_dir, out, config, resume, overwrite, progress, log, workers or default_workers())
 
 
@@ -225,11 +225,14 @@ def _raise_interrupt(signum, frame):
 
 @contextmanager
 def _sigterm_as_interrupt():
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    """SIGTERM (kill) and SIGHUP (a closed terminal or ssh session) stop training as Ctrl-C does."""
+    stops = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {s: signal.signal(s, _raise_interrupt) for s in stops}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _device() -> str:

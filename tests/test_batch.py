@@ -1,4 +1,6 @@
 """Batch conversion: folders walked, bad photos reported while the rest convert, the report."""
+import os
+
 import pytest
 from PIL import Image
 
@@ -68,3 +70,25 @@ def test_folder_without_photos(tiny_set, tiny_model, tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "readme.txt").write_text("x")
     one_line_error(run("infer", tiny_set, tmp_path / "in", "--model", tiny_model, "-o", tmp_path / "out"), "no photos")
+
+
+def test_the_output_folder_inside_the_photos_is_never_read_as_photos(tiny_set, tiny_model, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    solid(photos / "a.png", (200, 0, 0))
+    out = photos / "mosaics"
+    for _ in range(3):
+        result = run("infer", tiny_set, photos, "--model", tiny_model, "-o", out, "--cols", 2, "--skip-existing")
+        assert result.exit_code == 0, result.output
+    assert sorted(p.relative_to(photos).as_posix() for p in photos.rglob("*")) == ["a.png", "mosaics", "mosaics/a.png"]
+    assert "converted 0, skipped 1, failed 0" in result.stderr
+
+
+def test_a_fifo_in_a_folder_is_skipped_with_a_note(tiny_set, tiny_model, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    solid(photos / "a.png", (200, 0, 0))
+    os.mkfifo(photos / "b.jpg")  # opening it would wait for a writer forever
+    result = run("infer", tiny_set, photos, "--model", tiny_model, "-o", tmp_path / "out", "--cols", 2)
+    assert result.exit_code == 0 and "note: " in result.stderr and "b.jpg: not a regular file" in result.stderr
+    assert "converted 1, skipped 0, failed 0" in result.stderr

@@ -1,6 +1,8 @@
 """The command line: options, exit codes, one-line errors, what goes to stdout and what to stderr."""
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -144,3 +146,69 @@ def test_tune_tunes_the_model_and_the_fast_one(tiny_set, tiny_model, tmp_path, m
     assert result.exit_code == 0, result.output
     assert [(name.split("-")[0], beam) for name, beam in tuned] == [("tiny", 3), ("tiny", 3)]
     assert tuned[1][0].startswith("tiny-fast-") and "tuned in" in result.stderr
+
+
+# --- hostile input and surroundings ----------------------------------------------------------------------
+
+def test_cols_and_rows_together_are_refused():
+    result = run("infer", "noto-small", "x.jpg", "--cols", 10, "--rows", 5)
+    assert result.exit_code == 2 and "not both" in result.output
+
+
+@pytest.mark.parametrize("size, options, words", [
+    ((1, 60_000), [], ["60000×1", "--rows 50000 or less"]),  # a 1-pixel-wide strip: rows follow its height
+    ((400, 300), ["--cols", 1000], ["750×1000", "--cols 257 or less"]),
+    ((400, 300), ["--cols", 40, "--tile-px", 512], ["megapixels", "--tile-px"]),
+])
+def test_grids_and_mosaics_too_large_for_memory_are_refused_up_front(tiny_set, tiny_model, tmp_path, size, options, words):
+    photo = solid(tmp_path / "p.png", (200, 0, 0), size=size)
+    one_line_error(run("infer", tiny_set, photo, "--model", tiny_model, "-o", tmp_path / "m.png", *options), *words)
+    assert not (tmp_path / "m.png").exists()
+
+
+@pytest.mark.slow
+def test_a_header_claiming_a_huge_strip_is_refused_under_a_memory_ceiling(tiny_set, tiny_model, tmp_path):
+    """1 × 100,000,000 pixels passes the decompression-bomb check (100 MP); its grid would not fit in memory."""
+    import struct
+    import zlib
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    strip = tmp_path / "strip.png"
+    strip.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 100_000_000, 8, 2, 0, 0, 0))
+                      + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    ceiling = "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_DATA, (3 << 30, 3 << 30)); " \
+              "sys.argv = ['pic2emoji'] + sys.argv[1:]; runpy.run_module('pic2emoji', run_name='__main__')"
+    out = subprocess.run([sys.executable, "-c", ceiling, "infer", str(tiny_set), str(strip), "--model", str(tiny_model),
+                          "-o", str(tmp_path / "m.png")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "Traceback" not in out.stderr and "--rows 50000 or less" in out.stderr, out.stderr
+
+
+def test_overwrite_replaces_regular_files_only(tiny_set, tiny_model, tmp_path):
+    fifo = tmp_path / "m.png"
+    os.mkfifo(fifo)
+    one_line_error(run("infer", tiny_set, solid(tmp_path / "p.png", (0, 0, 200)), "--model", tiny_model, "-o", fifo,
+                       "--overwrite"), "m.png", "not a regular file")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_fifo_given_as_the_photo_is_refused_not_waited_for(tiny_set, tiny_model, tmp_path):
+    os.mkfifo(tmp_path / "p.png")
+    one_line_error(run("infer", tiny_set, tmp_path / "p.png", "--model", tiny_model), "p.png", "not a regular file")
+
+
+@pytest.mark.slow
+def test_text_to_a_full_disk_is_one_line_and_a_closed_pipe_ends_quietly(tiny_set, tiny_model, tmp_path):
+    photo = solid(tmp_path / "p.png", (0, 0, 200), size=(400, 300))
+    command = [sys.executable, "-m", "pic2emoji", "infer", str(tiny_set), str(photo), "--model", str(tiny_model)]
+    with open("/dev/full", "w") as full:
+        out = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert out.returncode == 1 and out.stderr.strip().count("\n") == 0, out.stderr
+    assert "No space left on device" in out.stderr and "Traceback" not in out.stderr
+    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.close()  # the reader is gone before the mosaic comes, as after `| head -1` has its line
+    assert reader.wait(timeout=300) == 141 and reader.stderr.read() == b""
+
+
+def test_a_newline_in_a_file_name_stays_on_one_line(tiny_set, tiny_model, tmp_path):
+    photo = tmp_path / "two\nlines.jpg"
+    photo.write_bytes(b"not a photo")
+    one_line_error(run("infer", tiny_set, photo, "--model", tiny_model), "two\\nlines.jpg", "not a readable image")

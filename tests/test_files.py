@@ -1,4 +1,5 @@
 """Writing outputs: folders made as needed, refusals in one line, never a half-written file."""
+import os
 import tempfile
 
 import pytest
@@ -43,3 +44,30 @@ def test_read_only_folder(tiny_set, tiny_model, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "mkstemp", refuse)  # root ignores chmod, so simulate the refusal
     one_line_error(run("infer", tiny_set, solid(tmp_path / "p.png", (0, 0, 0)), "--model", tiny_model,
                        "-o", tmp_path / "m.png"), "m.png", "Permission denied")
+
+
+def test_of_two_runs_writing_one_name_without_overwrite_exactly_one_wins(tmp_path):
+    target = tmp_path / "m.txt"
+
+    def slow_write(temp):  # while this run writes, another one finishes the same file
+        open(temp, "w").write("mine")
+        write_atomically(target, lambda other: open(other, "w").write("theirs"), replace=False)
+    with pytest.raises(OutputError, match="m.txt: already exists .another run wrote it meanwhile."):
+        write_atomically(target, slow_write, replace=False)
+    assert target.read_text() == "theirs" and list(tmp_path.iterdir()) == [target]
+
+
+def test_temp_files_of_a_killed_run_are_cleaned_on_the_next(tmp_path):
+    dead = tmp_path / ".m.txt.999999999-abc.partial"  # no such process
+    living = tmp_path / f".m.txt.{os.getppid()}-xyz.partial"  # a run still writing
+    other = tmp_path / ".other.txt.999999999-abc.partial"  # another target's: not ours to judge
+    for temp in (dead, living, other):
+        temp.write_text("half")
+    write_atomically(tmp_path / "m.txt", lambda temp: open(temp, "w").write("done"))
+    assert not dead.exists() and living.exists() and other.exists()
+
+
+def test_only_regular_files_are_replaced(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(OutputError, match="fifo: is not a regular file"):
+        write_atomically(tmp_path / "fifo", lambda temp: open(temp, "w").write("x"))

@@ -77,3 +77,19 @@ def test_pick_keeps_diverse_terminal_safe_emoji(tmp_path):
     assert len(s) == 4 and "❤️" not in s.chars and "👨‍👩‍👧" not in s.chars
     means = s.images[..., :3].reshape(4, -1, 3).mean(1)
     assert np.linalg.norm(means[:, None] - means[None], axis=-1)[np.triu_indices(4, 1)].min() > 80
+
+
+def test_a_damaged_name_table_is_refused_before_rendering(tmp_path, monkeypatch):
+    import struct
+    import pic2emoji.fontset as fontset
+    data = bytearray(open(NOTO, "rb").read())
+    (num_tables,) = struct.unpack(">H", data[4:6])
+    entry = next(12 + 16 * i for i in range(num_tables) if data[12 + 16 * i:16 + 16 * i] == b"name")
+    struct.pack_into(">I", data, entry + 8, len(data) - 4)  # the name table now starts 4 bytes before the end
+    damaged = tmp_path / "damaged.ttf"
+    damaged.write_bytes(bytes(data))
+    rendered, render = [], fontset.render_glyph
+    monkeypatch.setattr(fontset, "render_glyph", lambda *a: rendered.append(a) or render(*a))
+    with pytest.raises(EmojiSetError, match="damaged.ttf: the font's name table is damaged"):
+        build_set(damaged, tmp_path / "out", progress=False)
+    assert len(rendered) <= 2 and not (tmp_path / "out").exists()  # the colour check only, not 3963 emoji

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -155,7 +156,8 @@ def test_concurrent_frames_get_their_own_answers(server):
 def test_a_stalled_client_is_dropped_and_does_not_hold_up_others(server, monkeypatch):
     monkeypatch.setattr(Handler, "timeout", 0.5)
     stalled = socket.create_connection(server.server_address[:2])
-    stalled.sendall(b"POST /frame HTTP/1.1\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\nonly a bit")
+    stalled.sendall(b"POST /frame HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n"
+                    b"only a bit")
     assert request(server, "/frame", jpeg(halves(COLS * 8, ROWS * 8)))[0] == 200  # answered meanwhile
     stalled.settimeout(10)  # a stall the server did not cut would raise here
     assert stalled.recv(100) == b""  # closed by the server after its timeout, without an answer
@@ -234,7 +236,8 @@ def playwright():
 
 @pytest.fixture(scope="module")
 def camera_server(tiny_set, tiny_model):
-    with ServerProcess(tiny_set, "--model", tiny_model, "--rows", 54, "--cols", 72, env=CPU) as server:
+    with ServerProcess(tiny_set, "--model", tiny_model, "--rows", 54, "--cols", 72, "--allow-host", "emojicam.test",
+                       env=CPU) as server:
         yield server
 
 
@@ -292,3 +295,91 @@ def test_page_says_when_there_is_no_camera_or_the_origin_is_not_secure(playwrigh
     page.wait_for_function("() => document.body.dataset.state === 'insecure'", timeout=20_000)
     assert f"open http://localhost:{port}/" in page.text_content("#status")
     browser.close()
+
+
+def raw(server, data: bytes, timeout: float = 10) -> bytes:
+    """Send bytes as they are and read the whole answer (until the server closes or `timeout`)."""
+    with socket.create_connection(server.server_address[:2], timeout=timeout) as connection:
+        connection.sendall(data)
+        answer = b""
+        try:
+            while chunk := connection.recv(65536):
+                answer += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return answer
+
+
+@pytest.mark.parametrize("headers, allowed", [
+    ("Host: 127.0.0.1", True), ("Host: localhost:8000", True), ("Host: [::1]:8000", True),
+    ("Host: attacker.example", False), ("Host: attacker.example:8000", False), ("", False),
+    ("Host: 127.0.0.1\r\nOrigin: http://localhost:8000", True),
+    ("Host: 127.0.0.1\r\nOrigin: http://attacker.example", False), ("Host: 127.0.0.1\r\nOrigin: null", False),
+])
+def test_only_requests_naming_this_server_are_answered(server, headers, allowed):
+    answer = raw(server, f"GET /config HTTP/1.1\r\n{headers}\r\nConnection: close\r\n\r\n".encode())
+    status = int(answer.split(b" ", 2)[1])
+    assert status == (200 if allowed else 403), answer[:300]
+    if not allowed:
+        assert b"is not this server" in answer or b"are refused" in answer
+
+
+def test_head_nested_json_and_the_url_on_every_address(server, converter):
+    head = raw(server, b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert head.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n")[0] and head.endswith(b"\r\n\r\n")  # no body
+    deep = b'{"grid": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    status, _, answer = request(server, "/mosaic.png", deep, "application/json")
+    assert status == 400 and '{"grid"' in answer["error"]
+    everywhere = EmojiCamServer(converter, "0.0.0.0", 0, ROWS, COLS)
+    try:
+        assert everywhere.url.startswith("http://127.0.0.1:")  # a URL browsers treat as secure
+        assert everywhere.names_this_server("192.168.1.20") and not everywhere.names_this_server("attacker.example")
+    finally:
+        everywhere.server_close()
+
+
+def test_a_body_trickling_in_is_cut_off_at_the_deadline(server, monkeypatch):
+    monkeypatch.setattr(server, "deadline", 1.5)
+    with socket.create_connection(server.server_address[:2], timeout=10) as connection:
+        connection.sendall(b"POST /frame HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                           b"Content-Length: 100\r\n\r\n")
+        closed = None
+        for _ in range(20):  # one byte every 0.3 s: each well inside the 10 s idle timeout
+            try:
+                connection.sendall(b"x")
+                time.sleep(0.3)
+                connection.setblocking(False)
+                if connection.recv(100) == b"":
+                    closed = True
+                    break
+            except BlockingIOError:
+                pass
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            finally:
+                connection.setblocking(True)
+        assert closed, "a client dripping a body was never cut off"
+
+
+def test_a_burst_of_connections_is_answered_not_dropped(server):
+    """More connections than workers: each extra one gets a quick 503, and the held ones are still served."""
+    def answer(connection):
+        data = b""
+        with connection:
+            while chunk := connection.recv(65536):
+                data += chunk
+        return int(data.split(b" ", 2)[1])
+
+    ask = b"GET /config HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    holding = [socket.create_connection(server.server_address[:2], timeout=30) for _ in range(16)]
+    deadline = time.monotonic() + 10  # wait until the server has given each a worker: all 16 are busy
+    while server.slots._value > 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    extra = [socket.create_connection(server.server_address[:2], timeout=30) for _ in range(40)]
+    for connection in extra:
+        connection.sendall(ask)
+    assert [answer(c) for c in extra] == [503] * 40
+    for connection in holding:
+        connection.sendall(ask)
+    assert [answer(c) for c in holding] == [200] * 16

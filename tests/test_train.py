@@ -58,7 +58,8 @@ def test_interrupt_saves_a_checkpoint_and_resume_finishes(tiny_set, tiny_config,
 
 
 @pytest.mark.slow
-def test_sigterm_during_training_saves_a_checkpoint(tiny_set, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])  # kill, and a closed terminal or ssh session
+def test_a_stop_signal_during_training_saves_a_checkpoint(tiny_set, tmp_path, stop):
     out = tmp_path / "m.safetensors"
     ckpt = tmp_path / "m.safetensors.ckpt"
     process = subprocess.Popen([sys.executable, "-m", "pic2emoji", "train", str(tiny_set), "-o", str(out),
@@ -68,7 +69,7 @@ def test_sigterm_during_training_saves_a_checkpoint(tiny_set, tmp_path):
     while not ckpt.exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)
     assert ckpt.exists(), "training never reached its first checkpoint"
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop)
     stderr = process.communicate(timeout=120)[1]
     assert process.returncode == 130 and "--resume" in stderr and "Traceback" not in stderr
     assert not out.exists() and load_model(ckpt).training["steps_done"] >= 5
