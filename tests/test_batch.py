@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from pic2emoji.batch import convert_all, photos_in
-from pic2emoji.errors import ImageError
+from pic2emoji.errors import ImageError, OutputError
 from pic2emoji.infer import Options
 
 from conftest import one_line_error, run, solid
@@ -68,3 +68,13 @@ def test_folder_without_photos(tiny_set, tiny_model, tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "readme.txt").write_text("x")
     one_line_error(run("infer", tiny_set, tmp_path / "in", "--model", tiny_model, "-o", tmp_path / "out"), "no photos")
+
+
+def test_shortcode_mosaics_are_txt_files_and_split_is_for_one_photo(converter, tmp_path):
+    solid(tmp_path / "red.png", (220, 30, 30))
+    report = convert_all(converter, [tmp_path / "red.png"], tmp_path / "out", Options("shortcodes", cols=3))
+    assert report.converted == [tmp_path / "out" / "red.txt"]
+    assert (tmp_path / "out" / "red.txt").read_text(encoding="utf-8").startswith(":")
+    with pytest.raises(OutputError, match="--split cuts the text of one photo"):
+        convert_all(converter, [tmp_path / "red.png"], tmp_path / "pieces", Options("txt", split=100))
+    assert not (tmp_path / "pieces").exists()
