@@ -188,7 +188,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
     pic2emoji infer noto photo.jpg                  # text mosaic on stdout
     pic2emoji infer noto photo.jpg -o mosaic.png --cols 72
     pic2emoji infer noto holiday/ -o mosaics/       # a whole folder, recursively
-    pic2emoji infer my_slack_emoji/ photo.jpg --cols 40 --split 2000   # pieces to paste into Discord
+    pic2emoji infer my_emoji/ photo.jpg --cols 24 --split 2000   # :shortcodes: in messages for Discord
     """
     if overwrite and skip_existing:
         raise click.UsageError("--overwrite and --skip-existing contradict each other; pick one")
