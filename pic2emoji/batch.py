@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from .errors import ImageError, OutputError, Pic2EmojiError
 from .infer import Converter, Options, check_output
+from .render import suffix_of
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
@@ -62,6 +63,8 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
 
     Raises ImageError when the inputs hold no photo at all.
     """
+    if options.split is not None:
+        raise OutputError("--split cuts the text of one photo; give one photo and -o FILE.txt, not a folder")
     out_dir = Path(out_dir)
     report, planned, writing = BatchReport(out_dir), set(), []
 
@@ -81,7 +84,7 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
     with ThreadPoolExecutor(1) as writer:
         for photo, relative in tqdm(photos_in(inputs, out_dir, on_note), desc="converting", unit="photo",
                                     disable=not progress):
-            out = out_dir / relative.with_suffix("." + options.fmt)
+            out = out_dir / relative.with_suffix(suffix_of(options.fmt))
             try:
                 if out in planned:
                     raise OutputError(f"{photo}: its mosaic {out} would overwrite another input's; rename one of them")

@@ -16,7 +16,7 @@ from .defaults import BACKGROUND, COLS, TILE_PX
 from .errors import Pic2EmojiError
 from .fontset import build_set
 from .info import info_lines
-from .infer import PALETTES, Converter, Options, save_mosaic
+from .infer import PALETTES, Converter, Options, save_mosaic, text_mosaic
 from .device import use_device
 from .model import ARCHITECTURES, local_model_path, model_path
 from .pixels import parse_colour
@@ -186,15 +186,20 @@ def eval_command(emoji_dir, model_file, device, as_json):
               help=f"Grid columns; rows follow the aspect ratio.  [default: {COLS}, or the terminal's width]")
 @click.option("--rows", type=click.IntRange(1, 2000), default=None, help="Grid rows, instead of --cols.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Output format.  [default: from the -o extension; png for folders; txt on stdout]")
+              help="Output format: png, txt (emoji as characters; :name: where a file names no emoji) or "
+                   "shortcodes (every emoji as :name:, for Slack and Discord), which also writes .txt files.  "
+                   "[default: from the -o extension; png for folders; txt on stdout]")
 @click.option("--tile-px", type=click.IntRange(4, 512), default=TILE_PX, help="Pixels per emoji in PNG output.")
 @click.option("--palette", type=click.Choice(PALETTES), default=None,
-              help="Emoji allowed: all, or terminal (one code point each, keeps text aligned).  "
-                   "[default: terminal for text, all for PNG]")
+              help="Emoji allowed: all, or terminal (one code point each, keeps text aligned; :shortcodes: "
+                   "always pass).  [default: terminal for text, all for PNG]")
+@click.option("--split", type=click.IntRange(1), default=None, metavar="N",
+              help="Cut text on row boundaries into pieces of at most N characters, newlines between rows "
+                   "counted: on stdout a blank line apart, with -o OUT.txt into OUT.1.txt, OUT.2.txt, …")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist and go on.")
 @device_option
-def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_px, palette, overwrite,
+def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_px, palette, split, overwrite,
                   skip_existing, device):
     """Turn photos into emoji mosaics: a PNG of emoji tiles or lines of emoji text.
 
@@ -202,6 +207,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
     pic2emoji infer noto photo.jpg                  # text mosaic on stdout
     pic2emoji infer noto photo.jpg -o mosaic.png --cols 72
     pic2emoji infer noto holiday/ -o mosaics/       # a whole folder, recursively
+    pic2emoji infer my_emoji/ photo.jpg --cols 24 --split 2000   # :shortcodes: in messages for Discord
     """
     if overwrite and skip_existing:
         raise click.UsageError("--overwrite and --skip-existing contradict each other; pick one")
@@ -215,13 +221,16 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
         raise click.UsageError("PNG output needs -o FILE.png")
     if output is None and cols is None and rows is None and sys.stdout.isatty():
         cols = max(8, min(COLS, shutil.get_terminal_size().columns // 2))
-    options = Options(fmt, cols, rows, palette, tile_px)
+    options = Options(fmt, cols, rows, palette, tile_px, split)
     use_device(device)
     converter = Converter(emoji_dir, model_file)
     if output is None:
-        click.echo(converter.text(converter.grid(inputs[0], cols, rows, options.palette)), nl=False)
+        click.echo(text_mosaic(converter, inputs[0], options), nl=False)
     elif not batch:
-        save_mosaic(converter, inputs[0], output, options, overwrite)
+        written = save_mosaic(converter, inputs[0], output, options, overwrite)
+        if split:
+            last = f" … {written[-1].name}" if len(written) > 1 else ""
+            say(f"wrote {len(written)} text piece(s) of at most {split} characters: {written[0]}{last}")
     else:
         report = convert_all(converter, inputs, output, options, overwrite, skip_existing, sys.stderr.isatty(),
                              on_error=lambda message: tqdm.write(f"error: {message}", file=sys.stderr),

@@ -4,10 +4,17 @@ A set is any folder of images (PNG, WebP, GIF, BMP; any size and mode). The clas
 list of file names, so it is the same on every machine. A file's name says which emoji it shows:
 lowercase hex code points joined by `-` (`2764-fe0f.png`, our convention, written by `build-set`),
 or joined by `_`, with Noto's `emoji_u` prefix (`emoji_u1f600.png`), or emojipedia style
-(`anger-symbol_1f4a2.png`). A tile whose name names no emoji still works in PNG mosaics; in text it
-is shown as PLACEHOLDER.
+(`anger-symbol_1f4a2.png`).
+
+Each tile also has text. A tile whose name names an emoji prints as that emoji; any other tile (a chat
+workspace's `party_parrot.gif`) prints as the `:party_parrot:` shortcode its name gives, which Slack
+and Discord draw as the custom emoji. `shortcode(i)` writes every tile as a shortcode, the emoji's
+common one where the `emoji` package knows it. An optional names.json in the folder (file name ->
+text) overrides both, for names a chat spells differently.
 """
+import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +29,11 @@ from .pixels import composite, resize_tiles
 
 IMAGE_SUFFIXES = (".png", ".webp", ".gif", ".bmp")
 TILE_SIZE = 72  # pixels; tiles of every set are brought to this size when loaded
-PLACEHOLDER = "\u2b1c"  # ⬜: text stand-in for a tile whose file name names no emoji
+NAMES_FILE = "names.json"  # optional, in the set's folder: {"file name": "its text in mosaics"}
 SKIN_TONES = frozenset(chr(c) for c in range(0x1F3FB, 0x1F400))
 _FULLY_QUALIFIED = emoji.STATUS["fully_qualified"]
 _HEX = re.compile(r"[0-9a-f]{1,6}")
+_NOT_IN_SHORTCODES = re.compile(r"[^a-z0-9_+-]+")  # Slack and Discord names: lowercase, digits, _ - +
 
 
 def char_to_name(char: str) -> str:
@@ -54,8 +62,10 @@ def name_to_char(stem: str) -> str | None:
     known = [c for c in candidates if emoji.is_emoji(c) or emoji.is_emoji(c + "\ufe0f")]
     if known:
         return known[0]
-    # An emoji newer than our data: trust it only when the whole name is code points.
-    return _decode(parts)
+    # An emoji newer than our data: trust it only when the whole name is code points, one of them where
+    # new emoji go (U+1F000 on), so that a custom emoji's `face` or `a` is not read as U+FACE or a newline.
+    newer = _decode(parts)
+    return newer if newer and max(map(ord, newer)) >= 0x1F000 else None
 
 
 def is_terminal_safe(char: str | None) -> bool:
@@ -67,6 +77,32 @@ def is_terminal_safe(char: str | None) -> bool:
     return char is not None and len(char) == 1 and emoji.EMOJI_DATA.get(char, {}).get("status") == _FULLY_QUALIFIED
 
 
+def prints_aligned(text: str) -> bool:
+    """Whether the terminal palette keeps this text: one terminal-safe emoji, or plain ASCII such as
+    `:blob_cat:`, which a chat draws as one emoji and which no terminal draws unevenly."""
+    return is_terminal_safe(text) or text.isascii()
+
+
+def emoji_shortcode(char: str) -> str | None:
+    """The `emoji` package's shortcode for an emoji, `:grinning:` for 😀, or None if it has none.
+
+    Its aliases are GitHub's (gemoji), which Slack and Discord share for most emoji; where an emoji
+    has no alias, its English CLDR name (`:red_square:`).
+    """
+    for variant in (char, char + "\ufe0f", char.replace("\ufe0f", "")):  # file names drop or keep FE0F
+        data = emoji.EMOJI_DATA.get(variant)
+        if data:
+            return (data.get("alias") or [data["en"]])[0]
+    return None
+
+
+def stem_shortcode(stem: str) -> str:
+    """`:blob_cat:` for `Blob Cat`: the name as a chat's custom emoji name, lowercase ASCII."""
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()  # café -> cafe
+    name = _NOT_IN_SHORTCODES.sub("_", ascii_stem.lower()).strip("_")
+    return f":{name or char_to_name(stem)}:"  # a name of no Latin letters keeps its code points
+
+
 @dataclass
 class EmojiSet:
     """The tiles of an emoji set, in class order."""
@@ -75,6 +111,7 @@ class EmojiSet:
     files: list[str]     # file names, sorted: this is the class order
     chars: list[str | None]  # the emoji each file shows, None where the name names none
     size: int = TILE_SIZE    # tiles are size×size
+    names: dict[str, str] = field(default_factory=dict)  # file -> text, from names.json: wins over both texts
     _loaded: dict = field(default_factory=dict, repr=False)  # index -> RGBA tile, read on first use
 
     def __len__(self):
@@ -101,7 +138,14 @@ class EmojiSet:
         self.tiles(range(len(self)))
 
     def text(self, index: int) -> str:
-        return self.chars[index] or PLACEHOLDER
+        """What text mosaics print for this tile: its emoji, or its shortcode where it names none."""
+        file = self.files[index]
+        return self.names.get(file) or self.chars[index] or stem_shortcode(Path(file).stem)
+
+    def shortcode(self, index: int) -> str:
+        """This tile as a chat shortcode, `:grinning:` or `:party_parrot:`."""
+        file, char = self.files[index], self.chars[index]
+        return self.names.get(file) or (char and emoji_shortcode(char)) or stem_shortcode(Path(file).stem)
 
     def on_background(self, background, size: int | None = None) -> np.ndarray:
         """Tiles composited onto a solid colour: (N, size, size, 3) float32 in 0..255."""
@@ -157,10 +201,36 @@ def load_emoji_set(name_or_path, size: int = TILE_SIZE, lazy: bool = False) -> E
         if char is not None and char in seen:
             raise EmojiSetError(f"{path / file}: shows the same emoji {char} as {seen[char]}; remove one")
         seen[char] = file
-    emoji_set = EmojiSet(path.resolve().name, path, files, chars, size)
+    emoji_set = EmojiSet(path.resolve().name, path, files, chars, size, read_names(path, files))
     if not lazy:
         emoji_set.read_all()
     return emoji_set
+
+
+def read_names(folder: Path, files: list[str]) -> dict[str, str]:
+    """The set's names.json, {file name: text}, checked: {} when there is none."""
+    path = folder / NAMES_FILE
+    if not path.is_file():
+        return {}
+    example = '{"party_parrot.gif": ":partyparrot:"}'
+    try:
+        names = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM, as Windows editors write, is fine
+    except OSError as e:
+        raise EmojiSetError(f"{path}: cannot be read ({e.strerror}); fix its permissions or remove it") from None
+    except ValueError as e:  # not JSON, or not UTF-8
+        reason = f"{e.msg}, line {e.lineno}" if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+        raise EmojiSetError(f"{path}: not valid JSON ({reason}); fix it or remove it") from None
+    if not isinstance(names, dict):
+        raise EmojiSetError(f"{path}: must be one JSON object of file name -> text, like {example}")
+    known = set(files)
+    for file, text in names.items():
+        if file not in known:
+            raise EmojiSetError(f"{path}: {file!r} is not an image of this folder; give a file name with its "
+                                f"extension, like {example}, or remove the entry")
+        if not isinstance(text, str) or not text.strip() or any(unicodedata.category(c) == "Cc" for c in text):
+            raise EmojiSetError(f"{path}: the text for {file!r} must be a non-empty string on one line, "
+                                f"like {example}")
+    return names
 
 
 def near_duplicates(emoji_set: EmojiSet, background=BACKGROUND, threshold: float = 8.0,

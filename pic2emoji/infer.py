@@ -13,13 +13,14 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .defaults import COLS, MAX_CELLS, PATCH, TILE_PX
-from .emoji_sets import is_terminal_safe, load_emoji_set
+from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ImageError, ModelError, OutputError
+from .files import write_atomically
 from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
 from .pixels import to_uint8
-from .render import FORMATS, Renderer
+from .render import FORMATS, TEXT_FORMATS, Renderer
 
-PALETTES = ("all", "terminal")  # terminal: one-code-point emoji only, which keep text grids aligned
+PALETTES = ("all", "terminal")  # terminal: one-code-point emoji, which keep text grids aligned, and plain text
 _ORIENTATION_SWAPS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
 _UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
 
@@ -32,12 +33,15 @@ class Options:
     rows: int | None = None    # grid rows, instead of cols
     palette: str | None = None  # emoji allowed, one of PALETTES; None: terminal for text, all for images
     tile_px: int = TILE_PX     # pixels per emoji in images
+    split: int | None = None   # text only: cut into pieces of at most this many characters, on row boundaries
 
     def __post_init__(self):
         if self.fmt not in FORMATS:
             raise OutputError(f"unknown format {self.fmt!r}; choose one of {', '.join(FORMATS)}")
+        if self.split is not None and self.fmt not in TEXT_FORMATS:
+            raise OutputError(f"--split cuts text, not {self.fmt} images; use --format {' or '.join(TEXT_FORMATS)}")
         if self.palette is None:
-            object.__setattr__(self, "palette", "terminal" if self.fmt == "txt" else "all")
+            object.__setattr__(self, "palette", "terminal" if self.fmt in TEXT_FORMATS else "all")
 
 
 def grid_shape(width: int, height: int, cols: int | None = None, rows: int | None = None) -> tuple[int, int]:
@@ -135,8 +139,9 @@ class Converter:
         check_model_fits(self.model, self.emoji_set)
         index = {f: i for i, f in enumerate(self.emoji_set.files)}
         self.tile_of = np.array([index[f] for f in self.model.classes])  # class -> its tile in the set
-        self.texts = [self.emoji_set.text(i) for i in self.tile_of]
-        self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), self.texts,
+        self.texts = [self.emoji_set.text(i) for i in self.tile_of]  # what txt prints for each class
+        texts = {"txt": self.texts, "shortcodes": [self.emoji_set.shortcode(i) for i in self.tile_of]}
+        self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), texts,
                                  self.model.background)
         self.classifier = Classifier(lambda: load_weights(self.model), len(self.model.classes),
                                      cache=jit_cache_file(self.model.path, Classifier.batch))
@@ -145,8 +150,9 @@ class Converter:
         if palette not in PALETTES:
             raise ModelError(f"unknown palette {palette!r}; choose one of {', '.join(PALETTES)}")
         allowed = np.ones(len(self.model.classes), bool)
+        # Judged by what txt prints, for every format: shortcodes of a shipped set keep to the one-code-point emoji.
         if palette == "terminal":
-            allowed = np.array([is_terminal_safe(c) for c in self.model.chars])
+            allowed = np.array([prints_aligned(t) for t in self.texts])
             if not allowed.any():
                 raise ModelError(f"{self.emoji_set.path}: no emoji of this set is terminal-safe; use --palette all")
         return allowed
@@ -165,8 +171,8 @@ class Converter:
     def image(self, grid: np.ndarray, tile_px: int = TILE_PX) -> Image.Image:
         return self.renderer.image(grid, tile_px)
 
-    def text(self, grid: np.ndarray) -> str:
-        return self.renderer.text(grid)
+    def text(self, grid: np.ndarray, fmt: str = "txt") -> str:
+        return self.renderer.text(grid, fmt)
 
 
 def check_output(photo, out: Path, overwrite: bool = False) -> None:
@@ -180,9 +186,36 @@ def check_output(photo, out: Path, overwrite: bool = False) -> None:
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or --skip-existing to keep it")
 
 
-def save_mosaic(converter: Converter, photo, out, options: Options = Options(), overwrite: bool = False) -> None:
-    """Convert one photo and write its mosaic to `out`, atomically; never over the photo itself."""
-    out = Path(out)
-    check_output(photo, out, overwrite)
+def piece_path(out: Path, number: int) -> Path:
+    """Where piece `number` (from 1) of a split text goes: mosaic.txt -> mosaic.1.txt."""
+    return out.with_name(f"{out.stem}.{number}{out.suffix}")
+
+
+def text_mosaic(converter: Converter, photo, options: Options = Options("txt")) -> str:
+    """One photo's text mosaic, as stdout shows it: with `options.split`, its pieces, a blank line between."""
     grid = converter.grid(photo, options.cols, options.rows, options.palette)
-    converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite)
+    if options.split is None:
+        return converter.text(grid, options.fmt)
+    return "\n".join(piece + "\n" for piece in converter.renderer.pieces(grid, options.fmt, options.split))
+
+
+def save_mosaic(converter: Converter, photo, out, options: Options = Options(), overwrite: bool = False) -> list[Path]:
+    """Convert one photo and write its mosaic to `out`, atomically; never over the photo itself.
+
+    With `options.split`, the pieces go to OUT.1.txt, OUT.2.txt, …, each a complete file, none
+    written unless all may be. Returns the files written.
+    """
+    out = Path(out)
+    check_output(photo, piece_path(out, 1) if options.split else out, overwrite)
+    grid = converter.grid(photo, options.cols, options.rows, options.palette)
+    if options.split is None:
+        converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite)
+        return [out]
+    pieces = converter.renderer.pieces(grid, options.fmt, options.split)
+    outs = [piece_path(out, number) for number in range(1, len(pieces) + 1)]
+    for path in outs[1:]:
+        check_output(photo, path, overwrite)
+    for path, piece in zip(outs, pieces):
+        data = (piece + "\n").encode("utf-8")  # the final newline is not counted: chats drop it
+        write_atomically(path, lambda temp, data=data: Path(temp).write_bytes(data), replace=overwrite)
+    return outs

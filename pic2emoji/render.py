@@ -1,7 +1,7 @@
 """Render a grid of class indices as a mosaic: an image of emoji tiles, or lines of emoji text.
 
-Model-free (no tinygrad): it takes the grid and, from the Renderer, the tiles and the characters of
-the classes. Every output format is drawn here.
+Model-free (no tinygrad): it takes the grid and, from the Renderer, the tiles and the texts of the
+classes. Every output format is drawn here, and text is cut here into pieces that fit a chat message.
 """
 import io
 from pathlib import Path
@@ -14,14 +14,35 @@ from .errors import OutputError
 from .files import write_atomically
 from .pixels import composite, resize_tiles, to_uint8
 
-FORMATS = ("png", "txt")
+FORMATS = ("png", "txt", "shortcodes")
+TEXT_FORMATS = ("txt", "shortcodes")  # txt: emoji as characters; shortcodes: every emoji as :name:, for chats
 PNG_LEVEL = 1  # zlib level: the fastest; mosaics of a few hundred repeated tiles gain little from more
 
 
 def format_of(path) -> str | None:
     """The format a file name asks for by its extension (`.png`, `.txt`), or None."""
     suffix = Path(path).suffix.lower()[1:]
-    return suffix if suffix in FORMATS else None
+    return suffix if suffix in ("png", "txt") else None
+
+
+def suffix_of(fmt: str) -> str:
+    """The extension of a format's files: both text formats write .txt."""
+    return ".png" if fmt == "png" else ".txt"
+
+
+def split_text(text: str, limit: int, fix: str = "make the rows shorter") -> list[str]:
+    """Text cut on line boundaries into pieces of at most `limit` characters (Python's len), each
+    piece its lines joined by newlines, with no final newline. A line longer than `limit` is an
+    OutputError, which ends with `fix`."""
+    pieces, lines = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if len(line) > limit:
+            raise OutputError(f"row {number} of the mosaic is {len(line)} characters, more than --split {limit}; {fix}")
+        if lines and len("\n".join(lines)) + 1 + len(line) > limit:
+            pieces.append("\n".join(lines))
+            lines = []
+        lines.append(line)
+    return pieces + ["\n".join(lines)] if lines else pieces
 
 
 class Renderer:
@@ -29,9 +50,10 @@ class Renderer:
 
     `tiles(classes)` returns the RGBA tiles of those classes; it is asked only for the tiles a mosaic
     shows (a set's lazy reader, so a folder of 1898 emoji costs the few hundred a photo uses), and each
-    face (a tile at one size, on the background) is made once and kept for later mosaics.
+    face (a tile at one size, on the background) is made once and kept for later mosaics. `texts` holds,
+    for each of TEXT_FORMATS, the text of every class.
     """
-    def __init__(self, tiles, texts: list[str], background):
+    def __init__(self, tiles, texts: dict[str, list[str]], background):
         self.tiles, self.texts, self.background = tiles, texts, tuple(background)
         self._faces = {}  # tile_px -> {class: face}
 
@@ -52,14 +74,22 @@ class Renderer:
         used, inverse = np.unique(grid, return_inverse=True)
         return draw_faces(inverse.reshape(grid.shape), self.faces(used, tile_px))
 
-    def text(self, grid: np.ndarray) -> str:
+    def text(self, grid: np.ndarray, fmt: str = "txt") -> str:
         """One line per grid row, one emoji per cell, each line ending in a newline."""
-        return "".join("".join(self.texts[c] for c in row) + "\n" for row in grid)
+        texts = self.texts[fmt]
+        return "".join("".join(texts[c] for c in row) + "\n" for row in grid)
+
+    def pieces(self, grid: np.ndarray, fmt: str, limit: int) -> list[str]:
+        """The text cut on row boundaries into pieces of at most `limit` characters (see split_text)."""
+        widest = max(map(len, self.texts[fmt]))  # at most this many characters a cell, whichever emoji it gets
+        fix = (f"use --cols {limit // widest} or fewer (a cell takes up to {widest})" if limit >= widest else
+               f"--split must be at least {widest}, the longest text of one emoji")
+        return split_text(self.text(grid, fmt), limit, fix)
 
     def encode(self, grid: np.ndarray, fmt: str, tile_px: int = TILE_PX) -> bytes:
         """The bytes of a mosaic file in one of FORMATS."""
-        if fmt == "txt":
-            return self.text(grid).encode("utf-8")
+        if fmt in TEXT_FORMATS:
+            return self.text(grid, fmt).encode("utf-8")
         out = io.BytesIO()
         self.image(grid, tile_px).save(out, format="PNG", compress_level=PNG_LEVEL)
         return out.getvalue()

@@ -16,7 +16,7 @@ os.environ["PIC2EMOJI_CACHE_DIR"] = tempfile.mkdtemp(prefix="pic2emoji-cache-")
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from pic2emoji.cli import main
 from pic2emoji.defaults import BACKGROUND as GREY
@@ -25,6 +25,10 @@ from pic2emoji.files import shipped_dir
 NOTO = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 # Twelve easy-to-tell emoji from noto-small: reds, blues, greens, yellows, black, white, and shapes.
 TINY = ["1f7e5", "1f7e6", "1f7e9", "1f7e8", "2b1b", "2b1c", "1f345", "1f30a", "1f332", "1f31d", "1f3b1", "1f4a7"]
+# A chat workspace's custom emoji: names that name no emoji, mixed sizes, modes and formats, clear colours.
+CUSTOM = {"party_parrot.gif": ((230, 30, 30), (128, 128)), "blob_cat.png": ((30, 60, 230), (64, 48)),
+          "ship_it.webp": ((40, 190, 60), (72, 72)), "this-is-fine.png": ((240, 220, 40), (32, 32)),
+          "Dark Mode.bmp": ((20, 20, 20), (100, 100))}
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +38,17 @@ def tiny_set(tmp_path_factory):
     source = shipped_dir("emoji_sets") / "noto"
     for name in TINY:
         shutil.copy(source / f"{name}.png", folder / f"{name}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def custom_set(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sets") / "workspace"
+    folder.mkdir()
+    for name, (colour, size) in CUSTOM.items():
+        tile = Image.new("RGBA", size, (0, 0, 0, 0))
+        ImageDraw.Draw(tile).rounded_rectangle((0, 0, size[0] - 1, size[1] - 1), radius=size[1] // 5, fill=colour)
+        tile.convert("RGB" if name.endswith(".bmp") else "P" if name.endswith(".gif") else "RGBA").save(folder / name)
     return folder
 
 
@@ -50,6 +65,16 @@ def tiny_model(tiny_set, tiny_config, tmp_path_factory):
     out = tmp_path_factory.mktemp("models") / "tiny.safetensors"
     result = train(tiny_set, out, tiny_config, progress=False)
     assert not result.interrupted
+    return out
+
+
+@pytest.fixture(scope="session")
+def custom_model(custom_set, tiny_config, tmp_path_factory):
+    """Path of a model trained on the custom set, as tiny_model is on the tiny set."""
+    from pic2emoji.train import train
+    out = tmp_path_factory.mktemp("models") / "workspace.safetensors"
+    result = train(custom_set, out, tiny_config, progress=False)
+    assert not result.interrupted and result.accuracy > 0.9, result.accuracy
     return out
 
 
@@ -105,5 +130,5 @@ def one_line_error(result, *words):
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "tiny_model" in getattr(item, "fixturenames", ()):  # directly or through `converter`
+        if {"tiny_model", "custom_model"} & set(getattr(item, "fixturenames", ())):  # directly or through `converter`
             item.add_marker(pytest.mark.slow)

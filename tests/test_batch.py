@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from pic2emoji.batch import convert_all, photos_in
-from pic2emoji.errors import ImageError
+from pic2emoji.errors import ImageError, OutputError
 from pic2emoji.infer import Options
 
 from conftest import one_line_error, run, solid
@@ -92,3 +92,13 @@ def test_a_fifo_in_a_folder_is_skipped_with_a_note(tiny_set, tiny_model, tmp_pat
     result = run("infer", tiny_set, photos, "--model", tiny_model, "-o", tmp_path / "out", "--cols", 2)
     assert result.exit_code == 0 and "note: " in result.stderr and "b.jpg: not a regular file" in result.stderr
     assert "converted 1, skipped 0, failed 0" in result.stderr
+
+
+def test_shortcode_mosaics_are_txt_files_and_split_is_for_one_photo(converter, tmp_path):
+    solid(tmp_path / "red.png", (220, 30, 30))
+    report = convert_all(converter, [tmp_path / "red.png"], tmp_path / "out", Options("shortcodes", cols=3))
+    assert report.converted == [tmp_path / "out" / "red.txt"]
+    assert (tmp_path / "out" / "red.txt").read_text(encoding="utf-8").startswith(":")
+    with pytest.raises(OutputError, match="--split cuts the text of one photo"):
+        convert_all(converter, [tmp_path / "red.png"], tmp_path / "pieces", Options("txt", split=100))
+    assert not (tmp_path / "pieces").exists()

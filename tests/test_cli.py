@@ -1,18 +1,20 @@
 """The command line: options, exit codes, one-line errors, what goes to stdout and what to stderr."""
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from pic2emoji import __version__
 from pic2emoji.model import Classifier
 
-from conftest import halves, jpeg_bytes, one_line_error, png_bytes, run, solid
+from conftest import CUSTOM, halves, jpeg_bytes, one_line_error, png_bytes, run, solid
 
 
 def test_version():
@@ -212,3 +214,100 @@ def test_a_newline_in_a_file_name_stays_on_one_line(tiny_set, tiny_model, tmp_pa
     photo = tmp_path / "two\nlines.jpg"
     photo.write_bytes(b"not a photo")
     one_line_error(run("infer", tiny_set, photo, "--model", tiny_model), "two\\nlines.jpg", "not a readable image")
+
+
+# Custom emoji sets, as a chat workspace's: shortcode text, and text cut to fit chat messages.
+
+SHORTCODE = re.compile(r":[a-z0-9_+-]+:")
+
+
+def shortcode_rows(text):
+    """Each line of a shortcode mosaic as its list of shortcodes; the line must be nothing else."""
+    rows = [SHORTCODE.findall(line) for line in text.splitlines()]
+    assert ["".join(row) for row in rows] == text.splitlines(), text
+    return rows
+
+
+def test_a_custom_set_trains_and_prints_its_shortcodes(custom_set, custom_model, tmp_path):
+    photo = halves(tmp_path / "p.png", (230, 30, 30), (30, 60, 230), size=(160, 120))  # red over blue
+    result = run("infer", custom_set, photo, "--model", custom_model, "--cols", 8)
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    rows = shortcode_rows(result.stdout)
+    assert len(rows) == 6 and all(len(row) == 8 for row in rows)
+    assert rows[:3] == [[":party_parrot:"] * 8] * 3 and rows[3:] == [[":blob_cat:"] * 8] * 3
+    asked = run("infer", custom_set, photo, "--model", custom_model, "--cols", 8, "--format", "shortcodes",
+                "-o", tmp_path / "m.txt")
+    assert asked.exit_code == 0 and (tmp_path / "m.txt").read_text(encoding="utf-8") == result.stdout
+
+
+def test_every_file_name_of_a_custom_set_becomes_a_shortcode(custom_set, custom_model, tmp_path):
+    photo = tmp_path / "stripes.png"
+    Image.fromarray(np.repeat(np.array([[c for c, _ in CUSTOM.values()]], np.uint8), 40, axis=1).repeat(40, axis=0)).save(photo)
+    result = run("infer", custom_set, photo, "--model", custom_model, "--cols", 5)
+    assert result.exit_code == 0, result.output
+    assert shortcode_rows(result.stdout) == [[":party_parrot:", ":blob_cat:", ":ship_it:", ":this-is-fine:", ":dark_mode:"]]
+
+
+def test_names_json_renames_without_retraining(custom_set, custom_model, tmp_path):
+    workspace = tmp_path / "workspace"
+    shutil.copytree(custom_set, workspace)
+    (workspace / "names.json").write_text('{"party_parrot.gif": ":partyparrot:"}', encoding="utf-8")
+    photo = solid(tmp_path / "red.png", (230, 30, 30))
+    result = run("infer", workspace, photo, "--model", custom_model, "--cols", 3)
+    assert result.exit_code == 0 and set(SHORTCODE.findall(result.stdout)) == {":partyparrot:"}, result.output
+    (workspace / "names.json").write_text('{"party_parrot.gif": 1}', encoding="utf-8")
+    one_line_error(run("infer", workspace, photo, "--model", custom_model), "names.json", "party_parrot.gif",
+                   "non-empty string")
+
+
+def test_split_pieces_each_fit_and_together_are_the_grid(custom_set, custom_model, tmp_path):
+    photo = halves(tmp_path / "p.png", (40, 190, 60), (240, 220, 40), size=(160, 240))  # 5 cols: 8 rows
+    args = ["infer", custom_set, photo, "--model", custom_model, "--cols", 5]
+    whole = run(*args).stdout
+    assert len(whole.splitlines()) == 8 and len(whole) > 3 * 150  # at least four pieces
+    stdout = run(*args, "--split", 150)
+    assert stdout.exit_code == 0 and stdout.stderr == "", stdout.output
+    pieces = stdout.stdout.rstrip("\n").split("\n\n")  # a blank line between pieces
+    assert len(pieces) == 4 and all(len(piece) <= 150 for piece in pieces)
+    assert "\n".join(pieces) + "\n" == whole
+    out = tmp_path / "m.txt"
+    written = run(*args, "--split", 150, "-o", out)
+    assert written.exit_code == 0 and "wrote 4 text piece(s) of at most 150 characters" in written.stderr
+    files = [tmp_path / f"m.{k}.txt" for k in range(1, 5)]
+    assert sorted(tmp_path.glob("m*")) == sorted(files)  # no m.txt, no m.5.txt, no temp files
+    assert [f.read_text(encoding="utf-8") for f in files] == [piece + "\n" for piece in pieces]
+    again = run(*args, "--split", 150, "-o", out)
+    one_line_error(again, "m.1.txt: already exists", "--overwrite")
+    assert run(*args, "--split", 150, "-o", out, "--overwrite").exit_code == 0
+
+
+def test_split_refuses_existing_pieces_before_writing_any(custom_set, custom_model, tmp_path):
+    photo = halves(tmp_path / "p.png", (40, 190, 60), (240, 220, 40), size=(160, 240))
+    (tmp_path / "m.3.txt").write_text("mine")
+    one_line_error(run("infer", custom_set, photo, "--model", custom_model, "--cols", 5, "--split", 150,
+                       "-o", tmp_path / "m.txt"), "m.3.txt: already exists")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.3.txt", "p.png"]
+
+
+def test_a_row_longer_than_split_says_which_cols_fit(custom_set, custom_model, tmp_path):
+    photo = solid(tmp_path / "p.png", (30, 60, 230), size=(160, 40))
+    too_wide = run("infer", custom_set, photo, "--model", custom_model, "--cols", 8, "--split", 50, "-o", tmp_path / "m.txt")
+    one_line_error(too_wide, "row 1 of the mosaic is", "more than --split 50", "use --cols 3 or fewer")  # 14 a cell
+    assert list(tmp_path.glob("m*")) == []
+    fits = run("infer", custom_set, photo, "--model", custom_model, "--cols", 3, "--split", 50)
+    assert fits.exit_code == 0 and all(len(line) <= 50 for line in fits.stdout.splitlines()), fits.output
+
+
+def test_a_shipped_set_writes_the_common_shortcodes(tiny_set, tiny_model, tmp_path):
+    photo = halves(tmp_path / "p.png", (230, 30, 30), (30, 60, 230))
+    result = run("infer", tiny_set, photo, "--model", tiny_model, "--cols", 4, "--format", "shortcodes")
+    assert result.exit_code == 0, result.output
+    rows = shortcode_rows(result.stdout)
+    assert set(rows[0]) <= {":red_square:", ":tomato:"} and set(rows[-1]) <= {":blue_square:", ":ocean:", ":droplet:"}
+
+
+def test_split_is_for_text(tmp_path):
+    photo = solid(tmp_path / "p.png", (0, 0, 0))
+    one_line_error(run("infer", "noto", photo, "-o", tmp_path / "m.png", "--split", 100), "--split cuts text",
+                   "--format txt or shortcodes")
+    assert run("infer", "noto", photo, "--split", 0).exit_code == 2

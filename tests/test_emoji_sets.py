@@ -1,9 +1,11 @@
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from pic2emoji.emoji_sets import (PLACEHOLDER, char_to_name, find_emoji_set, is_terminal_safe, load_emoji_set,
-                                  name_to_char, near_duplicates, shipped_sets)
+from pic2emoji.emoji_sets import (char_to_name, emoji_shortcode, find_emoji_set, is_terminal_safe, load_emoji_set,
+                                  name_to_char, near_duplicates, prints_aligned, shipped_sets, stem_shortcode)
 from pic2emoji.errors import EmojiSetError
 
 ROUND_TRIP = ["😀", "❤️", "👨‍👩‍👧", "🇷🇴", "#️⃣", "🏴󠁧󠁢󠁳󠁣󠁴󠁿", "🧑🏽‍🚀", "🙂‍↔️", "©️"]
@@ -35,7 +37,8 @@ def test_name_variants(stem, char):
     assert name_to_char(stem) == char
 
 
-@pytest.mark.parametrize("stem", ["logo", "my-emoji", "smile_face", "zzz_110000"])
+@pytest.mark.parametrize("stem", ["logo", "my-emoji", "smile_face", "zzz_110000",
+                                  "a", "face", "dad", "ship_it"])  # not U+000A, U+FACE, U+0DAD
 def test_names_without_emoji(stem):
     assert name_to_char(stem) is None
 
@@ -73,10 +76,78 @@ def test_loads_any_mode_size_and_format(tmp_path):
     assert s.images[2, 36, 36, 3] == 128      # LA alpha kept
 
 
-def test_unnamed_tiles_use_the_placeholder(tmp_path):
-    _write(tmp_path, "logo.png", Image.new("RGB", (8, 8)))
+def test_custom_tiles_print_as_shortcodes_of_their_names(tmp_path):
+    for name in ["party_parrot.gif", "Blob Cat.png", "ship-it.webp", "1f600.png"]:
+        _write(tmp_path, name, Image.new("RGB", (8, 8)))
     s = load_emoji_set(tmp_path)
-    assert s.chars == [None] and s.text(0) == PLACEHOLDER
+    assert s.files == ["1f600.png", "Blob Cat.png", "party_parrot.gif", "ship-it.webp"]
+    assert s.chars == ["😀", None, None, None]
+    assert [s.text(i) for i in range(4)] == ["😀", ":blob_cat:", ":party_parrot:", ":ship-it:"]
+    assert [s.shortcode(i) for i in range(4)] == [":grinning:", ":blob_cat:", ":party_parrot:", ":ship-it:"]
+
+
+@pytest.mark.parametrize("stem, shortcode", [
+    ("party_parrot", ":party_parrot:"), ("Blob Cat", ":blob_cat:"), ("café--au lait!", ":cafe--au_lait:"),
+    ("+1", ":+1:"), ("猫", ":732b:"),  # no Latin letters: its code points, still one shortcode per file
+])
+def test_stem_shortcodes_are_what_chats_accept(stem, shortcode):
+    assert stem_shortcode(stem) == shortcode
+
+
+@pytest.mark.parametrize("char, shortcode", [
+    ("😀", ":grinning:"), ("👍", ":thumbsup:"), ("❤️", ":heart:"), ("\u2764", ":heart:"),  # FE0F or not
+    ("#⃣", ":hash:"), ("🟥", ":red_square:"),  # no alias: the English name
+])
+def test_emoji_shortcodes_are_the_common_ones(char, shortcode):
+    assert emoji_shortcode(char) == shortcode
+
+
+def test_an_emoji_newer_than_the_data_has_no_shortcode_and_keeps_its_file_name(tmp_path):
+    assert emoji_shortcode("\U0010fff0") is None
+    _write(tmp_path, "10fff0.png", Image.new("RGB", (8, 8)))  # private use: named like an emoji, unknown
+    s = load_emoji_set(tmp_path)
+    assert s.chars == ["\U0010fff0"] and s.shortcode(0) == ":10fff0:"
+
+
+def test_terminal_palette_keeps_safe_emoji_and_plain_text():
+    assert prints_aligned("😀") and prints_aligned(":blob_cat:") and prints_aligned("<:parrot:1234>")
+    assert not prints_aligned("❤️") and not prints_aligned("👨‍👩‍👧") and not prints_aligned("猫")
+
+
+def test_names_json_overrides_the_texts_of_any_tile(tmp_path):
+    for name in ["party_parrot.gif", "blob_cat.png", "1f600.png"]:
+        _write(tmp_path, name, Image.new("RGB", (8, 8)))
+    names = {"party_parrot.gif": ":partyparrot:", "1f600.png": "<:grin:1234>", "blob_cat.png": "🐱"}
+    (tmp_path / "names.json").write_text(json.dumps(names, ensure_ascii=False), encoding="utf-8")
+    s = load_emoji_set(tmp_path)
+    assert s.names == names and len(s) == 3  # names.json is not a tile
+    assert [s.text(i) for i in range(3)] == ["<:grin:1234>", "🐱", ":partyparrot:"]
+    assert [s.shortcode(i) for i in range(3)] == ["<:grin:1234>", "🐱", ":partyparrot:"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"a.png": ":a:",', "not valid JSON (Expecting"),
+    (b"\xff\xfe\x00junk", "not valid JSON (not UTF-8)"),
+    ('[":a:"]', "must be one JSON object of file name -> text"),
+    ('{"a": ":a:"}', "'a' is not an image of this folder; give a file name with its extension"),
+    ('{"a.png": 7}', "the text for 'a.png' must be a non-empty string on one line"),
+    ('{"a.png": " "}', "the text for 'a.png' must be a non-empty string"),
+    ('{"a.png": ":a:\\n:b:"}', "on one line"),
+])
+def test_a_bad_names_json_is_named_with_how_to_fix_it(tmp_path, content, message):
+    _write(tmp_path, "a.png", Image.new("RGB", (8, 8)))
+    names = tmp_path / "names.json"
+    names.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(EmojiSetError) as raised:
+        load_emoji_set(tmp_path, lazy=True)
+    assert str(raised.value).startswith(f"{names}: ") and message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_names_json_may_start_with_a_byte_order_mark(tmp_path):
+    _write(tmp_path, "a.png", Image.new("RGB", (8, 8)))
+    (tmp_path / "names.json").write_text('{"a.png": ":ay:"}', encoding="utf-8-sig")
+    assert load_emoji_set(tmp_path).text(0) == ":ay:"
 
 
 def test_class_order_is_sorted_file_names(tmp_path):

@@ -3,9 +3,11 @@ import io
 import shutil
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from pic2emoji.render import Renderer
+from pic2emoji.errors import OutputError
+from pic2emoji.render import Renderer, format_of, split_text, suffix_of
 
 from conftest import one_line_error, run, solid
 
@@ -19,7 +21,8 @@ def renderer(asked=None):
         if asked is not None:
             asked.append(sorted(classes.tolist()))
         return tiles[classes]
-    return Renderer(read, ["🟥", "⬜", "🟦"], (0, 255, 0))
+    return Renderer(read, {"txt": ["🟥", "⬜", "🟦"], "shortcodes": [":red_square:", ":white_large_square:", ":b:"]},
+                    (0, 255, 0))
 
 
 def test_image_size_and_colours():
@@ -30,6 +33,37 @@ def test_image_size_and_colours():
 
 def test_text_lines():
     assert renderer().text(np.array([[0, 1], [1, 1]])) == "🟥⬜\n⬜⬜\n"
+    assert renderer().text(np.array([[0, 2]]), "shortcodes") == ":red_square::b:\n"
+
+
+def test_both_text_formats_write_txt_files():
+    assert [suffix_of(f) for f in ("png", "txt", "shortcodes")] == [".png", ".txt", ".txt"]
+    assert format_of("m.TXT") == "txt" and format_of("m.shortcodes") is None and format_of("m") is None
+
+
+@pytest.mark.parametrize("limit", [3, 4, 7, 8, 11, 12, 100])
+def test_split_text_cuts_on_row_boundaries_into_pieces_that_fit(limit):
+    text = "abc\nde\nfgh\ni\njk\n"
+    pieces = split_text(text, limit)
+    assert all(len(piece) <= limit for piece in pieces)
+    assert "\n".join(pieces) + "\n" == text  # together, the same rows in the same order
+    # greedy: no piece could have taken the next one's first row
+    assert all(len(a) + 1 + len(b.split("\n")[0]) > limit for a, b in zip(pieces, pieces[1:]))
+
+
+def test_split_text_examples():
+    assert split_text("ab\ncd\nef\n", 5) == ["ab\ncd", "ef"]   # "ab\ncd" is 5 characters: the newline counts
+    assert split_text("ab\ncd\nef\n", 4) == ["ab", "cd", "ef"]
+    assert split_text("ab\ncd\nef\n", 8) == ["ab\ncd\nef"]
+
+
+def test_a_row_longer_than_the_limit_says_which_cols_fit():
+    with pytest.raises(OutputError, match=r"^row 2 of the mosaic is 32 characters, more than --split 30; "
+                                          r"use --cols 1 or fewer \(a cell takes up to 20\)$"):
+        renderer().pieces(np.array([[2, 2], [0, 1]]), "shortcodes", 30)  # the widest text is 20 characters
+    with pytest.raises(OutputError, match="--split must be at least 20, the longest text of one emoji"):
+        renderer().pieces(np.array([[0]]), "shortcodes", 5)
+    assert renderer().pieces(np.array([[0, 1, 2]] * 3), "txt", 7) == ["🟥⬜🟦\n🟥⬜🟦", "🟥⬜🟦"]  # 3 + 1 + 3
 
 
 def test_only_the_tiles_shown_are_read_and_each_once():
