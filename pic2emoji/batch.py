@@ -11,7 +11,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import ImageError, OutputError, Pic2EmojiError
-from .infer import Converter, Options, check_output
+from .formats import ANIMATED
+from .infer import Converter, Options, animation, check_output, look, save_animation
 from .render import suffix_of
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -93,8 +94,12 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
                     report.skipped.append(out)
                     continue
                 check_output(photo, out, overwrite)
-                grid = converter.grid(photo, options.cols, options.rows, options.palette)
-                future = writer.submit(converter.renderer.write, grid, out, options.fmt, options.tile_px, overwrite)
+                if options.fmt in ANIMATED and (moving := animation(photo)):
+                    report.converted += save_animation(converter, *moving, out, options, overwrite)
+                    continue
+                grid, colours = converter.cells(photo, options.cols, options.rows, options.palette)
+                future = writer.submit(converter.renderer.write, grid, out, options.fmt, options.tile_px, overwrite,
+                                       **look(options, photo, colours))
             except Pic2EmojiError as e:
                 fail(photo, e)
                 continue

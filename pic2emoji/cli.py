@@ -20,7 +20,7 @@ from .infer import PALETTES, Converter, Options, save_mosaic, text_mosaic
 from .device import use_device
 from .model import ARCHITECTURES, local_model_path, model_path
 from .pixels import parse_colour
-from .render import FORMATS, format_of
+from .render import FORMATS, TEXT_FORMATS, format_of
 from .serve import run
 from .train import TrainConfig, evaluate, train
 
@@ -186,9 +186,15 @@ def eval_command(emoji_dir, model_file, device, as_json):
               help=f"Grid columns; rows follow the aspect ratio.  [default: {COLS}, or the terminal's width]")
 @click.option("--rows", type=click.IntRange(1, 2000), default=None, help="Grid rows, instead of --cols.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Output format: png, txt (emoji as characters; :name: where a file names no emoji) or "
-                   "shortcodes (every emoji as :name:, for Slack and Discord), which also writes .txt files.  "
-                   "[default: from the -o extension; png for folders; txt on stdout]")
+              help="Output format: png, jpg, webp, html (the emoji as text, one file), txt (emoji as characters; "
+                   ":name: where a file names no emoji), shortcodes (every emoji as :name:) or ansi (emoji on their "
+                   "cells' colours, for terminals).  [default: from the -o extension; png for folders; txt on stdout]")
+@click.option("--color", "--colour", "colour", type=click.Choice(["auto", "always", "never"]), default="auto",
+              help="ANSI colour on stdout: auto (only when it is a terminal), always, never; as ls and grep.")
+@click.option("--cell-colour", "--cell-color", is_flag=True,
+              help="Draw each emoji on a colour chosen for its cell (PNG, JPEG, WebP, HTML), so the mosaic keeps "
+                   "colours no emoji has; ANSI always does.")
+@click.option("--quality", type=click.IntRange(1, 100), default=90, help="JPEG and WebP quality.")
 @click.option("--tile-px", type=click.IntRange(4, 512), default=TILE_PX, help="Pixels per emoji in PNG output.")
 @click.option("--palette", type=click.Choice(PALETTES), default=None,
               help="Emoji allowed: all, or terminal (one code point each, keeps text aligned; :shortcodes: "
@@ -199,8 +205,8 @@ def eval_command(emoji_dir, model_file, device, as_json):
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist and go on.")
 @device_option
-def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_px, palette, split, overwrite,
-                  skip_existing, device):
+def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour, cell_colour, quality, tile_px,
+                  palette, split, overwrite, skip_existing, device):
     """Turn photos into emoji mosaics: a PNG of emoji tiles or lines of emoji text.
 
     \b
@@ -216,18 +222,26 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
     batch = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs) or (output is not None and output.is_dir())
     if batch and output is None:
         raise click.UsageError("several photos or a folder need -o OUT_DIR for the mosaics")
+    if output is not None and not batch and not fmt and output.suffix and not format_of(output):
+        raise click.UsageError(f"{output}: unknown extension {output.suffix!r}; use .png, .jpg, .webp, .html, .txt "
+                               "or .ans, or name the format with --format")
     fmt = fmt or (output is None and "txt") or (not batch and format_of(output)) or "png"
-    if output is None and fmt == "png":
-        raise click.UsageError("PNG output needs -o FILE.png")
+    if output is None and fmt not in TEXT_FORMATS:
+        raise click.UsageError(f"{fmt} output needs -o FILE; stdout takes txt, shortcodes or ansi")
+    if output is None and fmt in ("txt", "ansi") and colour != "auto":
+        fmt = "ansi" if colour == "always" else "txt"
+    elif output is None and fmt == "ansi" and not sys.stdout.isatty():
+        fmt = "txt"  # --color auto: plain text into pipes and files, as ls and grep
+    truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit") or output is not None
     if output is None and cols is None and rows is None and sys.stdout.isatty():
         cols = max(8, min(COLS, shutil.get_terminal_size().columns // 2))
-    options = Options(fmt, cols, rows, palette, tile_px, split)
+    options = Options(fmt, cols, rows, palette, tile_px, split, cell_colour, quality, truecolor)
     use_device(device)
     converter = Converter(emoji_dir, model_file)
     if output is None:
-        click.echo(text_mosaic(converter, inputs[0], options), nl=False)
+        click.echo(text_mosaic(converter, inputs[0], options), nl=False, color=True)  # escapes only if asked
     elif not batch:
-        written = save_mosaic(converter, inputs[0], output, options, overwrite)
+        written = save_mosaic(converter, inputs[0], output, options, overwrite, sys.stderr.isatty())
         if split:
             last = f" … {written[-1].name}" if len(written) > 1 else ""
             say(f"wrote {len(written)} text piece(s) of at most {split} characters: {written[0]}{last}")

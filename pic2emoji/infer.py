@@ -10,19 +10,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, ImageSequence
+from tqdm import tqdm
 
 from .defaults import COLS, MAX_CELLS, PATCH, TILE_PX
 from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ImageError, ModelError, OutputError
 from .files import write_atomically
 from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
-from .pixels import to_uint8
+from .formats import ANIMATED
+from .pixels import block_means, to_uint8
 from .render import FORMATS, TEXT_FORMATS, Renderer
 
 PALETTES = ("all", "terminal")  # terminal: one-code-point emoji, which keep text grids aligned, and plain text
 _ORIENTATION_SWAPS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
 _UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
+ANIMATION_PIXELS = 400_000_000  # an animated mosaic's frames are held until it is written: ~1.2 GB at most
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,15 @@ class Options:
     palette: str | None = None  # emoji allowed, one of PALETTES; None: terminal for text, all for images
     tile_px: int = TILE_PX     # pixels per emoji in images
     split: int | None = None   # text only: cut into pieces of at most this many characters, on row boundaries
+    cell_colour: bool = False  # images and HTML: each emoji on a colour chosen for its cell (ANSI always is)
+    quality: int = 90          # JPEG and WebP quality, 1-100
+    truecolor: bool = True     # ANSI: 24-bit colour escapes, else xterm's 256 colours
 
     def __post_init__(self):
         if self.fmt not in FORMATS:
             raise OutputError(f"unknown format {self.fmt!r}; choose one of {', '.join(FORMATS)}")
-        if self.split is not None and self.fmt not in TEXT_FORMATS:
-            raise OutputError(f"--split cuts text, not {self.fmt} images; use --format {' or '.join(TEXT_FORMATS)}")
+        if self.split is not None and self.fmt not in ("txt", "shortcodes"):
+            raise OutputError(f"--split cuts plain text, not {self.fmt}; use --format txt or shortcodes")
         if self.palette is None:
             object.__setattr__(self, "palette", "terminal" if self.fmt in TEXT_FORMATS else "all")
 
@@ -142,7 +148,7 @@ class Converter:
         self.texts = [self.emoji_set.text(i) for i in self.tile_of]  # what txt prints for each class
         texts = {"txt": self.texts, "shortcodes": [self.emoji_set.shortcode(i) for i in self.tile_of]}
         self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), texts,
-                                 self.model.background)
+                                 self.model.background, [self.emoji_set.chars[i] for i in self.tile_of])
         self.classifier = Classifier(lambda: load_weights(self.model), len(self.model.classes),
                                      cache=jit_cache_file(self.model.path, Classifier.batch))
 
@@ -159,6 +165,11 @@ class Converter:
 
     def grid(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all") -> np.ndarray:
         """Class index of every cell: (rows, cols) int array. `photo` is a file path or a PIL image."""
+        return self.cells(photo, cols, rows, palette)[0]
+
+    def cells(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all"):
+        """The grid, and the photo's mean colour in each cell: (rows, cols, 3) uint8, what ANSI and
+        cell-colour mosaics need."""
         if isinstance(photo, Image.Image):
             shape = grid_shape(*photo.size, cols, rows)
             check_grid("the image", shape, *photo.size)
@@ -166,7 +177,8 @@ class Converter:
         else:
             pixels, shape = read_photo(photo, self.model.background, cols, rows)
         # a palette masks the net's choices, no retraining
-        return self.classifier(cut_patches(pixels, shape), self.allowed(palette)).reshape(shape)
+        grid = self.classifier(cut_patches(pixels, shape), self.allowed(palette)).reshape(shape)
+        return grid, to_uint8(block_means(pixels, PATCH))
 
     def image(self, grid: np.ndarray, tile_px: int = TILE_PX) -> Image.Image:
         return self.renderer.image(grid, tile_px)
@@ -191,25 +203,78 @@ def piece_path(out: Path, number: int) -> Path:
     return out.with_name(f"{out.stem}.{number}{out.suffix}")
 
 
+def look(options: Options, photo, colours) -> dict:
+    """What Renderer.encode needs beyond the grid, for these options and this photo."""
+    title = photo.name if isinstance(photo, Path) else Path(photo).name if isinstance(photo, str) else "mosaic"
+    return {"colours": colours, "cell_colour": options.cell_colour, "title": title, "quality": options.quality,
+            "truecolor": options.truecolor}
+
+
 def text_mosaic(converter: Converter, photo, options: Options = Options("txt")) -> str:
     """One photo's text mosaic, as stdout shows it: with `options.split`, its pieces, a blank line between."""
-    grid = converter.grid(photo, options.cols, options.rows, options.palette)
+    grid, colours = converter.cells(photo, options.cols, options.rows, options.palette)
     if options.split is None:
-        return converter.text(grid, options.fmt)
+        return converter.renderer.encode(grid, options.fmt, **look(options, photo, colours)).decode("utf-8")
     return "\n".join(piece + "\n" for piece in converter.renderer.pieces(grid, options.fmt, options.split))
 
 
-def save_mosaic(converter: Converter, photo, out, options: Options = Options(), overwrite: bool = False) -> list[Path]:
+def animation(path) -> tuple[list, list, int] | None:
+    """The frames (RGB or RGBA), their durations in ms and the loop count of an animated GIF, APNG or
+    WebP; None for a still picture."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(path) as image:
+                if getattr(image, "n_frames", 1) < 2:
+                    return None
+                frames, durations = [], []
+                for frame in ImageSequence.Iterator(image):
+                    frames.append(_to_rgb_or_rgba(frame.copy()))
+                    durations.append(int(frame.info.get("duration") or 100))
+                return frames, durations, int(image.info.get("loop", 0))
+        except _UNREADABLE as e:
+            raise ImageError(f"{path}: a damaged animation ({str(e)[:80] or type(e).__name__}); check the file") from None
+
+
+def save_animation(converter: Converter, frames, durations, loop, out: Path, options: Options, overwrite: bool,
+                   progress: bool = False) -> list[Path]:
+    """An animation to the same kind of animation of mosaics, frame timings kept."""
+    if len(frames) * grid_cells(frames[0], options) * options.tile_px ** 2 > ANIMATION_PIXELS:
+        raise OutputError(f"{out}: {len(frames)} frames of this size would be more than "
+                          f"{ANIMATION_PIXELS / 1e6:.0f} megapixels in all; lower --cols or --tile-px")
+    grids, colours = [], []
+    for frame in tqdm(frames, desc="frames", unit="frame", disable=not progress):
+        grid, colour = converter.cells(frame, options.cols, options.rows, options.palette)
+        grids.append(grid)
+        colours.append(colour)
+    data = converter.renderer.encode_animation(grids, colours, durations, loop, options.fmt, options.tile_px,
+                                               options.cell_colour, options.quality)
+    write_atomically(out, lambda temp: Path(temp).write_bytes(data), replace=overwrite)
+    return [out]
+
+
+def grid_cells(image: Image.Image, options: Options) -> int:
+    rows, cols = grid_shape(image.width, image.height, options.cols, options.rows)
+    return rows * cols
+
+
+def save_mosaic(converter: Converter, photo, out, options: Options = Options(), overwrite: bool = False,
+                progress: bool = False) -> list[Path]:
     """Convert one photo and write its mosaic to `out`, atomically; never over the photo itself.
 
+    An animated GIF, APNG or WebP written as .gif, .png or .webp becomes an animation of mosaics.
     With `options.split`, the pieces go to OUT.1.txt, OUT.2.txt, …, each a complete file, none
     written unless all may be. Returns the files written.
     """
     out = Path(out)
     check_output(photo, piece_path(out, 1) if options.split else out, overwrite)
-    grid = converter.grid(photo, options.cols, options.rows, options.palette)
+    if options.fmt in ANIMATED and not isinstance(photo, Image.Image):
+        read_photo(photo, converter.model.background, options.cols, options.rows)  # checks the file, one line if bad
+        if moving := animation(photo):
+            return save_animation(converter, *moving, out, options, overwrite, progress)
+    grid, colours = converter.cells(photo, options.cols, options.rows, options.palette)
     if options.split is None:
-        converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite)
+        converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite, **look(options, photo, colours))
         return [out]
     pieces = converter.renderer.pieces(grid, options.fmt, options.split)
     outs = [piece_path(out, number) for number in range(1, len(pieces) + 1)]

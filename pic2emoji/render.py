@@ -3,7 +3,6 @@
 Model-free (no tinygrad): it takes the grid and, from the Renderer, the tiles and the texts of the
 classes. Every output format is drawn here, and text is cut here into pieces that fit a chat message.
 """
-import io
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +11,23 @@ from PIL import Image
 from .defaults import MAX_MOSAIC_PIXELS, TILE_PX
 from .errors import OutputError
 from .files import write_atomically
+from .formats import IMAGE_FORMATS, SUFFIXES, animation_bytes, ansi, cell_colours, html_page, image_bytes
 from .pixels import composite, resize_tiles, to_uint8
 
-FORMATS = ("png", "txt", "shortcodes")
-TEXT_FORMATS = ("txt", "shortcodes")  # txt: emoji as characters; shortcodes: every emoji as :name:, for chats
+FORMATS = ("png", "jpg", "webp", "gif", "html", "txt", "shortcodes", "ansi")
+TEXT_FORMATS = ("txt", "shortcodes", "ansi")  # txt: emoji as characters; shortcodes: :name:, for chats;
+# ansi: emoji on their cells' colours, as terminal escapes
 PNG_LEVEL = 1  # zlib level: the fastest; mosaics of a few hundred repeated tiles gain little from more
 
 
 def format_of(path) -> str | None:
-    """The format a file name asks for by its extension (`.png`, `.txt`), or None."""
-    suffix = Path(path).suffix.lower()[1:]
-    return suffix if suffix in ("png", "txt") else None
+    """The format a file name asks for by its extension (.png, .jpg, .webp, .html, .txt, .ans), or None."""
+    return SUFFIXES.get(Path(path).suffix.lower())
 
 
 def suffix_of(fmt: str) -> str:
-    """The extension of a format's files: both text formats write .txt."""
-    return ".png" if fmt == "png" else ".txt"
+    """The extension of a format's files: both plain text formats write .txt."""
+    return {"shortcodes": ".txt"}.get(fmt) or next(s for s, f in SUFFIXES.items() if f == fmt)
 
 
 def split_text(text: str, limit: int, fix: str = "make the rows shorter") -> list[str]:
@@ -53,9 +53,28 @@ class Renderer:
     face (a tile at one size, on the background) is made once and kept for later mosaics. `texts` holds,
     for each of TEXT_FORMATS, the text of every class.
     """
-    def __init__(self, tiles, texts: dict[str, list[str]], background):
+    def __init__(self, tiles, texts: dict[str, list[str]], background, chars=None):
         self.tiles, self.texts, self.background = tiles, texts, tuple(background)
+        self.chars = chars if chars is not None else texts["txt"]  # None where a class is a custom image
         self._faces = {}  # tile_px -> {class: face}
+        self._rgba = {}  # tile_px -> {class: RGBA tile at that size}, for faces on cell colours
+
+    def rgba(self, classes, tile_px: int) -> np.ndarray:
+        """(n, tile_px, tile_px, 4) uint8: these classes' tiles at this size, each made once."""
+        known = self._rgba.setdefault(tile_px, {})
+        new = [c for c in classes if c not in known]
+        if new:
+            tiles = self.tiles(np.array(new))
+            known.update(zip(new, resize_tiles(tiles, tile_px) if tiles.shape[1] != tile_px else tiles))
+        return np.stack([known[c] for c in classes])
+
+    def backgrounds(self, grid: np.ndarray, photo_colours: np.ndarray) -> np.ndarray:
+        """The colour behind each cell's emoji when mosaics sit on cell colours (see formats.cell_colours)."""
+        used, inverse = np.unique(grid, return_inverse=True)
+        tiles = self.rgba(used, 24).astype(np.float32) / 255  # 24 px: enough for a mean
+        coverage, ink = tiles[..., 3].mean((1, 2)), (tiles[..., :3] * tiles[..., 3:]).mean((1, 2)) * 255
+        inverse = inverse.reshape(grid.shape)
+        return cell_colours(photo_colours, coverage[inverse], ink[inverse])
 
     def faces(self, classes: np.ndarray, tile_px: int) -> np.ndarray:
         """(n, tile_px, tile_px, 3) uint8: what the mosaic shows of these classes."""
@@ -65,14 +84,22 @@ class Renderer:
             known.update(zip(new, faces(self.tiles(np.array(new)), self.background, tile_px)))
         return np.stack([known[c] for c in classes])
 
-    def image(self, grid: np.ndarray, tile_px: int = TILE_PX) -> Image.Image:
-        """RGB image of cols·tile_px × rows·tile_px: each cell's emoji on the background."""
+    def image(self, grid: np.ndarray, tile_px: int = TILE_PX, backgrounds: np.ndarray | None = None) -> Image.Image:
+        """RGB image of cols·tile_px × rows·tile_px: each cell's emoji on the background, or on its own
+        colour from `backgrounds` (rows, cols, 3)."""
         if grid.size * tile_px ** 2 > MAX_MOSAIC_PIXELS:
             raise OutputError(f"a mosaic of {grid.shape[1]}×{grid.shape[0]} emoji at {tile_px} px would be "
                               f"{grid.size * tile_px ** 2 / 1e6:.0f} megapixels, more than the "
                               f"{MAX_MOSAIC_PIXELS / 1e6:.0f} pic2emoji draws; lower --tile-px or --cols")
         used, inverse = np.unique(grid, return_inverse=True)
-        return draw_faces(inverse.reshape(grid.shape), self.faces(used, tile_px))
+        if backgrounds is None:
+            return draw_faces(inverse.reshape(grid.shape), self.faces(used, tile_px))
+        (rows, cols), t = grid.shape, tile_px
+        cells = np.empty((rows, cols, t, t, 3), np.uint8)
+        tiles = self.rgba(used, t)
+        for r in range(rows):  # a row at a time: memory stays at one row of float tiles
+            cells[r] = to_uint8(composite(tiles[inverse.reshape(grid.shape)[r]], backgrounds[r][:, None, None, :]))
+        return Image.fromarray(cells.transpose(0, 2, 1, 3, 4).reshape(rows * t, cols * t, 3))
 
     def text(self, grid: np.ndarray, fmt: str = "txt") -> str:
         """One line per grid row, one emoji per cell, each line ending in a newline."""
@@ -86,18 +113,36 @@ class Renderer:
                f"--split must be at least {widest}, the longest text of one emoji")
         return split_text(self.text(grid, fmt), limit, fix)
 
-    def encode(self, grid: np.ndarray, fmt: str, tile_px: int = TILE_PX) -> bytes:
-        """The bytes of a mosaic file in one of FORMATS."""
+    def encode(self, grid: np.ndarray, fmt: str, tile_px: int = TILE_PX, colours: np.ndarray | None = None,
+               cell_colour: bool = False, title: str = "mosaic", quality: int = 90, truecolor: bool = True) -> bytes:
+        """The bytes of a mosaic file in one of FORMATS. `colours`: the photo's mean colour in each cell
+        (rows, cols, 3), which ANSI (always) and `cell_colour` mosaics put behind the emoji."""
+        backgrounds = self.backgrounds(grid, colours) if colours is not None and (cell_colour or fmt == "ansi") else None
+        if fmt == "ansi":
+            if backgrounds is None:
+                raise OutputError("ANSI colour needs the photo's colours; convert a photo, not a bare grid")
+            return ansi(grid, self.texts["txt"], backgrounds, truecolor).encode("utf-8")
         if fmt in TEXT_FORMATS:
             return self.text(grid, fmt).encode("utf-8")
-        out = io.BytesIO()
-        self.image(grid, tile_px).save(out, format="PNG", compress_level=PNG_LEVEL)
-        return out.getvalue()
+        if fmt == "html":
+            tile_png = lambda c: image_bytes(Image.fromarray(self.rgba([c], 32)[0]), "png")
+            return html_page(grid, self.chars, tile_png, title, backgrounds, self.background).encode("utf-8")
+        if fmt in IMAGE_FORMATS:
+            return image_bytes(self.image(grid, tile_px, backgrounds), fmt, quality, PNG_LEVEL)
+        raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
-    def write(self, grid: np.ndarray, path, fmt: str, tile_px: int = TILE_PX, overwrite: bool = False) -> None:
+    def encode_animation(self, grids: list, colours: list, durations: list, loop: int, fmt: str,
+                         tile_px: int = TILE_PX, cell_colour: bool = False, quality: int = 90) -> bytes:
+        """An animated GIF, APNG or WebP of one mosaic per frame, each shown for its duration (ms)."""
+        frames = [self.image(grid, tile_px, self.backgrounds(grid, c) if cell_colour else None)
+                  for grid, c in zip(grids, colours)]
+        return animation_bytes(frames, durations, loop, fmt, quality, PNG_LEVEL)
+
+    def write(self, grid: np.ndarray, path, fmt: str, tile_px: int = TILE_PX, overwrite: bool = False, **look) -> None:
         """Write the mosaic to `path` atomically: never half a file, even on a full disk; an existing
-        file only with `overwrite` (checked as the file is put in place, so two runs cannot both win)."""
-        data = self.encode(grid, fmt, tile_px)
+        file only with `overwrite` (checked as the file is put in place, so two runs cannot both win).
+        `look`: encode's colours, cell_colour, title, quality, truecolor."""
+        data = self.encode(grid, fmt, tile_px, **look)
         write_atomically(Path(path), lambda temp: Path(temp).write_bytes(data), replace=overwrite)
 
 

@@ -308,6 +308,6 @@ def test_a_shipped_set_writes_the_common_shortcodes(tiny_set, tiny_model, tmp_pa
 
 def test_split_is_for_text(tmp_path):
     photo = solid(tmp_path / "p.png", (0, 0, 0))
-    one_line_error(run("infer", "noto", photo, "-o", tmp_path / "m.png", "--split", 100), "--split cuts text",
+    one_line_error(run("infer", "noto", photo, "-o", tmp_path / "m.png", "--split", 100), "--split cuts plain text",
                    "--format txt or shortcodes")
     assert run("infer", "noto", photo, "--split", 0).exit_code == 2
