@@ -223,8 +223,8 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     if batch and output is None:
         raise click.UsageError("several photos or a folder need -o OUT_DIR for the mosaics")
     if output is not None and not batch and not fmt and output.suffix and not format_of(output):
-        raise click.UsageError(f"{output}: unknown extension {output.suffix!r}; use .png, .jpg, .webp, .html, .txt "
-                               "or .ans, or name the format with --format")
+        raise click.UsageError(f"{output}: unknown extension {output.suffix!r}; use .png, .jpg, .webp, .gif, .html, "
+                               ".txt, .ans or a video's .mp4, .mov, .mkv, .webm, or name the format with --format")
     fmt = fmt or (output is None and "txt") or (not batch and format_of(output)) or "png"
     if output is None and fmt not in TEXT_FORMATS:
         raise click.UsageError(f"{fmt} output needs -o FILE; stdout takes txt, shortcodes or ansi")
@@ -241,7 +241,8 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     if output is None:
         click.echo(text_mosaic(converter, inputs[0], options), nl=False, color=True)  # escapes only if asked
     elif not batch:
-        written = save_mosaic(converter, inputs[0], output, options, overwrite, sys.stderr.isatty())
+        written = save_mosaic(converter, inputs[0], output, options, overwrite, sys.stderr.isatty(),
+                              on_note=lambda message: say(f"note: {message}"))
         if split:
             last = f" … {written[-1].name}" if len(written) > 1 else ""
             say(f"wrote {len(written)} text piece(s) of at most {split} characters: {written[0]}{last}")

@@ -14,7 +14,9 @@ from .pixels import to_uint8
 
 # Output formats by file extension; the text formats are also what stdout takes.
 SUFFIXES = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".gif": "gif", ".txt": "txt",
-            ".html": "html", ".htm": "html", ".ans": "ansi"}
+            ".html": "html", ".htm": "html", ".ans": "ansi", ".mp4": "mp4", ".mov": "mov", ".mkv": "mkv",
+            ".webm": "webm"}
+VIDEO_FORMATS = ("mp4", "mov", "mkv", "webm")  # through PyAV, the optional extra
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "gif": "GIF"}  # ours -> Pillow's
 ANIMATED = ("png", "webp", "gif")  # an animation in, to one of these, gives an animation out (APNG for png)
 CONTRAST = 48  # levels of luminance kept between an emoji and the colour behind it, so it stays visible

@@ -18,9 +18,10 @@ from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ImageError, ModelError, OutputError
 from .files import write_atomically
 from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
-from .formats import ANIMATED
+from .formats import ANIMATED, VIDEO_FORMATS
 from .pixels import block_means, to_uint8
 from .render import FORMATS, TEXT_FORMATS, Renderer
+from .video import convert_video, is_video
 
 PALETTES = ("all", "terminal")  # terminal: one-code-point emoji, which keep text grids aligned, and plain text
 _ORIENTATION_SWAPS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
@@ -259,15 +260,21 @@ def grid_cells(image: Image.Image, options: Options) -> int:
 
 
 def save_mosaic(converter: Converter, photo, out, options: Options = Options(), overwrite: bool = False,
-                progress: bool = False) -> list[Path]:
+                progress: bool = False, on_note=lambda message: None) -> list[Path]:
     """Convert one photo and write its mosaic to `out`, atomically; never over the photo itself.
 
-    An animated GIF, APNG or WebP written as .gif, .png or .webp becomes an animation of mosaics.
+    An animated GIF, APNG or WebP written as .gif, .png or .webp becomes an animation of mosaics; a
+    video (with PyAV) a video.
     With `options.split`, the pieces go to OUT.1.txt, OUT.2.txt, …, each a complete file, none
     written unless all may be. Returns the files written.
     """
     out = Path(out)
     check_output(photo, piece_path(out, 1) if options.split else out, overwrite)
+    if (options.fmt in VIDEO_FORMATS) != (not isinstance(photo, Image.Image) and is_video(photo)):
+        raise OutputError(f"{out}: a video makes a video and a photo an image or text; choose an output "
+                          f"name to match {Path(str(photo)).name if not isinstance(photo, Image.Image) else 'the image'}")
+    if options.fmt in VIDEO_FORMATS:
+        return convert_video(converter, photo, out, options, overwrite, progress, on_note)
     if options.fmt in ANIMATED and not isinstance(photo, Image.Image):
         read_photo(photo, converter.model.background, options.cols, options.rows)  # checks the file, one line if bad
         if moving := animation(photo):

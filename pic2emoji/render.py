@@ -14,7 +14,7 @@ from .files import write_atomically
 from .formats import IMAGE_FORMATS, SUFFIXES, animation_bytes, ansi, cell_colours, html_page, image_bytes
 from .pixels import composite, resize_tiles, to_uint8
 
-FORMATS = ("png", "jpg", "webp", "gif", "html", "txt", "shortcodes", "ansi")
+FORMATS = ("png", "jpg", "webp", "gif", "html", "txt", "shortcodes", "ansi", "mp4", "mov", "mkv", "webm")
 TEXT_FORMATS = ("txt", "shortcodes", "ansi")  # txt: emoji as characters; shortcodes: :name:, for chats;
 # ansi: emoji on their cells' colours, as terminal escapes
 PNG_LEVEL = 1  # zlib level: the fastest; mosaics of a few hundred repeated tiles gain little from more

@@ -100,3 +100,40 @@ def test_html_opens_offline_as_an_aligned_grid_of_copyable_emoji(tiny_set, tiny_
         assert len({c[1] for c in cells}) == 6
         assert page.inner_text(".mosaic").strip().splitlines() == text.strip().splitlines()  # copy gives the rows
         browser.close()
+
+
+def make_video(path, colours, rate=10, size=(64, 48)):
+    av = pytest.importorskip("av")  # the video extra; CI installs it with the test extra
+    with av.open(str(path), "w") as film:
+        stream = film.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for colour in colours:
+            film.mux(stream.encode(av.VideoFrame.from_image(Image.new("RGB", size, colour))))
+        film.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("name", ["m.mp4", "m.webm"])
+def test_a_video_gives_a_video_of_mosaics_at_its_frame_rate(tiny_set, tiny_model, tmp_path, name):
+    import av
+    source = make_video(tmp_path / "in.mp4", [(230, 30, 30)] * 3 + [(30, 60, 230)] * 3)
+    result = run("infer", tiny_set, source, "--model", tiny_model, "-o", tmp_path / name, "--cols", 4, "--tile-px", 8)
+    assert result.exit_code == 0, result.output
+    with av.open(str(tmp_path / name)) as film:
+        stream = film.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in film.decode(stream)]
+        assert float(stream.average_rate) == pytest.approx(10) and len(frames) == 6
+    assert frames[0].shape == (24, 32, 3)  # 4 × 3 cells of 8 px
+    assert frames[0].mean((0, 1))[0] > frames[0].mean((0, 1))[2] and frames[-1].mean((0, 1))[2] > frames[-1].mean((0, 1))[0]
+
+
+def test_videos_and_photos_do_not_mix_and_pyav_is_named_when_missing(tiny_set, tiny_model, tmp_path, monkeypatch):
+    photo = solid(tmp_path / "p.png", (0, 0, 200))
+    one_line_error(run("infer", tiny_set, photo, "--model", tiny_model, "-o", tmp_path / "m.mp4"), "a video makes a video")
+    import builtins
+    real = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
+                        if name == "av" else real(name, *a, **k))
+    (tmp_path / "in.mp4").write_bytes(b"not really a video")
+    one_line_error(run("infer", tiny_set, tmp_path / "in.mp4", "--model", tiny_model, "-o", tmp_path / "m.mp4"),
+                   "pip install 'pic2emoji[video]'")
