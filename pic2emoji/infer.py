@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, ImageSequence
 from tqdm import tqdm
 
+from .data import oracle_view
 from .defaults import COLS, MAX_CELLS, PATCH, TILE_PX
 from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ImageError, ModelError, OutputError
@@ -26,6 +27,7 @@ from .video import convert_video, is_video
 PALETTES = ("all", "terminal")  # terminal: one-code-point emoji, which keep text grids aligned, and plain text
 _ORIENTATION_SWAPS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
 _UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
+STEADY = 0.15  # a cell changes emoji between frames only if the new one is 15% closer (squared 6×6 distance)
 ANIMATION_PIXELS = 400_000_000  # an animated mosaic's frames are held until it is written: ~1.2 GB at most
 
 
@@ -168,9 +170,10 @@ class Converter:
         """Class index of every cell: (rows, cols) int array. `photo` is a file path or a PIL image."""
         return self.cells(photo, cols, rows, palette)[0]
 
-    def cells(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all"):
+    def cells(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all", previous=None):
         """The grid, and the photo's mean colour in each cell: (rows, cols, 3) uint8, what ANSI and
-        cell-colour mosaics need."""
+        cell-colour mosaics need. With `previous`, the last frame's grid, cells keep their emoji unless
+        the new pick is clearly better (see steady): a still scene does not flicker."""
         if isinstance(photo, Image.Image):
             shape = grid_shape(*photo.size, cols, rows)
             check_grid("the image", shape, *photo.size)
@@ -178,8 +181,29 @@ class Converter:
         else:
             pixels, shape = read_photo(photo, self.model.background, cols, rows)
         # a palette masks the net's choices, no retraining
-        grid = self.classifier(cut_patches(pixels, shape), self.allowed(palette)).reshape(shape)
+        patches = cut_patches(pixels, shape)
+        grid = self.classifier(patches, self.allowed(palette)).reshape(shape)
+        if previous is not None and previous.shape == grid.shape:
+            grid = self.steady(patches, grid, previous)
         return grid, to_uint8(block_means(pixels, PATCH))
+
+    def steady(self, patches: np.ndarray, grid: np.ndarray, previous: np.ndarray, margin: float = STEADY) -> np.ndarray:
+        """Keep the last frame's emoji in each cell whose new pick is not better by `margin` (relative, in
+        6×6 colour distance to the patch): camera or compression noise stops flipping near-tied cells,
+        while a real change (the new emoji much closer) shows at once."""
+        changed = np.flatnonzero(grid.ravel() != previous.ravel())
+        if not len(changed):
+            return grid
+        new, old = grid.ravel()[changed], previous.ravel()[changed]
+        classes, inverse = np.unique(np.concatenate([new, old]), return_inverse=True)
+        views = oracle_view(self.renderer.faces(classes, PATCH).astype(np.float32))[inverse]
+        seen = oracle_view(patches[changed].astype(np.float32))
+        distance = ((np.concatenate([seen, seen]) - views) ** 2).sum(1)
+        # relative margin, plus 2 levels of noise in each of the 108 block means (squared: 108 · 2²)
+        keep = distance[len(changed):] <= distance[:len(changed)] * (1 + margin) + 108 * 4
+        out = grid.ravel().copy()
+        out[changed[keep]] = old[keep]
+        return out.reshape(grid.shape)
 
     def image(self, grid: np.ndarray, tile_px: int = TILE_PX) -> Image.Image:
         return self.renderer.image(grid, tile_px)
@@ -245,7 +269,7 @@ def save_animation(converter: Converter, frames, durations, loop, out: Path, opt
                           f"{ANIMATION_PIXELS / 1e6:.0f} megapixels in all; lower --cols or --tile-px")
     grids, colours = [], []
     for frame in tqdm(frames, desc="frames", unit="frame", disable=not progress):
-        grid, colour = converter.cells(frame, options.cols, options.rows, options.palette)
+        grid, colour = converter.cells(frame, options.cols, options.rows, options.palette, grids[-1] if grids else None)
         grids.append(grid)
         colours.append(colour)
     data = converter.renderer.encode_animation(grids, colours, durations, loop, options.fmt, options.tile_px,

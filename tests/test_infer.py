@@ -195,3 +195,24 @@ def test_fuzzed_bytes_give_a_photo_or_our_error(tmp_path, data):
         assert str(e).startswith(str(path))
     else:
         assert photo.shape == (shape[0] * 36, shape[1] * 36, 3) and photo.dtype == np.uint8
+
+
+def test_steady_frames_do_not_flicker_and_a_real_change_shows_at_once(converter):
+    rng = np.random.default_rng(0)
+    # a picture of near-ties for the tiny set: a smooth blend from red to blue, plus camera noise
+    blend = np.linspace(0, 1, 288)[None, :, None]
+    base = (1 - blend) * np.array([230, 30, 30]) + blend * np.array([30, 60, 230]) + np.zeros((216, 1, 1))
+    noisy = lambda: Image.fromarray(np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8))
+    plain, steady, previous, last = [], [], None, None
+    for _ in range(6):
+        frame = noisy()
+        grid = converter.grid(frame, cols=16)
+        held, _ = converter.cells(frame, cols=16, previous=previous)
+        if last is not None:
+            plain.append((grid != last).mean())
+            steady.append((held != previous).mean())
+        last, previous = grid, held
+    assert np.mean(plain) > 0.02 and np.mean(steady) <= 0.5 * np.mean(plain)  # noise alone flips over 2% a frame
+    green = Image.new("RGB", (288, 216), (30, 200, 60))
+    changed, _ = converter.cells(green, cols=16, previous=previous)
+    np.testing.assert_array_equal(changed, converter.grid(green, cols=16))  # the new scene, whole, in one frame
