@@ -16,7 +16,7 @@ from .defaults import BACKGROUND, COLS, TILE_PX
 from .errors import Pic2EmojiError
 from .fontset import build_set
 from .info import info_lines
-from .infer import PALETTES, Converter, Options, save_mosaic, text_mosaic
+from .infer import PALETTES, Converter, Options, save_mosaic, text_frames, text_mosaic
 from .device import use_device
 from .model import ARCHITECTURES, local_model_path, model_path
 from .pixels import parse_colour
@@ -71,6 +71,24 @@ class Commands(click.Group):
         except KeyboardInterrupt:
             say("interrupted; nothing half-written was left behind")
             sys.exit(130)
+
+
+def play(frames, escapes: bool) -> None:
+    """Text mosaics to stdout: on a terminal an animation plays once at its own pace, each frame drawn
+    over the last (cursor home); elsewhere its frames follow each other, with cursor-home between them
+    in ANSI (so `cat` replays them) or a blank line between in plain text."""
+    playing = sys.stdout.isatty() and len(frames) > 1
+    for number, (text, duration) in enumerate(frames):
+        if number and (playing or escapes):
+            click.echo("\x1b[H", nl=False, color=True)
+        elif number:
+            click.echo()
+        elif playing:
+            click.echo("\x1b[2J\x1b[H", nl=False, color=True)
+        click.echo(text, nl=False, color=True)  # escapes only where asked for
+        if playing:
+            sys.stdout.flush()
+            time.sleep(duration / 1000)
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -239,7 +257,8 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     use_device(device)
     converter = Converter(emoji_dir, model_file)
     if output is None:
-        click.echo(text_mosaic(converter, inputs[0], options), nl=False, color=True)  # escapes only if asked
+        frames = text_frames(converter, inputs[0], options) if split is None else [(text_mosaic(converter, inputs[0], options), 0)]
+        play(frames, fmt == "ansi")
     elif not batch:
         written = save_mosaic(converter, inputs[0], output, options, overwrite, sys.stderr.isatty(),
                               on_note=lambda message: say(f"note: {message}"))

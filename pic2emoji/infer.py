@@ -228,6 +228,19 @@ def piece_path(out: Path, number: int) -> Path:
     return out.with_name(f"{out.stem}.{number}{out.suffix}")
 
 
+def text_frames(converter: Converter, photo, options: Options = Options("txt")) -> list[tuple[str, int]]:
+    """An animation's text mosaics, frame by frame, with each frame's duration in ms (steady, see
+    Converter.steady); a still photo gives one frame."""
+    moving = animation(photo) if not isinstance(photo, Image.Image) else None
+    if moving is None:
+        return [(text_mosaic(converter, photo, options), 0)]
+    frames, grid = [], None
+    for frame, duration in zip(*moving[:2]):
+        grid, colours = converter.cells(frame, options.cols, options.rows, options.palette, grid)
+        frames.append((converter.renderer.encode(grid, options.fmt, **look(options, photo, colours)).decode(), duration))
+    return frames
+
+
 def look(options: Options, photo, colours) -> dict:
     """What Renderer.encode needs beyond the grid, for these options and this photo."""
     title = photo.name if isinstance(photo, Path) else Path(photo).name if isinstance(photo, str) else "mosaic"

@@ -137,3 +137,13 @@ def test_videos_and_photos_do_not_mix_and_pyav_is_named_when_missing(tiny_set, t
     (tmp_path / "in.mp4").write_bytes(b"not really a video")
     one_line_error(run("infer", tiny_set, tmp_path / "in.mp4", "--model", tiny_model, "-o", tmp_path / "m.mp4"),
                    "pip install 'pic2emoji[video]'")
+
+
+def test_an_animation_as_text_gives_every_frame(tiny_set, tiny_model, tmp_path):
+    frames = [Image.new("RGB", (120, 90), colour) for colour in [(230, 30, 30), (30, 60, 230), (30, 200, 60)]]
+    frames[0].save(tmp_path / "in.gif", save_all=True, append_images=frames[1:], duration=[100, 200, 300], loop=0)
+    plain = run("infer", tiny_set, tmp_path / "in.gif", "--model", tiny_model, "--cols", 4).stdout
+    assert [len(block.splitlines()) for block in plain.split("\n\n")] == [3, 3, 3]  # blank lines between frames
+    ansi = run("infer", tiny_set, tmp_path / "in.gif", "--model", tiny_model, "--cols", 4, "--format", "ansi",
+               "--color", "always").stdout
+    assert ansi.count("\x1b[H") == 2 and len(ANSI.findall(ansi)) == 36  # cursor home between frames: `cat` replays
