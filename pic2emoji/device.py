@@ -18,11 +18,15 @@ import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
-from tinygrad import Device
-from tinygrad.device import ALL_DEVICES
+# PoCL's compiler prints "1 warning generated." for many of tinygrad's kernels: noise to a user, so
+# its warnings are off unless the user set the flags (read when PoCL builds a program, after this).
+os.environ.setdefault("POCL_EXTRA_BUILD_FLAGS", "-w")
+
+from tinygrad import Device  # noqa: E402
+from tinygrad.device import ALL_DEVICES  # noqa: E402
 from tinygrad.helpers import DEV
 
-from .errors import ModelError
+from .errors import ModelError  # noqa: E402
 
 FIX = "try --device CPU (needs clang) or --device CL (needs an OpenCL driver, e.g. pocl-opencl-icd and ocl-icd-libopencl1)"
 

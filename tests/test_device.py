@@ -57,3 +57,13 @@ def test_an_unusable_device_is_one_line_that_says_what_to_install():
             device.use_device("nosuchdevice")
     finally:
         DEV.value = before
+
+
+@pytest.mark.slow
+def test_the_opencl_compilers_warnings_stay_quiet(tmp_path):
+    code = ("import pic2emoji.device; from tinygrad import Tensor; x = Tensor.rand(64, 64); "
+            "print(((x @ x).relu().sum(1)).numpy()[0])")  # a kernel PoCL warns about, compiled afresh
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "DEV": "CL", "CACHELEVEL": "0", "POCL_CACHE_DIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert "warning" not in out.stderr, out.stderr
