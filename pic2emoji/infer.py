@@ -258,7 +258,9 @@ def text_mosaic(converter: Converter, photo, options: Options = Options("txt")) 
 
 def animation(path) -> tuple[list, list, int] | None:
     """The frames (RGB or RGBA), their durations in ms and the loop count of an animated GIF, APNG or
-    WebP; None for a still picture."""
+    WebP; None for a still picture, and for anything read_photo would refuse (it says why)."""
+    if not Path(path).is_file():  # a FIFO would block open() until a writer came
+        return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
