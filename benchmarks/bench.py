@@ -26,6 +26,7 @@ from pic2emoji.files import shipped_dir
 from pic2emoji.infer import Converter, cut_patches, read_photo
 from pic2emoji.model import Classifier, load_model, model_path, new_model
 from pic2emoji.pixels import block_means, composite
+from pic2emoji.quality import fidelity
 from pic2emoji.train import TrainConfig, classes_of, make_step, sample_maker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "photos"
@@ -177,33 +178,6 @@ def bench_memory(set_name: str) -> dict:
         out = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "pic2emoji", "infer", set_name,
                               str(photo), "-o", str(Path(tmp) / "m.png")], capture_output=True, text=True, check=True)
     return {"peak_rss_50mp_jpeg_mb": round(int(out.stdout) / 1024)}
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255 ** 2 / max(np.mean((a.astype(np.float64) - b) ** 2), 1e-10)))
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM of two greyscale images (Gaussian window, sigma 1.5, the usual constants)."""
-    g = np.exp(-0.5 * (np.arange(-5, 6) / 1.5) ** 2)
-    g /= g.sum()
-
-    def blur(x):
-        x = np.apply_along_axis(lambda r: np.convolve(r, g, "valid"), 0, x)
-        return np.apply_along_axis(lambda r: np.convolve(r, g, "valid"), 1, x)
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    ma, mb = blur(a), blur(b)
-    va, vb, cov = blur(a * a) - ma ** 2, blur(b * b) - mb ** 2, blur(a * b) - ma * mb
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    return float(np.mean((2 * ma * mb + c1) * (2 * cov + c2) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))))
-
-
-def fidelity(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
-    """cell-PSNR (one pixel per cell) and SSIM@6 (6×6 grey pixels per cell), both images at 36 px per cell."""
-    rows, cols = shape
-    cells = lambda im: block_means(im, 36)
-    grey6 = lambda im: np.asarray(Image.fromarray(im).convert("L").resize((cols * 6, rows * 6), Image.BOX))
-    return {"cell_psnr": round(psnr(cells(photo), cells(mosaic)), 2), "ssim6": round(ssim(grey6(photo), grey6(mosaic)), 4)}
 
 
 def bench_fidelity(converter: Converter, photos: list[Path], cols: int = 72) -> dict:
