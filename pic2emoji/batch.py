@@ -93,7 +93,7 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
                     report.skipped.append(out)
                     continue
                 check_output(photo, out, overwrite)
-                grid = converter.grid(photo, options.cols, options.rows, options.palette)
+                grid = converter.grid(photo, options.cols, options.rows, options.palette, options.method)
                 future = writer.submit(converter.renderer.write, grid, out, options.fmt, options.tile_px, overwrite)
             except Pic2EmojiError as e:
                 fail(photo, e)

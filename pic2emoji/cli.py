@@ -16,10 +16,11 @@ from .defaults import BACKGROUND, COLS, TILE_PX
 from .errors import Pic2EmojiError
 from .fontset import build_set
 from .info import info_lines
-from .infer import PALETTES, Converter, Options, save_mosaic, text_mosaic
+from .infer import METHODS, PALETTES, Converter, Options, measure, save_mosaic, text_mosaic
 from .device import use_device
 from .model import ARCHITECTURES, local_model_path, model_path
 from .pixels import parse_colour
+from .quality import require as require_quality
 from .render import FORMATS, format_of
 from .serve import run
 from .train import TrainConfig, evaluate, train
@@ -196,11 +197,17 @@ def eval_command(emoji_dir, model_file, device, as_json):
 @click.option("--split", type=click.IntRange(1), default=None, metavar="N",
               help="Cut text on row boundaries into pieces of at most N characters, newlines between rows "
                    "counted: on stdout a blank line apart, with -o OUT.txt into OUT.1.txt, OUT.2.txt, …")
+@click.option("--method", type=click.Choice(METHODS), default=Options.method, show_default=True,
+              help="refine: the net's choice, then neighbouring cells chosen together so that colours seen from a "
+                   "step back match the photo's; net: the net's choice per cell; lookup: nearest 6×6 colour per cell.")
+@click.option("--metrics", is_flag=True, help="Also print how faithful the mosaic is: dE@2, dE@1 (CIEDE2000; "
+              "needs pic2emoji[quality]), cell-PSNR, SSIM@6 and distinct emoji; on stderr when the mosaic is on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="With --metrics: one JSON object instead of a line.")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist and go on.")
 @device_option
-def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_px, palette, split, overwrite,
-                  skip_existing, device):
+def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_px, palette, split, method, metrics,
+                  as_json, overwrite, skip_existing, device):
     """Turn photos into emoji mosaics: a PNG of emoji tiles or lines of emoji text.
 
     \b
@@ -208,6 +215,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
     pic2emoji infer noto photo.jpg -o mosaic.png --cols 72
     pic2emoji infer noto holiday/ -o mosaics/       # a whole folder, recursively
     pic2emoji infer my_emoji/ photo.jpg --cols 24 --split 2000   # :shortcodes: in messages for Discord
+    pic2emoji infer noto photo.jpg -o mosaic.png --metrics --method lookup   # compare settings
     """
     if overwrite and skip_existing:
         raise click.UsageError("--overwrite and --skip-existing contradict each other; pick one")
@@ -216,12 +224,18 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
     batch = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs) or (output is not None and output.is_dir())
     if batch and output is None:
         raise click.UsageError("several photos or a folder need -o OUT_DIR for the mosaics")
+    if metrics and batch:
+        raise click.UsageError("--metrics measures one photo; give one photo, not several or a folder")
+    if as_json and not metrics:
+        raise click.UsageError("--json prints the metrics; add --metrics")
     fmt = fmt or (output is None and "txt") or (not batch and format_of(output)) or "png"
     if output is None and fmt == "png":
         raise click.UsageError("PNG output needs -o FILE.png")
     if output is None and cols is None and rows is None and sys.stdout.isatty():
         cols = max(8, min(COLS, shutil.get_terminal_size().columns // 2))
-    options = Options(fmt, cols, rows, palette, tile_px, split)
+    options = Options(fmt, cols, rows, palette, tile_px, split, method)
+    if metrics:
+        require_quality()
     use_device(device)
     converter = Converter(emoji_dir, model_file)
     if output is None:
@@ -231,6 +245,13 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
         if split:
             last = f" … {written[-1].name}" if len(written) > 1 else ""
             say(f"wrote {len(written)} text piece(s) of at most {split} characters: {written[0]}{last}")
+    if metrics:
+        scores = measure(converter, inputs[0], options)
+        line = json.dumps(scores) if as_json else (
+            f"dE@2 {scores['de2']:.2f}  dE@1 {scores['de1']:.2f}  cell-PSNR {scores['cell_psnr']:.2f} dB  "
+            f"SSIM@6 {scores['ssim6']:.4f}  distinct {scores['distinct']}  ({scores['rows']}×{scores['cols']}, "
+            f"{scores['method']}, palette {scores['palette']})")
+        click.echo(line, err=output is None)
     else:
         report = convert_all(converter, inputs, output, options, overwrite, skip_existing, sys.stderr.isatty(),
                              on_error=lambda message: tqdm.write(f"error: {message}", file=sys.stderr),

@@ -17,9 +17,11 @@ from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ImageError, ModelError, OutputError
 from .files import write_atomically
 from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
-from .pixels import to_uint8
+from .pixels import block_means, composite, to_uint8
+from .refine import Refiner
 from .render import FORMATS, TEXT_FORMATS, Renderer
 
+METHODS = ("refine", "net", "lookup")  # refine: the net's choice, then the mosaic refined as a whole (refine.py)
 PALETTES = ("all", "terminal")  # terminal: one-code-point emoji, which keep text grids aligned, and plain text
 _ORIENTATION_SWAPS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
 _UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
@@ -34,10 +36,13 @@ class Options:
     palette: str | None = None  # emoji allowed, one of PALETTES; None: terminal for text, all for images
     tile_px: int = TILE_PX     # pixels per emoji in images
     split: int | None = None   # text only: cut into pieces of at most this many characters, on row boundaries
+    method: str = "refine"     # one of METHODS: refine (colours from a step back), net (its choice per cell), lookup
 
     def __post_init__(self):
         if self.fmt not in FORMATS:
             raise OutputError(f"unknown format {self.fmt!r}; choose one of {', '.join(FORMATS)}")
+        if self.method not in METHODS:
+            raise OutputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.split is not None and self.fmt not in TEXT_FORMATS:
             raise OutputError(f"--split cuts text, not {self.fmt} images; use --format {' or '.join(TEXT_FORMATS)}")
         if self.palette is None:
@@ -143,6 +148,7 @@ class Converter:
         texts = {"txt": self.texts, "shortcodes": [self.emoji_set.shortcode(i) for i in self.tile_of]}
         self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), texts,
                                  self.model.background)
+        self._refiner = None
         self.classifier = Classifier(lambda: load_weights(self.model), len(self.model.classes),
                                      cache=jit_cache_file(self.model.path, Classifier.batch))
 
@@ -157,16 +163,37 @@ class Converter:
                 raise ModelError(f"{self.emoji_set.path}: no emoji of this set is terminal-safe; use --palette all")
         return allowed
 
-    def grid(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all") -> np.ndarray:
-        """Class index of every cell: (rows, cols) int array. `photo` is a file path or a PIL image."""
+    @property
+    def refiner(self) -> Refiner:
+        """The whole-mosaic refinement over this set's tiles, made on first use (it reads every tile)."""
+        if self._refiner is None:
+            tiles = self.emoji_set.tiles(self.tile_of)
+            self._refiner = Refiner(block_means(composite(tiles, self.model.background), tiles.shape[1] // PATCH))
+        return self._refiner
+
+    def pixels(self, photo, cols: int | None = None, rows: int | None = None) -> tuple[np.ndarray, tuple]:
+        """The photo as the grid sees it, (rows·36, cols·36, 3) uint8 on the background, and (rows, cols).
+        `photo` is a file path or a PIL image."""
         if isinstance(photo, Image.Image):
             shape = grid_shape(*photo.size, cols, rows)
             check_grid("the image", shape, *photo.size)
-            pixels = fit_to_grid(photo if photo.mode in ("RGB", "RGBA") else photo.convert("RGBA"), self.model.background, shape)
-        else:
-            pixels, shape = read_photo(photo, self.model.background, cols, rows)
-        # a palette masks the net's choices, no retraining
-        return self.classifier(cut_patches(pixels, shape), self.allowed(palette)).reshape(shape)
+            image = photo if photo.mode in ("RGB", "RGBA") else photo.convert("RGBA")
+            return fit_to_grid(image, self.model.background, shape), shape
+        return read_photo(photo, self.model.background, cols, rows)
+
+    def grid(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all",
+             method: str = "refine") -> np.ndarray:
+        """Class index of every cell: (rows, cols) int array. `photo` is a file path or a PIL image."""
+        pixels, shape = self.pixels(photo, cols, rows)
+        return self.grid_of(pixels, shape, palette, method)
+
+    def grid_of(self, pixels: np.ndarray, shape, palette: str = "all", method: str = "refine") -> np.ndarray:
+        """The grid for pixels as `pixels()` gives them, by one of METHODS."""
+        patches, allowed = cut_patches(pixels, shape), self.allowed(palette)  # a palette masks choices, no retraining
+        if method == "lookup":
+            return self.refiner.nearest(patches, allowed).reshape(shape)
+        grid = self.classifier(patches, allowed)
+        return self.refiner(patches, shape, grid, allowed) if method == "refine" else grid.reshape(shape)
 
     def image(self, grid: np.ndarray, tile_px: int = TILE_PX) -> Image.Image:
         return self.renderer.image(grid, tile_px)
@@ -193,7 +220,7 @@ def piece_path(out: Path, number: int) -> Path:
 
 def text_mosaic(converter: Converter, photo, options: Options = Options("txt")) -> str:
     """One photo's text mosaic, as stdout shows it: with `options.split`, its pieces, a blank line between."""
-    grid = converter.grid(photo, options.cols, options.rows, options.palette)
+    grid = converter.grid(photo, options.cols, options.rows, options.palette, options.method)
     if options.split is None:
         return converter.text(grid, options.fmt)
     return "\n".join(piece + "\n" for piece in converter.renderer.pieces(grid, options.fmt, options.split))
@@ -207,7 +234,7 @@ def save_mosaic(converter: Converter, photo, out, options: Options = Options(), 
     """
     out = Path(out)
     check_output(photo, piece_path(out, 1) if options.split else out, overwrite)
-    grid = converter.grid(photo, options.cols, options.rows, options.palette)
+    grid = converter.grid(photo, options.cols, options.rows, options.palette, options.method)
     if options.split is None:
         converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite)
         return [out]
@@ -219,3 +246,18 @@ def save_mosaic(converter: Converter, photo, out, options: Options = Options(), 
         data = (piece + "\n").encode("utf-8")  # the final newline is not counted: chats drop it
         write_atomically(path, lambda temp, data=data: Path(temp).write_bytes(data), replace=overwrite)
     return outs
+
+
+def measure(converter: Converter, photo, options: Options = Options()) -> dict:
+    """How faithful the photo's mosaic is (quality.fidelity: dE@2, dE@1, cell-PSNR, SSIM@6) and how many
+    distinct emoji it uses; the mosaic is the one `options` makes (same input, same mosaic)."""
+    from .quality import fidelity
+    pixels, shape = converter.pixels(photo, options.cols, options.rows)
+    grid = converter.grid_of(pixels, shape, options.palette, options.method)
+    mosaic = np.asarray(converter.image(grid, PATCH))
+    try:
+        scores = fidelity(pixels, mosaic, shape)
+    except ValueError as e:
+        raise ImageError(f"{photo}: {e}") from None
+    return {**scores, "distinct": int(len(np.unique(grid))), "rows": shape[0],
+            "cols": shape[1], "method": options.method, "palette": options.palette}

@@ -37,6 +37,11 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((2 * ma * mb + c1) * (2 * cov + c2) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))))
 
 
+def require() -> None:
+    """Raise our one-line error now, before any work, if scikit-image is missing."""
+    _color()
+
+
 def _color():
     try:
         from skimage import color

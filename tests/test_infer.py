@@ -195,3 +195,21 @@ def test_fuzzed_bytes_give_a_photo_or_our_error(tmp_path, data):
         assert str(e).startswith(str(path))
     else:
         assert photo.shape == (shape[0] * 36, shape[1] * 36, 3) and photo.dtype == np.uint8
+
+
+def test_every_method_keeps_to_the_palette_and_repeats_itself(converter, tmp_path):
+    path = halves(tmp_path / "ry.png", (235, 125, 35), (120, 90, 60), (120, 96))
+    allowed = converter.allowed("terminal")
+    for method in ("refine", "net", "lookup"):
+        grids = [converter.grid(path, cols=6, palette="terminal", method=method) for _ in range(2)]
+        np.testing.assert_array_equal(*grids)
+        assert grids[0].shape == (5, 6) and allowed[grids[0]].all()
+
+
+def test_measure_scores_the_mosaic_it_makes(converter, tmp_path):
+    pytest.importorskip("skimage")
+    from pic2emoji.infer import Options, measure
+    path = halves(tmp_path / "rb.png", (230, 30, 30), (30, 60, 230))
+    scores = measure(converter, path, Options(cols=4))
+    assert set(scores) >= {"de2", "de1", "cell_psnr", "ssim6", "distinct"} and scores["method"] == "refine"
+    assert 0 <= scores["de2"] < 30 and scores["cell_psnr"] > 10
