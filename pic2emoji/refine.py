@@ -35,22 +35,22 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 class Refiner:
     """ICM over the mosaic for one emoji set on its background.
 
-    class_tiles: (N, 36, 36, 3) every class's tile composited on the background (float or uint8).
-    k: candidates per cell; weight: of the colour term; sweeps: passes over the grid; pattern: weight of
-    the 6×6 grey pattern (less its mean) in the structure term, beside the 6×6 colour distance: it keeps
-    the shapes inside cells, which SSIM sees, while the colour term moves their mean.
+    class_blocks: (N, 108) every class's tile on the background as data.oracle_view sees it (6×6 block
+    means). k: candidates per cell; weight: of the colour term; sweeps: passes over the grid; pattern:
+    weight of the 6×6 grey pattern (less its mean) in the structure term, beside the 6×6 colour
+    distance: it keeps the shapes inside cells, which SSIM sees, while the colour term moves their mean.
     """
-    def __init__(self, class_tiles: np.ndarray, k: int = 16, weight: float = 7.0, sweeps: int = 2,
+    def __init__(self, class_blocks: np.ndarray, k: int = 16, weight: float = 7.0, sweeps: int = 2,
                  pattern: float = 2.0):
         self.k, self.weight, self.sweeps, self.pattern = k, weight, sweeps, pattern
-        self.lookup = Nearest(class_tiles)
-        self.blocks = self.view(class_tiles)
+        class_blocks = np.asarray(class_blocks, np.float32)
+        self.lookup = Nearest.of_blocks(class_blocks)
+        self.blocks = self.structure(class_blocks)
         self.half_norms = (self.blocks ** 2).sum(1) / 2
-        self.means = class_tiles.astype(np.float32).mean((1, 2))  # (N, 3): each tile's colour
+        self.means = class_blocks.reshape(len(class_blocks), 36, 3).mean(1)  # (N, 3): each tile's colour
 
-    def view(self, patches: np.ndarray) -> np.ndarray:
+    def structure(self, view: np.ndarray) -> np.ndarray:
         """The 6×6 block means and their grey pattern, scaled so that L2 over them is the structure term."""
-        view = oracle_view(patches.astype(np.float32))
         grey = view.reshape(len(view), 36, 3) @ np.array([0.299, 0.587, 0.114], np.float32)
         grey -= grey.mean(1, keepdims=True)
         return np.concatenate([view, grey * np.float32(np.sqrt(self.pattern))], 1)
@@ -59,10 +59,10 @@ class Refiner:
         """The 6×6 nearest-colour lookup (data.Nearest) among the allowed classes."""
         return self.lookup(patches, allowed)
 
-    def candidates(self, patches: np.ndarray, start: np.ndarray, allowed=None) -> tuple[np.ndarray, np.ndarray]:
+    def candidates(self, view: np.ndarray, start: np.ndarray, allowed=None) -> tuple[np.ndarray, np.ndarray]:
         """Each cell's k nearest allowed classes by the structure term, its start among them: (cells, k)
-        classes and their structure term (squared L2 / 36)."""
-        view = self.view(patches)
+        classes and their structure term (squared L2 / 36). `view`: the patches' oracle_view."""
+        view = self.structure(view)
         scores = view @ self.blocks.T - self.half_norms  # larger is nearer: -(distance² - |view|²) / 2
         if allowed is not None:
             scores[:, ~np.asarray(allowed, bool)] = -np.inf
@@ -79,12 +79,13 @@ class Refiner:
         """(rows·cols, 36, 36, 3) patches and a start grid of classes -> the refined (rows, cols) grid."""
         rows, cols = shape
         start = np.asarray(start).reshape(-1)
-        top, unary = self.candidates(patches, start, allowed)
+        view = oracle_view(patches)
+        top, unary = self.candidates(view, start, allowed)
         top, unary = top.reshape(rows, cols, -1), unary.reshape(rows, cols, -1)
         pick = (top == start.reshape(rows, cols, 1)).argmax(-1)  # index of the start among the candidates
         if rows < 2 or cols < 2 or self.weight == 0:
             return np.take_along_axis(top, pick[..., None], -1)[..., 0]
-        photo = patches.reshape(rows, cols, -1, 3).astype(np.float32).mean(2)
+        photo = view.reshape(rows, cols, 36, 3).mean(2)  # each cell's colour
         target = srgb_to_lab(_window_sums(photo) / 4)  # (rows-1, cols-1, 3)
         colours = self.means[top]  # (rows, cols, k, 3)
         for _ in range(self.sweeps):
