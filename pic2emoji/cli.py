@@ -20,7 +20,7 @@ from .infer import METHODS, PALETTES, Converter, Options, measure, save_mosaic, 
 from .device import use_device
 from .model import ARCHITECTURES, local_model_path, model_path
 from .pixels import parse_colour
-from .quality import require as require_quality
+from .quality import describe, require as require_quality
 from .render import FORMATS, format_of
 from .serve import run
 from .train import TrainConfig, evaluate, train
@@ -245,13 +245,6 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
         if split:
             last = f" … {written[-1].name}" if len(written) > 1 else ""
             say(f"wrote {len(written)} text piece(s) of at most {split} characters: {written[0]}{last}")
-    if metrics:
-        scores = measure(converter, inputs[0], options)
-        line = json.dumps(scores) if as_json else (
-            f"dE@2 {scores['de2']:.2f}  dE@1 {scores['de1']:.2f}  cell-PSNR {scores['cell_psnr']:.2f} dB  "
-            f"SSIM@6 {scores['ssim6']:.4f}  distinct {scores['distinct']}  ({scores['rows']}×{scores['cols']}, "
-            f"{scores['method']}, palette {scores['palette']})")
-        click.echo(line, err=output is None)
     else:
         report = convert_all(converter, inputs, output, options, overwrite, skip_existing, sys.stderr.isatty(),
                              on_error=lambda message: tqdm.write(f"error: {message}", file=sys.stderr),
@@ -259,6 +252,9 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
         say(str(report))
         if report.failed:
             sys.exit(1)
+    if metrics:  # one photo: the usage checks above refuse a batch
+        scores = measure(converter, inputs[0], options)
+        click.echo(json.dumps(scores) if as_json else describe(scores), err=output is None)
 
 
 @main.command("serve")

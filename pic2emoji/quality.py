@@ -70,3 +70,10 @@ def fidelity(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
     return {"de2": round(mean_delta_e(photo, mosaic, 2 * PATCH), 3), "de1": round(mean_delta_e(photo, mosaic, PATCH), 3),
             "cell_psnr": round(psnr(block_means(photo, PATCH), block_means(mosaic, PATCH)), 2),
             "ssim6": round(ssim(grey6(photo), grey6(mosaic)), 4)}
+
+
+def describe(scores: dict) -> str:
+    """infer --metrics' line for a dict from infer.measure."""
+    return (f"dE@2 {scores['de2']:.2f}  dE@1 {scores['de1']:.2f}  cell-PSNR {scores['cell_psnr']:.2f} dB  "
+            f"SSIM@6 {scores['ssim6']:.4f}  distinct {scores['distinct']}  ({scores['rows']}×{scores['cols']}, "
+            f"{scores['method']}, palette {scores['palette']})")
