@@ -267,8 +267,10 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, tile_p
 @click.option("--cols", type=click.IntRange(1, 200), default=72, help="Grid columns.")
 @click.option("--allow-host", multiple=True, help="Another name the page may be opened by (a proxy's, a LAN name); "
               "requests naming any other host are refused, against DNS rebinding.")
+@click.option("--method", type=click.Choice(("net", "refine")), default="net", show_default=True,
+              help="refine: colours closer to the camera's (as infer's default), at about 0.2 s more a frame.")
 @device_option
-def serve_command(emoji_dir, model_file, host, port, rows, cols, allow_host, device):
+def serve_command(emoji_dir, model_file, host, port, rows, cols, allow_host, method, device):
     """Live emoji camera: a local web page that turns your webcam into emoji.
 
     It runs the set's fast model (models/<set>-fast.safetensors) where there is one, as for noto.
@@ -277,7 +279,8 @@ def serve_command(emoji_dir, model_file, host, port, rows, cols, allow_host, dev
     pic2emoji serve            # then open http://127.0.0.1:8000
     """
     use_device(device)
-    run(Converter(emoji_dir, model_file or model_path(emoji_dir, fast=True)), host, port, rows, cols, say, allow_host)
+    run(Converter(emoji_dir, model_file or model_path(emoji_dir, fast=True)), host, port, rows, cols, say, allow_host,
+        method)
 
 
 @main.command("tune")
