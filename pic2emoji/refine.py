@@ -3,12 +3,13 @@
 A choice per cell, however good, can at best tie the nearest-colour lookup: the photo's colours that no
 emoji has stay lost. Neighbouring cells can make them up between them (a red and a yellow emoji read
 as orange from a step back). Iterated conditional modes does that: from the net's choice, each cell
-in turn picks among its k nearest emoji by 6×6 block colour the one that minimises
+in turn picks among its k nearest emoji by the structure term the one that minimises
 
-    6×6 distance / 36  +  weight · Σ |Lab(mean of window) − Lab(photo's window)|²
+    structure / 36  +  weight · Σ |Lab(mean of window) − Lab(photo's window)|²
 
-over the (up to four) overlapping 2×2-cell windows it belongs to. The first term keeps each cell's
-structure (what SSIM sees), the second its colour as a person sees it (CIELAB). Cells are updated in
+over the (up to four) overlapping 2×2-cell windows it belongs to. The structure term (the 6×6 block
+colour distance plus that of the 6×6 grey pattern less its mean) keeps what is inside each cell, which
+SSIM sees; the second term its colour as a person sees it from a step back (CIELAB). Cells are updated in
 four interleaved sub-grids (row and column parity), so no two cells updated together share a window:
 each step is one vectorised numpy pass, and the result is the same on every run.
 """
