@@ -26,6 +26,7 @@ from pic2emoji.files import shipped_dir
 from pic2emoji.infer import Converter, cut_patches, read_photo
 from pic2emoji.model import Classifier, load_model, model_path, new_model
 from pic2emoji.pixels import block_means, composite
+from pic2emoji.quality import fidelity
 from pic2emoji.train import TrainConfig, classes_of, make_step, sample_maker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "photos"
@@ -179,49 +180,48 @@ def bench_memory(set_name: str) -> dict:
     return {"peak_rss_50mp_jpeg_mb": round(int(out.stdout) / 1024)}
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255 ** 2 / max(np.mean((a.astype(np.float64) - b) ** 2), 1e-10)))
+def fidelity_photos() -> dict:
+    """The eight photos of docs/QUALITY.md, by name: examples/ and scikit-image's and scikit-learn's
+    bundled ones (no download): faces, animals, landscapes, saturated and dark scenes."""
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+    china, flower = load_sample_images().images
+    photos = {p.stem: Image.open(p).convert("RGB") for p in sorted(EXAMPLES.iterdir())}  # astronaut, chelsea, coffee, rocket
+    photos.update({"china": Image.fromarray(china), "flower": Image.fromarray(flower),
+                   "hubble": Image.fromarray(data.hubble_deep_field()),
+                   "immunohisto": Image.fromarray(data.immunohistochemistry())})
+    return photos
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM of two greyscale images (Gaussian window, sigma 1.5, the usual constants)."""
-    g = np.exp(-0.5 * (np.arange(-5, 6) / 1.5) ** 2)
-    g /= g.sum()
-
-    def blur(x):
-        x = np.apply_along_axis(lambda r: np.convolve(r, g, "valid"), 0, x)
-        return np.apply_along_axis(lambda r: np.convolve(r, g, "valid"), 1, x)
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    ma, mb = blur(a), blur(b)
-    va, vb, cov = blur(a * a) - ma ** 2, blur(b * b) - mb ** 2, blur(a * b) - ma * mb
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    return float(np.mean((2 * ma * mb + c1) * (2 * cov + c2) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))))
-
-
-def fidelity(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
-    """cell-PSNR (one pixel per cell) and SSIM@6 (6×6 grey pixels per cell), both images at 36 px per cell."""
-    rows, cols = shape
-    cells = lambda im: block_means(im, 36)
-    grey6 = lambda im: np.asarray(Image.fromarray(im).convert("L").resize((cols * 6, rows * 6), Image.BOX))
-    return {"cell_psnr": round(psnr(cells(photo), cells(mosaic)), 2), "ssim6": round(ssim(grey6(photo), grey6(mosaic)), 4)}
-
-
-def bench_fidelity(converter: Converter, photos: list[Path], cols: int = 72) -> dict:
-    model = converter.model
-    tiles = converter.emoji_set.tiles(converter.tile_of)
-    class_tiles = block_means(composite(tiles, model.background), 2)
-    nearest = Nearest(class_tiles)
+def bench_fidelity(converter: Converter, photos: dict, cols: int = 72, palettes=("all", "terminal")) -> dict:
+    """dE@2, dE@1, cell-PSNR, SSIM@6 and distinct emoji of each method's mosaic, and the ms each method
+    takes beyond the net (best of 3), per photo and palette."""
     table = {}
-    for path in photos:
-        photo, shape = read_photo(path, model.background, cols)
-        patches = cut_patches(photo, shape)
-        row = {}
-        for name, grid in (("model", converter.classifier(patches)), ("baseline 6x6", nearest(patches))):
-            grid = grid.reshape(shape)
-            mosaic = np.asarray(converter.image(grid, 36))
-            row[name] = {**fidelity(photo, mosaic, shape), "distinct": int(len(np.unique(grid)))}
-        table[path.name] = row
+    for name, image in photos.items():
+        pixels, shape = converter.pixels(image, cols)
+        for palette in palettes:
+            row = {}
+            for method in ("lookup", "net", "refine"):
+                grid = converter.grid_of(pixels, shape, palette, method)
+                mosaic = np.asarray(converter.image(grid, 36))
+                row[method] = {**fidelity(pixels, mosaic, shape), "distinct": int(len(np.unique(grid)))}
+            patches, allowed = cut_patches(pixels, shape), converter.allowed(palette)
+            start = converter.classifier(patches, allowed)
+            row["refine"]["added_ms"] = round(1000 * timed(lambda: converter.refiner(patches, shape, start, allowed)))
+            table[f"{name} ({palette})"] = row
     return table
+
+
+def meets_targets(table: dict) -> dict:
+    """How many mosaics meet issue 13's targets against the lookup: dE@2 <= 0.90x, SSIM@6 >= -0.01,
+    cell-PSNR >= -0.3 dB."""
+    count = {"de2 <= 0.90 x lookup": 0, "ssim6 >= lookup - 0.01": 0, "cell_psnr >= lookup - 0.3": 0, "of": len(table)}
+    for row in table.values():
+        ours, theirs = row["refine"], row["lookup"]
+        count["de2 <= 0.90 x lookup"] += ours["de2"] <= 0.9 * theirs["de2"]
+        count["ssim6 >= lookup - 0.01"] += ours["ssim6"] >= theirs["ssim6"] - 0.01
+        count["cell_psnr >= lookup - 0.3"] += ours["cell_psnr"] >= theirs["cell_psnr"] - 0.3
+    return count
 
 
 def main(argv=None):
@@ -245,16 +245,21 @@ def main(argv=None):
     steps = {"data": lambda: bench_data(converter.emoji_set, config), "train": lambda: bench_train(converter.emoji_set, config),
              "net": lambda: bench_net(converter, args.tune, baseline), "cli": lambda: bench_cli(args.set, photos[0]),
              "startup": lambda: bench_startup(converter, next(p for p in photos if p.name == "chelsea.png")),
-             "memory": lambda: bench_memory(args.set), "fidelity": lambda: bench_fidelity(converter, photos)}
+             "memory": lambda: bench_memory(args.set), "fidelity": lambda: bench_fidelity(converter, fidelity_photos())}
     for section in SECTIONS:
         if section not in only:
             continue
         results[section] = steps[section]()
         if section == "fidelity":
-            print(f"{'photo':16} {'':14} {'cell-PSNR':>9} {'SSIM@6':>7} {'distinct':>8}")
+            print(f"{'photo':24} {'':7} {'dE@2':>6} {'dE@1':>6} {'cell-PSNR':>9} {'SSIM@6':>7} {'distinct':>8}")
             for photo, row in results[section].items():
                 for name, m in row.items():
-                    print(f"{photo:16} {name:14} {m['cell_psnr']:9.2f} {m['ssim6']:7.4f} {m['distinct']:8d}")
+                    print(f"{photo:24} {name:7} {m['de2']:6.2f} {m['de1']:6.2f} {m['cell_psnr']:9.2f} {m['ssim6']:7.4f} "
+                          f"{m['distinct']:8d}" + (f"  +{m['added_ms']} ms" if "added_ms" in m else ""))
+            for palette in ("all", "terminal"):
+                rows = {k: v for k, v in results[section].items() if k.endswith(f"({palette})")}
+                results[f"fidelity_targets_{palette}"] = meets_targets(rows)
+                print(f"targets met, palette {palette}:", results[f"fidelity_targets_{palette}"])
         else:
             for key, value in results[section].items():
                 print(f"{key:55} {value}")

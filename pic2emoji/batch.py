@@ -12,7 +12,8 @@ from tqdm import tqdm
 
 from .errors import ImageError, OutputError, Pic2EmojiError
 from .formats import ANIMATED
-from .infer import Converter, Options, animation, check_output, look, save_animation
+from .convert import Options, animation, check_output, look, save_animation
+from .infer import Converter
 from .render import suffix_of
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -97,7 +98,7 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
                 if options.fmt in ANIMATED and (moving := animation(photo)):
                     report.converted += save_animation(converter, *moving, out, options, overwrite)
                     continue
-                grid, colours = converter.cells(photo, options.cols, options.rows, options.palette)
+                grid, colours = converter.cells(photo, options.cols, options.rows, options.palette, options.method)
                 future = writer.submit(converter.renderer.write, grid, out, options.fmt, options.tile_px, overwrite,
                                        **look(options, photo, colours))
             except Pic2EmojiError as e:

@@ -16,10 +16,12 @@ from .defaults import BACKGROUND, COLS, TILE_PX
 from .errors import Pic2EmojiError
 from .fontset import build_set
 from .info import info_lines
-from .infer import PALETTES, Converter, Options, save_mosaic, text_frames, text_mosaic
+from .convert import Options, measure, save_mosaic, text_frames, text_mosaic
+from .infer import METHODS, PALETTES, Converter
 from .device import use_device
 from .model import ARCHITECTURES, local_model_path, model_path
 from .pixels import parse_colour
+from .quality import describe, require as require_quality
 from .render import FORMATS, TEXT_FORMATS, format_of
 from .serve import run
 from .train import TrainConfig, evaluate, train
@@ -220,11 +222,17 @@ def eval_command(emoji_dir, model_file, device, as_json):
 @click.option("--split", type=click.IntRange(1), default=None, metavar="N",
               help="Cut text on row boundaries into pieces of at most N characters, newlines between rows "
                    "counted: on stdout a blank line apart, with -o OUT.txt into OUT.1.txt, OUT.2.txt, …")
+@click.option("--method", type=click.Choice(METHODS), default=Options.method, show_default=True,
+              help="refine: the net's choice, then neighbouring cells chosen together so that colours seen from a "
+                   "step back match the photo's; net: the net's choice per cell; lookup: nearest 6×6 colour per cell.")
+@click.option("--metrics", is_flag=True, help="Also print how faithful the mosaic is: dE@2, dE@1 (CIEDE2000; "
+              "needs pic2emoji[quality]), cell-PSNR, SSIM@6 and distinct emoji; on stderr when the mosaic is on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="With --metrics: one JSON object instead of a line.")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist and go on.")
 @device_option
 def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour, cell_colour, quality, tile_px,
-                  palette, split, overwrite, skip_existing, device):
+                  palette, split, method, metrics, as_json, overwrite, skip_existing, device):
     """Turn photos into emoji mosaics: a PNG of emoji tiles or lines of emoji text.
 
     \b
@@ -232,6 +240,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     pic2emoji infer noto photo.jpg -o mosaic.png --cols 72
     pic2emoji infer noto holiday/ -o mosaics/       # a whole folder, recursively
     pic2emoji infer my_emoji/ photo.jpg --cols 24 --split 2000   # :shortcodes: in messages for Discord
+    pic2emoji infer noto photo.jpg -o mosaic.png --metrics --method lookup   # compare settings
     """
     if overwrite and skip_existing:
         raise click.UsageError("--overwrite and --skip-existing contradict each other; pick one")
@@ -243,6 +252,10 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     if output is not None and not batch and not fmt and output.suffix and not format_of(output):
         raise click.UsageError(f"{output}: unknown extension {output.suffix!r}; use .png, .jpg, .webp, .gif, .html, "
                                ".txt, .ans or a video's .mp4, .mov, .mkv, .webm, or name the format with --format")
+    if metrics and batch:
+        raise click.UsageError("--metrics measures one photo; give one photo, not several or a folder")
+    if as_json and not metrics:
+        raise click.UsageError("--json prints the metrics; add --metrics")
     fmt = fmt or (output is None and "txt") or (not batch and format_of(output)) or "png"
     if output is None and fmt not in TEXT_FORMATS:
         raise click.UsageError(f"{fmt} output needs -o FILE; stdout takes txt, shortcodes or ansi")
@@ -253,7 +266,9 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit") or output is not None
     if output is None and cols is None and rows is None and sys.stdout.isatty():
         cols = max(8, min(COLS, shutil.get_terminal_size().columns // 2))
-    options = Options(fmt, cols, rows, palette, tile_px, split, cell_colour, quality, truecolor)
+    options = Options(fmt, cols, rows, palette, tile_px, split, cell_colour, quality, truecolor, method)
+    if metrics:
+        require_quality()
     use_device(device)
     converter = Converter(emoji_dir, model_file)
     if output is None:
@@ -272,6 +287,9 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
         say(str(report))
         if report.failed:
             sys.exit(1)
+    if metrics:  # one photo: the usage checks above refuse a batch
+        scores = measure(converter, inputs[0], options)
+        click.echo(json.dumps(scores) if as_json else describe(scores), err=output is None)
 
 
 @main.command("serve")
@@ -284,8 +302,10 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
 @click.option("--cols", type=click.IntRange(1, 200), default=72, help="Grid columns.")
 @click.option("--allow-host", multiple=True, help="Another name the page may be opened by (a proxy's, a LAN name); "
               "requests naming any other host are refused, against DNS rebinding.")
+@click.option("--method", type=click.Choice(("net", "refine")), default="net", show_default=True,
+              help="refine: colours closer to the camera's (as infer's default), at about 0.2 s more a frame.")
 @device_option
-def serve_command(emoji_dir, model_file, host, port, rows, cols, allow_host, device):
+def serve_command(emoji_dir, model_file, host, port, rows, cols, allow_host, method, device):
     """Live emoji camera: a local web page that turns your webcam into emoji.
 
     It runs the set's fast model (models/<set>-fast.safetensors) where there is one, as for noto.
@@ -294,7 +314,8 @@ def serve_command(emoji_dir, model_file, host, port, rows, cols, allow_host, dev
     pic2emoji serve            # then open http://127.0.0.1:8000
     """
     use_device(device)
-    run(Converter(emoji_dir, model_file or model_path(emoji_dir, fast=True)), host, port, rows, cols, say, allow_host)
+    run(Converter(emoji_dir, model_file or model_path(emoji_dir, fast=True)), host, port, rows, cols, say, allow_host,
+        method)
 
 
 @main.command("tune")

@@ -40,8 +40,18 @@ class Nearest:
         self.blocks = oracle_view(class_tiles.astype(np.float32))
         self.half_norms = (self.blocks ** 2).sum(1) / 2
 
-    def __call__(self, patches: np.ndarray) -> np.ndarray:
+    @classmethod
+    def of_blocks(cls, class_blocks: np.ndarray) -> "Nearest":
+        """The oracle from the tiles' oracle_view, (N, 108), when that is all there is."""
+        nearest = cls.__new__(cls)
+        nearest.blocks = np.asarray(class_blocks, np.float32)
+        nearest.half_norms = (nearest.blocks ** 2).sum(1) / 2
+        return nearest
+
+    def __call__(self, patches: np.ndarray, allowed=None) -> np.ndarray:
         scores = oracle_view(patches.astype(np.float32)) @ self.blocks.T - self.half_norms
+        if allowed is not None:  # a palette: only these classes
+            scores[:, ~np.asarray(allowed, bool)] = -np.inf
         return scores.argmax(1).astype(np.int32)
 
 

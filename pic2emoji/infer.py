@@ -4,53 +4,32 @@ A photo is read in whatever form it comes (JPEG, PNG, WebP, GIF, BMP, TIFF; L, L
 16-bit), turned upright by its EXIF orientation, laid on the model's background where transparent, and
 resized with a proper filter so that each grid cell is exactly one 36×36 patch.
 """
+import contextlib
+import hashlib
+import io
 import struct
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, ImageSequence
-from tqdm import tqdm
+from PIL import Image, ImageOps
 
 from .data import oracle_view
 from .defaults import COLS, MAX_CELLS, PATCH, TILE_PX
 from .emoji_sets import load_emoji_set, prints_aligned
-from .errors import ImageError, ModelError, OutputError
+from .errors import ImageError, ModelError
+from .device import cache_dir
 from .files import write_atomically
 from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
-from .formats import ANIMATED, VIDEO_FORMATS
-from .pixels import block_means, to_uint8
-from .render import FORMATS, TEXT_FORMATS, Renderer
-from .video import convert_video, is_video
+from .pixels import block_means, composite, to_uint8
+from .refine import Refiner
+from .render import Renderer
 
+METHODS = ("refine", "net", "lookup")  # refine: the net's choice, then the mosaic refined as a whole (refine.py)
 PALETTES = ("all", "terminal")  # terminal: one-code-point emoji, which keep text grids aligned, and plain text
 _ORIENTATION_SWAPS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
-_UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
+UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
 STEADY = 0.15  # a cell changes emoji between frames only if the new one is 15% closer (squared 6×6 distance)
-ANIMATION_PIXELS = 400_000_000  # an animated mosaic's frames are held until it is written: ~1.2 GB at most
-
-
-@dataclass(frozen=True)
-class Options:
-    """How a photo becomes a mosaic file. The CLI's infer options mirror these fields."""
-    fmt: str = "png"           # one of render.FORMATS
-    cols: int | None = None    # grid columns, rows following the aspect ratio; None: COLS (fewer for tiny photos)
-    rows: int | None = None    # grid rows, instead of cols
-    palette: str | None = None  # emoji allowed, one of PALETTES; None: terminal for text, all for images
-    tile_px: int = TILE_PX     # pixels per emoji in images
-    split: int | None = None   # text only: cut into pieces of at most this many characters, on row boundaries
-    cell_colour: bool = False  # images and HTML: each emoji on a colour chosen for its cell (ANSI always is)
-    quality: int = 90          # JPEG and WebP quality, 1-100
-    truecolor: bool = True     # ANSI: 24-bit colour escapes, else xterm's 256 colours
-
-    def __post_init__(self):
-        if self.fmt not in FORMATS:
-            raise OutputError(f"unknown format {self.fmt!r}; choose one of {', '.join(FORMATS)}")
-        if self.split is not None and self.fmt not in ("txt", "shortcodes"):
-            raise OutputError(f"--split cuts plain text, not {self.fmt}; use --format txt or shortcodes")
-        if self.palette is None:
-            object.__setattr__(self, "palette", "terminal" if self.fmt in TEXT_FORMATS else "all")
 
 
 def grid_shape(width: int, height: int, cols: int | None = None, rows: int | None = None) -> tuple[int, int]:
@@ -64,7 +43,7 @@ def grid_shape(width: int, height: int, cols: int | None = None, rows: int | Non
     return max(1, round(cols * height / width)), cols
 
 
-def _to_rgb_or_rgba(image: Image.Image) -> Image.Image:
+def to_rgb_or_rgba(image: Image.Image) -> Image.Image:
     if image.mode.startswith("I") or image.mode == "F":  # 16- and 32-bit greyscale: scale, don't clip
         values = np.asarray(image, np.float32)
         scale = 257.0 if image.mode.startswith("I;16") or values.max() > 255 else 1.0
@@ -95,7 +74,7 @@ def _decode(path, cols, rows) -> tuple[Image.Image, tuple[int, int]]:
         check_grid(path, shape, width, height)
         target = (shape[1] * PATCH, shape[0] * PATCH)
         image.draft("RGB", target if (width, height) == image.size else target[::-1])  # JPEG: decode smaller
-        return _to_rgb_or_rgba(ImageOps.exif_transpose(image)), shape
+        return to_rgb_or_rgba(ImageOps.exif_transpose(image)), shape
 
 
 def read_photo(path, background, cols: int | None = None, rows: int | None = None) -> tuple[np.ndarray, tuple]:
@@ -114,7 +93,7 @@ def read_photo(path, background, cols: int | None = None, rows: int | None = Non
 
     except IsADirectoryError:
         raise ImageError(f"{path}: is a folder; give -o OUT_DIR to convert a folder") from None
-    except _UNREADABLE as e:
+    except UNREADABLE as e:
         reason = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
         raise ImageError(f"{path}: not a readable image ({reason}); check the file or convert it to PNG/JPEG") from None
     return fit_to_grid(image, background, shape), shape
@@ -152,6 +131,7 @@ class Converter:
         texts = {"txt": self.texts, "shortcodes": [self.emoji_set.shortcode(i) for i in self.tile_of]}
         self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), texts,
                                  self.model.background, [self.emoji_set.chars[i] for i in self.tile_of])
+        self._refiner = None
         self.classifier = Classifier(lambda: load_weights(self.model), len(self.model.classes),
                                      cache=jit_cache_file(self.model.path, Classifier.batch))
 
@@ -166,26 +146,68 @@ class Converter:
                 raise ModelError(f"{self.emoji_set.path}: no emoji of this set is terminal-safe; use --palette all")
         return allowed
 
-    def grid(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all") -> np.ndarray:
-        """Class index of every cell: (rows, cols) int array. `photo` is a file path or a PIL image."""
-        return self.cells(photo, cols, rows, palette)[0]
+    @property
+    def refiner(self) -> Refiner:
+        """The whole-mosaic refinement over this set's tiles, made on first use."""
+        if self._refiner is None:
+            self._refiner = Refiner(self.class_blocks())
+        return self._refiner
 
-    def cells(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all", previous=None):
-        """The grid, and the photo's mean colour in each cell: (rows, cols, 3) uint8, what ANSI and
-        cell-colour mosaics need. With `previous`, the last frame's grid, cells keep their emoji unless
-        the new pick is clearly better (see steady): a still scene does not flicker."""
+    def class_blocks(self) -> np.ndarray:
+        """Every class's tile on the background as oracle_view sees it, (N, 108): kept in the cache, since
+        reading some 1,850 tile files takes seconds. Named by the model, the background and each tile
+        file's size and time, so a changed tile is read again."""
+        files = [self.emoji_set.path / self.emoji_set.files[i] for i in self.tile_of]
+        key = hashlib.sha256(f"{self.classifier.cache}/{tuple(self.model.background)}".encode())
+        for file in files:
+            stat = file.stat()
+            key.update(f"{file.name}/{stat.st_size}/{stat.st_mtime_ns}".encode())
+        cached = cache_dir() / f"{Path(self.model.path).stem}-{key.hexdigest()[:20]}.blocks.npy"
+        if cached.is_file():
+            with contextlib.suppress(OSError, ValueError):
+                blocks = np.load(cached)
+                if blocks.shape == (len(files), 108):
+                    return blocks
+        tiles = self.emoji_set.tiles(self.tile_of)
+        blocks = oracle_view(block_means(composite(tiles, self.model.background), tiles.shape[1] // PATCH))
+        with contextlib.suppress(OSError):  # a read-only cache costs time, not the mosaic
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(cached, lambda temp: Path(temp).write_bytes(_npy_bytes(blocks)))
+        return blocks
+
+    def pixels(self, photo, cols: int | None = None, rows: int | None = None) -> tuple[np.ndarray, tuple]:
+        """The photo as the grid sees it, (rows·36, cols·36, 3) uint8 on the background, and (rows, cols).
+        `photo` is a file path or a PIL image."""
         if isinstance(photo, Image.Image):
             shape = grid_shape(*photo.size, cols, rows)
             check_grid("the image", shape, *photo.size)
-            pixels = fit_to_grid(photo if photo.mode in ("RGB", "RGBA") else photo.convert("RGBA"), self.model.background, shape)
-        else:
-            pixels, shape = read_photo(photo, self.model.background, cols, rows)
-        # a palette masks the net's choices, no retraining
-        patches = cut_patches(pixels, shape)
-        grid = self.classifier(patches, self.allowed(palette)).reshape(shape)
+            image = photo if photo.mode in ("RGB", "RGBA") else photo.convert("RGBA")
+            return fit_to_grid(image, self.model.background, shape), shape
+        return read_photo(photo, self.model.background, cols, rows)
+
+    def grid(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all",
+             method: str = "refine") -> np.ndarray:
+        """Class index of every cell: (rows, cols) int array. `photo` is a file path or a PIL image."""
+        return self.cells(photo, cols, rows, palette, method)[0]
+
+    def cells(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all",
+              method: str = "refine", previous=None):
+        """The grid, and the photo's mean colour in each cell: (rows, cols, 3) uint8, what ANSI and
+        cell-colour mosaics need. With `previous`, the last frame's grid, cells keep their emoji unless
+        the new pick is clearly better (see steady): a still scene does not flicker."""
+        pixels, shape = self.pixels(photo, cols, rows)
+        grid = self.grid_of(pixels, shape, palette, method)
         if previous is not None and previous.shape == grid.shape:
-            grid = self.steady(patches, grid, previous)
+            grid = self.steady(cut_patches(pixels, shape), grid, previous)
         return grid, to_uint8(block_means(pixels, PATCH))
+
+    def grid_of(self, pixels: np.ndarray, shape, palette: str = "all", method: str = "refine") -> np.ndarray:
+        """The grid for pixels as `pixels()` gives them, by one of METHODS."""
+        patches, allowed = cut_patches(pixels, shape), self.allowed(palette)  # a palette masks choices, no retraining
+        if method == "lookup":
+            return self.refiner.nearest(patches, allowed).reshape(shape)
+        grid = self.classifier(patches, allowed)
+        return self.refiner(patches, shape, grid, allowed) if method == "refine" else grid.reshape(shape)
 
     def steady(self, patches: np.ndarray, grid: np.ndarray, previous: np.ndarray, margin: float = STEADY) -> np.ndarray:
         """Keep the last frame's emoji in each cell whose new pick is not better by `margin` (relative, in
@@ -212,121 +234,7 @@ class Converter:
         return self.renderer.text(grid, fmt)
 
 
-def check_output(photo, out: Path, overwrite: bool = False) -> None:
-    """Refuse to write over the photo itself, over anything but a regular file, or over an existing file
-    unless asked to."""
-    if Path(photo).exists() and out.exists() and out.resolve() == Path(photo).resolve():
-        raise OutputError(f"{out}: is the input photo itself; choose another output name")
-    if out.exists() and not out.is_file():
-        raise OutputError(f"{out}: is not a regular file (a folder, FIFO or device); choose another output name")
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out}: already exists; pass --overwrite to replace it or --skip-existing to keep it")
-
-
-def piece_path(out: Path, number: int) -> Path:
-    """Where piece `number` (from 1) of a split text goes: mosaic.txt -> mosaic.1.txt."""
-    return out.with_name(f"{out.stem}.{number}{out.suffix}")
-
-
-def text_frames(converter: Converter, photo, options: Options = Options("txt")) -> list[tuple[str, int]]:
-    """An animation's text mosaics, frame by frame, with each frame's duration in ms (steady, see
-    Converter.steady); a still photo gives one frame."""
-    moving = animation(photo) if not isinstance(photo, Image.Image) else None
-    if moving is None:
-        return [(text_mosaic(converter, photo, options), 0)]
-    frames, grid = [], None
-    for frame, duration in zip(*moving[:2]):
-        grid, colours = converter.cells(frame, options.cols, options.rows, options.palette, grid)
-        frames.append((converter.renderer.encode(grid, options.fmt, **look(options, photo, colours)).decode(), duration))
-    return frames
-
-
-def look(options: Options, photo, colours) -> dict:
-    """What Renderer.encode needs beyond the grid, for these options and this photo."""
-    title = photo.name if isinstance(photo, Path) else Path(photo).name if isinstance(photo, str) else "mosaic"
-    return {"colours": colours, "cell_colour": options.cell_colour, "title": title, "quality": options.quality,
-            "truecolor": options.truecolor}
-
-
-def text_mosaic(converter: Converter, photo, options: Options = Options("txt")) -> str:
-    """One photo's text mosaic, as stdout shows it: with `options.split`, its pieces, a blank line between."""
-    grid, colours = converter.cells(photo, options.cols, options.rows, options.palette)
-    if options.split is None:
-        return converter.renderer.encode(grid, options.fmt, **look(options, photo, colours)).decode("utf-8")
-    return "\n".join(piece + "\n" for piece in converter.renderer.pieces(grid, options.fmt, options.split))
-
-
-def animation(path) -> tuple[list, list, int] | None:
-    """The frames (RGB or RGBA), their durations in ms and the loop count of an animated GIF, APNG or
-    WebP; None for a still picture, and for anything read_photo would refuse (it says why)."""
-    if not Path(path).is_file():  # a FIFO would block open() until a writer came
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            with Image.open(path) as image:
-                if getattr(image, "n_frames", 1) < 2:
-                    return None
-                frames, durations = [], []
-                for frame in ImageSequence.Iterator(image):
-                    frames.append(_to_rgb_or_rgba(frame.copy()))
-                    durations.append(int(frame.info.get("duration") or 100))
-                return frames, durations, int(image.info.get("loop", 0))
-        except _UNREADABLE as e:
-            raise ImageError(f"{path}: a damaged animation ({str(e)[:80] or type(e).__name__}); check the file") from None
-
-
-def save_animation(converter: Converter, frames, durations, loop, out: Path, options: Options, overwrite: bool,
-                   progress: bool = False) -> list[Path]:
-    """An animation to the same kind of animation of mosaics, frame timings kept."""
-    if len(frames) * grid_cells(frames[0], options) * options.tile_px ** 2 > ANIMATION_PIXELS:
-        raise OutputError(f"{out}: {len(frames)} frames of this size would be more than "
-                          f"{ANIMATION_PIXELS / 1e6:.0f} megapixels in all; lower --cols or --tile-px")
-    grids, colours = [], []
-    for frame in tqdm(frames, desc="frames", unit="frame", disable=not progress):
-        grid, colour = converter.cells(frame, options.cols, options.rows, options.palette, grids[-1] if grids else None)
-        grids.append(grid)
-        colours.append(colour)
-    data = converter.renderer.encode_animation(grids, colours, durations, loop, options.fmt, options.tile_px,
-                                               options.cell_colour, options.quality)
-    write_atomically(out, lambda temp: Path(temp).write_bytes(data), replace=overwrite)
-    return [out]
-
-
-def grid_cells(image: Image.Image, options: Options) -> int:
-    rows, cols = grid_shape(image.width, image.height, options.cols, options.rows)
-    return rows * cols
-
-
-def save_mosaic(converter: Converter, photo, out, options: Options = Options(), overwrite: bool = False,
-                progress: bool = False, on_note=lambda message: None) -> list[Path]:
-    """Convert one photo and write its mosaic to `out`, atomically; never over the photo itself.
-
-    An animated GIF, APNG or WebP written as .gif, .png or .webp becomes an animation of mosaics; a
-    video (with PyAV) a video.
-    With `options.split`, the pieces go to OUT.1.txt, OUT.2.txt, …, each a complete file, none
-    written unless all may be. Returns the files written.
-    """
-    out = Path(out)
-    check_output(photo, piece_path(out, 1) if options.split else out, overwrite)
-    if (options.fmt in VIDEO_FORMATS) != (not isinstance(photo, Image.Image) and is_video(photo)):
-        raise OutputError(f"{out}: a video makes a video and a photo an image or text; choose an output "
-                          f"name to match {Path(str(photo)).name if not isinstance(photo, Image.Image) else 'the image'}")
-    if options.fmt in VIDEO_FORMATS:
-        return convert_video(converter, photo, out, options, overwrite, progress, on_note)
-    if options.fmt in ANIMATED and not isinstance(photo, Image.Image):
-        read_photo(photo, converter.model.background, options.cols, options.rows)  # checks the file, one line if bad
-        if moving := animation(photo):
-            return save_animation(converter, *moving, out, options, overwrite, progress)
-    grid, colours = converter.cells(photo, options.cols, options.rows, options.palette)
-    if options.split is None:
-        converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite, **look(options, photo, colours))
-        return [out]
-    pieces = converter.renderer.pieces(grid, options.fmt, options.split)
-    outs = [piece_path(out, number) for number in range(1, len(pieces) + 1)]
-    for path in outs[1:]:
-        check_output(photo, path, overwrite)
-    for path, piece in zip(outs, pieces):
-        data = (piece + "\n").encode("utf-8")  # the final newline is not counted: chats drop it
-        write_atomically(path, lambda temp, data=data: Path(temp).write_bytes(data), replace=overwrite)
-    return outs
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()

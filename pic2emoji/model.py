@@ -8,7 +8,6 @@ involved, so a GPU machine without a C compiler (tinygrad's CPU back end) saves 
 """
 import hashlib
 import json
-import os
 import pickle
 import sys
 from dataclasses import dataclass, field

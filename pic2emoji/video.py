@@ -49,7 +49,8 @@ def convert_video(converter, source, out: Path, options, overwrite: bool = False
                 encoder, grid = None, None
                 for frame in tqdm(video.decode(stream), total=stream.frames or None, desc="frames", unit="frame",
                                   disable=not progress):
-                    grid, colours = converter.cells(frame.to_image(), options.cols, options.rows, options.palette, grid)
+                    grid, colours = converter.cells(frame.to_image(), options.cols, options.rows, options.palette,
+                                                    options.method, grid)
                     backgrounds = converter.renderer.backgrounds(grid, colours) if options.cell_colour else None
                     mosaic = converter.renderer.image(grid, options.tile_px, backgrounds)
                     mosaic = mosaic.crop((0, 0, mosaic.width // 2 * 2, mosaic.height // 2 * 2))  # even, for 4:2:0

@@ -6,7 +6,7 @@ from PIL import Image
 
 from pic2emoji.batch import convert_all, photos_in
 from pic2emoji.errors import ImageError, OutputError
-from pic2emoji.infer import Options
+from pic2emoji.convert import Options
 
 from conftest import one_line_error, run, solid
 
@@ -102,3 +102,34 @@ def test_shortcode_mosaics_are_txt_files_and_split_is_for_one_photo(converter, t
     with pytest.raises(OutputError, match="--split cuts the text of one photo"):
         convert_all(converter, [tmp_path / "red.png"], tmp_path / "pieces", Options("txt", split=100))
     assert not (tmp_path / "pieces").exists()
+
+
+@pytest.mark.slow
+def test_on_a_terminal_an_error_line_is_not_glued_onto_the_progress_bar(tiny_set, tiny_model, tmp_path):
+    import pty
+    import re
+    import subprocess
+    import sys
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "c.png"):
+        solid(photos / name, (200, 0, 0))
+    (photos / "b.png").write_bytes(b"broken")
+    leader, follower = pty.openpty()  # stderr is a terminal: the bar is drawn
+    process = subprocess.Popen([sys.executable, "-m", "pic2emoji", "infer", str(tiny_set), str(photos), "--model",
+                                str(tiny_model), "-o", str(tmp_path / "out"), "--cols", "2"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        seen += chunk
+    process.wait(timeout=300)
+    pieces = re.split(r"[\r\n]", seen.decode(errors="replace"))
+    errors = [p for p in pieces if "error:" in p]
+    assert errors and all(p.lstrip(" ").startswith("error:") for p in errors), pieces

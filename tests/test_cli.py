@@ -311,3 +311,20 @@ def test_split_is_for_text(tmp_path):
     one_line_error(run("infer", "noto", photo, "-o", tmp_path / "m.png", "--split", 100), "--split cuts plain text",
                    "--format txt or shortcodes")
     assert run("infer", "noto", photo, "--split", 0).exit_code == 2
+
+
+def test_infer_metrics_line_and_json(converter, tiny_set, tiny_model, tmp_path):
+    pytest.importorskip("skimage")
+    photo = halves(tmp_path / "rb.png", (230, 30, 30), (30, 60, 230))
+    line = run("infer", tiny_set, photo, "--model", tiny_model, "-o", tmp_path / "m.png", "--cols", 4, "--metrics")
+    assert line.exit_code == 0 and "dE@2" in line.stdout and "SSIM@6" in line.stdout
+    result = run("infer", tiny_set, photo, "--model", tiny_model, "--cols", 4, "--metrics", "--json", "--method", "lookup")
+    assert result.exit_code == 0
+    scores = json.loads(result.stderr.strip().splitlines()[-1])  # the text mosaic keeps stdout
+    assert scores["method"] == "lookup" and scores["palette"] == "terminal" and "de1" in scores
+
+
+def test_infer_json_needs_metrics_and_metrics_one_photo(tmp_path):
+    photo = solid(tmp_path / "r.png", (200, 10, 10))
+    assert run("infer", "noto", photo, "--json").exit_code == 2
+    assert run("infer", "noto", photo, photo, "-o", tmp_path / "out", "--metrics").exit_code == 2

@@ -206,13 +206,31 @@ def test_steady_frames_do_not_flicker_and_a_real_change_shows_at_once(converter)
     plain, steady, previous, last = [], [], None, None
     for _ in range(6):
         frame = noisy()
-        grid = converter.grid(frame, cols=16)
-        held, _ = converter.cells(frame, cols=16, previous=previous)
+        grid = converter.grid(frame, cols=16, method="net")
+        held, _ = converter.cells(frame, cols=16, method="net", previous=previous)
         if last is not None:
             plain.append((grid != last).mean())
             steady.append((held != previous).mean())
         last, previous = grid, held
     assert np.mean(plain) > 0.02 and np.mean(steady) <= 0.5 * np.mean(plain)  # noise alone flips over 2% a frame
     green = Image.new("RGB", (288, 216), (30, 200, 60))
-    changed, _ = converter.cells(green, cols=16, previous=previous)
-    np.testing.assert_array_equal(changed, converter.grid(green, cols=16))  # the new scene, whole, in one frame
+    changed, _ = converter.cells(green, cols=16, method="net", previous=previous)
+    np.testing.assert_array_equal(changed, converter.grid(green, cols=16, method="net"))  # the new scene, whole, in one frame
+
+
+def test_every_method_keeps_to_the_palette_and_repeats_itself(converter, tmp_path):
+    path = halves(tmp_path / "ry.png", (235, 125, 35), (120, 90, 60), (120, 96))
+    allowed = converter.allowed("terminal")
+    for method in ("refine", "net", "lookup"):
+        grids = [converter.grid(path, cols=6, palette="terminal", method=method) for _ in range(2)]
+        np.testing.assert_array_equal(*grids)
+        assert grids[0].shape == (5, 6) and allowed[grids[0]].all()
+
+
+def test_measure_scores_the_mosaic_it_makes(converter, tmp_path):
+    pytest.importorskip("skimage")
+    from pic2emoji.convert import Options, measure
+    path = halves(tmp_path / "rb.png", (230, 30, 30), (30, 60, 230))
+    scores = measure(converter, path, Options(cols=4))
+    assert set(scores) >= {"de2", "de1", "cell_psnr", "ssim6", "distinct"} and scores["method"] == "refine"
+    assert 0 <= scores["de2"] < 30 and scores["cell_psnr"] > 10

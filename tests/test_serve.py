@@ -78,6 +78,15 @@ def test_frame_gives_a_grid_of_the_right_shape(server, converter):
     assert {part.split(";")[0].strip() for part in headers["Server-Timing"].split(",")} == {"decode", "wait", "net", "encode"}
 
 
+def test_serve_method_refine_keeps_to_the_palette(converter):
+    server = EmojiCamServer(converter, "127.0.0.1", 0, ROWS, COLS, method="refine")
+    try:
+        grid, ms = server.frame(jpeg(halves(COLS * 8, ROWS * 8)))
+    finally:
+        server.server_close()
+    assert grid.shape == (ROWS, COLS) and server.allowed[grid].all() and "refine" in ms
+
+
 @pytest.mark.parametrize("cell_px", [4, 8, 36])
 def test_red_top_blue_bottom_gives_red_emoji_on_top_and_blue_below(server, cell_px):
     _, _, answer = request(server, "/frame", jpeg(halves(COLS * cell_px, ROWS * cell_px)))

@@ -1,0 +1,119 @@
+"""Refine a mosaic as a whole, so that its colours seen from a step back match the photo's: numpy only.
+
+A choice per cell, however good, can at best tie the nearest-colour lookup: the photo's colours that no
+emoji has stay lost. Neighbouring cells can make them up between them (a red and a yellow emoji read
+as orange from a step back). Iterated conditional modes does that: from the net's choice, each cell
+in turn picks among its k nearest emoji by the structure term the one that minimises
+
+    structure / 36  +  weight · Σ |Lab(mean of window) − Lab(photo's window)|²
+
+over the (up to four) overlapping 2×2-cell windows it belongs to. The structure term (the 6×6 block
+colour distance plus that of the 6×6 grey pattern less its mean) keeps what is inside each cell, which
+SSIM sees; the second term its colour as a person sees it from a step back (CIELAB). Cells are updated in
+four interleaved sub-grids (row and column parity), so no two cells updated together share a window:
+each step is one vectorised numpy pass, and the result is the same on every run.
+"""
+import numpy as np
+
+from .data import Nearest, oracle_view
+
+_SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],  # IEC 61966-2-1, D65
+                         [0.2126729, 0.7151522, 0.0721750],
+                         [0.0193339, 0.1191920, 0.9503041]], np.float32)
+_WHITE = np.array([0.95047, 1.0, 1.08883], np.float32)
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (..., 3) in 0..255 -> CIELAB (D65): the standard formulas, for choosing (the metrics use
+    scikit-image)."""
+    c = np.asarray(rgb, np.float32) / 255
+    linear = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = linear @ (_SRGB_TO_XYZ.T / _WHITE)
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+class Refiner:
+    """ICM over the mosaic for one emoji set on its background.
+
+    class_blocks: (N, 108) every class's tile on the background as data.oracle_view sees it (6×6 block
+    means). k: candidates per cell; weight: of the colour term; sweeps: passes over the grid; pattern:
+    weight of the 6×6 grey pattern (less its mean) in the structure term, beside the 6×6 colour
+    distance: it keeps the shapes inside cells, which SSIM sees, while the colour term moves their mean.
+    """
+    def __init__(self, class_blocks: np.ndarray, k: int = 16, weight: float = 7.0, sweeps: int = 2,
+                 pattern: float = 2.0):
+        self.k, self.weight, self.sweeps, self.pattern = k, weight, sweeps, pattern
+        class_blocks = np.asarray(class_blocks, np.float32)
+        self.lookup = Nearest.of_blocks(class_blocks)
+        self.blocks = self.structure(class_blocks)
+        self.half_norms = (self.blocks ** 2).sum(1) / 2
+        self.means = class_blocks.reshape(len(class_blocks), 36, 3).mean(1)  # (N, 3): each tile's colour
+
+    def structure(self, view: np.ndarray) -> np.ndarray:
+        """The 6×6 block means and their grey pattern, scaled so that L2 over them is the structure term."""
+        grey = view.reshape(len(view), 36, 3) @ np.array([0.299, 0.587, 0.114], np.float32)
+        grey -= grey.mean(1, keepdims=True)
+        return np.concatenate([view, grey * np.float32(np.sqrt(self.pattern))], 1)
+
+    def nearest(self, patches: np.ndarray, allowed=None) -> np.ndarray:
+        """The 6×6 nearest-colour lookup (data.Nearest) among the allowed classes."""
+        return self.lookup(patches, allowed)
+
+    def candidates(self, view: np.ndarray, start: np.ndarray, allowed=None) -> tuple[np.ndarray, np.ndarray]:
+        """Each cell's k nearest allowed classes by the structure term, its start among them: (cells, k)
+        classes and their structure term (squared L2 / 36). `view`: the patches' oracle_view."""
+        view = self.structure(view)
+        scores = view @ self.blocks.T - self.half_norms  # larger is nearer: -(distance² - |view|²) / 2
+        if allowed is not None:
+            scores[:, ~np.asarray(allowed, bool)] = -np.inf
+        k = min(self.k, scores.shape[1])
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.tile(np.arange(k), (len(view), 1))
+        top = np.sort(top, axis=1)  # a fixed order: ties break the same way every run
+        missing = ~(top == start[:, None]).any(1)
+        worst = np.take_along_axis(scores, top, 1).argmin(1)
+        top[missing, worst[missing]] = start[missing]
+        distance = (view ** 2).sum(1, keepdims=True) - 2 * np.take_along_axis(scores, top, 1)
+        return top, distance / 36
+
+    def __call__(self, patches: np.ndarray, shape, start: np.ndarray, allowed=None) -> np.ndarray:
+        """(rows·cols, 36, 36, 3) patches and a start grid of classes -> the refined (rows, cols) grid."""
+        rows, cols = shape
+        start = np.asarray(start).reshape(-1)
+        view = oracle_view(patches)
+        top, unary = self.candidates(view, start, allowed)
+        top, unary = top.reshape(rows, cols, -1), unary.reshape(rows, cols, -1)
+        pick = (top == start.reshape(rows, cols, 1)).argmax(-1)  # index of the start among the candidates
+        if rows < 2 or cols < 2 or self.weight == 0:
+            return np.take_along_axis(top, pick[..., None], -1)[..., 0]
+        photo = view.reshape(rows, cols, 36, 3).mean(2)  # each cell's colour
+        target = srgb_to_lab(_window_sums(photo) / 4)  # (rows-1, cols-1, 3)
+        colours = self.means[top]  # (rows, cols, k, 3)
+        for _ in range(self.sweeps):
+            for a in (0, 1):
+                for b in (0, 1):
+                    current = np.take_along_axis(colours, pick[..., None, None], 2)[:, :, 0]
+                    cost = unary[a::2, b::2].copy()
+                    sums = _window_sums(current)
+                    for di in (0, 1):
+                        for dj in (0, 1):  # the window whose top-left cell is (i - di, j - dj)
+                            wi, wj = _window_rows(a, di, rows), _window_rows(b, dj, cols)
+                            ci, cj = wi + di, wj + dj  # the cells of this sub-grid those windows hold
+                            ci_sub, cj_sub = (ci - a) // 2, (cj - b) // 2
+                            others = sums[np.ix_(wi, wj)] - current[np.ix_(ci, cj)]
+                            mean = (others[:, :, None] + colours[np.ix_(ci, cj)][:, :, :, :]) / 4
+                            error = ((srgb_to_lab(mean) - target[np.ix_(wi, wj)][:, :, None]) ** 2).sum(-1)
+                            cost[np.ix_(ci_sub, cj_sub)] += self.weight * error
+                    pick[a::2, b::2] = cost.argmin(-1)
+        return np.take_along_axis(top, pick[..., None], -1)[..., 0]
+
+
+def _window_sums(cells: np.ndarray) -> np.ndarray:
+    """(rows, cols, 3) -> (rows-1, cols-1, 3): the sum of each 2×2 window of cells."""
+    return cells[:-1, :-1] + cells[1:, :-1] + cells[:-1, 1:] + cells[1:, 1:]
+
+
+def _window_rows(parity: int, offset: int, size: int) -> np.ndarray:
+    """The windows (along one axis) that hold a cell of this parity at this offset from their first."""
+    first = parity - offset
+    return np.arange(first + (first < 0) * 2, size - 1, 2)
