@@ -16,7 +16,7 @@ from .defaults import PATCH, TILE_PX
 from .errors import ImageError, OutputError
 from .files import write_atomically
 from .formats import ANIMATED, VIDEO_FORMATS
-from .infer import METHODS, UNREADABLE, Converter, grid_shape, read_photo, to_rgb_or_rgba
+from .infer import METHODS, UNREADABLE, Converter, grid_shape, to_rgb_or_rgba
 from .pixels import block_means, to_uint8
 from .render import FORMATS, TEXT_FORMATS
 from .video import convert_video, is_video
@@ -158,8 +158,7 @@ def save_mosaic(converter: Converter, photo, out, options: Options = Options(), 
     if options.fmt in VIDEO_FORMATS:
         return convert_video(converter, photo, out, options, overwrite, progress, on_note)
     if options.fmt in ANIMATED and not isinstance(photo, Image.Image):
-        read_photo(photo, converter.model.background, options.cols, options.rows)  # checks the file, one line if bad
-        if moving := animation(photo):
+        if moving := animation(photo):  # else a still picture, or one that cells() refuses in one line
             return save_animation(converter, *moving, out, options, overwrite, progress)
     grid, colours = converter.cells(photo, options.cols, options.rows, options.palette, options.method)
     if options.split is None:
