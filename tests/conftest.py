@@ -115,6 +115,17 @@ def halves(path, top, bottom, size=(96, 96)):
     return path
 
 
+def needs(module: str):
+    """Import a test extra (scikit-image, PyAV): missing, it fails the test in CI and skips it elsewhere."""
+    try:
+        return __import__(module)
+    except ImportError:
+        message = f"{module} is missing: pip install -e '.[test]' (scripts/test.sh does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 def run(*args):
     """The CLI in this process, as a user types it: the result has exit_code, stdout and stderr."""
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)

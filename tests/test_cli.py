@@ -14,7 +14,7 @@ from PIL import Image
 from pic2emoji import __version__
 from pic2emoji.model import Classifier
 
-from conftest import CUSTOM, halves, jpeg_bytes, one_line_error, png_bytes, run, solid
+from conftest import CUSTOM, halves, jpeg_bytes, needs, one_line_error, png_bytes, run, solid
 
 
 def test_version():
@@ -314,7 +314,7 @@ def test_split_is_for_text(tmp_path):
 
 
 def test_infer_metrics_line_and_json(converter, tiny_set, tiny_model, tmp_path):
-    pytest.importorskip("skimage")
+    needs("skimage")
     photo = halves(tmp_path / "rb.png", (230, 30, 30), (30, 60, 230))
     line = run("infer", tiny_set, photo, "--model", tiny_model, "-o", tmp_path / "m.png", "--cols", 4, "--metrics")
     assert line.exit_code == 0 and "dE@2" in line.stdout and "SSIM@6" in line.stdout

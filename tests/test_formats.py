@@ -10,7 +10,7 @@ from PIL import Image, ImageSequence
 from pic2emoji.formats import CONTRAST, cell_colours, luminance, xterm_256
 
 from browser import CHROMIUM
-from conftest import halves, one_line_error, run, solid
+from conftest import halves, needs, one_line_error, run, solid
 
 ANSI = re.compile(r"\x1b\[48;(?:2;(\d+);(\d+);(\d+)|5;(\d+))m")
 
@@ -103,7 +103,7 @@ def test_html_opens_offline_as_an_aligned_grid_of_copyable_emoji(tiny_set, tiny_
 
 
 def make_video(path, colours, rate=10, size=(64, 48)):
-    av = pytest.importorskip("av")  # the video extra; CI installs it with the test extra
+    av = needs("av")  # the video extra, in the test extra
     with av.open(str(path), "w") as film:
         stream = film.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"

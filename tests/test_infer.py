@@ -12,7 +12,7 @@ from PIL import Image, ImageFile
 from pic2emoji.errors import ImageError
 from pic2emoji.infer import cut_patches, read_photo
 
-from conftest import GREY, halves, jpeg_bytes, png_bytes, solid
+from conftest import GREY, halves, jpeg_bytes, needs, png_bytes, solid
 
 
 @pytest.mark.parametrize("size, cols, rows, expected", [
@@ -228,7 +228,7 @@ def test_every_method_keeps_to_the_palette_and_repeats_itself(converter, tmp_pat
 
 
 def test_measure_scores_the_mosaic_it_makes(converter, tmp_path):
-    pytest.importorskip("skimage")
+    needs("skimage")
     from pic2emoji.convert import Options, measure
     path = halves(tmp_path / "rb.png", (230, 30, 30), (30, 60, 230))
     scores = measure(converter, path, Options(cols=4))

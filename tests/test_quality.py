@@ -4,7 +4,9 @@ import pytest
 
 from pic2emoji.quality import fidelity, mean_delta_e
 
-pytest.importorskip("skimage")
+from conftest import needs
+
+needs("skimage")
 
 
 def grey_of_lightness(lightness: float) -> float:
