@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pic2emoji.data import Nearest
+from pic2emoji.data import Batches, Nearest, default_workers
 from pic2emoji.files import shipped_dir
 from pic2emoji.infer import Converter, cut_patches, read_photo
 from pic2emoji.model import Classifier, load_model, model_path, new_model
@@ -30,7 +30,7 @@ from pic2emoji.quality import fidelity
 from pic2emoji.train import TrainConfig, classes_of, make_step, sample_maker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "photos"
-SECTIONS = ("data", "train", "net", "cli", "startup", "memory", "fidelity")
+SECTIONS = ("data", "train", "net", "cli", "startup", "steady", "memory", "fidelity")
 
 
 def machine() -> dict:
@@ -54,10 +54,48 @@ def timed(fn, repeat: int = 3) -> float:
 
 
 def bench_data(emoji_set, config) -> dict:
+    """Samples/s of one batch maker here, then of the worker pool train uses (data.Batches), 1 worker and
+    the default (one per core less one), including the hand-over to this process."""
     maker = sample_maker(emoji_set, config)
     maker.batch(0, config.batch_size)
     seconds = timed(lambda: [maker.batch(i, config.batch_size) for i in range(5)], 2) / 5
-    return {"data_samples_per_s": round(config.batch_size / seconds)}
+    result = {"data_samples_per_s (one process)": round(config.batch_size / seconds)}
+    for workers in dict.fromkeys([1, default_workers()]):
+        batches = Batches(maker, 0, 10_000, config.batch_size, workers)
+        try:
+            batches.get(0)  # the workers have started
+            start = time.perf_counter()
+            for index in range(1, 41):
+                batches.get(index)
+            result[f"data_samples_per_s ({workers} worker{'s' * (workers > 1)}, pool)"] = \
+                round(40 * config.batch_size / (time.perf_counter() - start))
+        finally:
+            batches.close()
+    return result
+
+
+def bench_steady(converter: Converter, photo: Path, frames: int = 8, noise: float = 4.0) -> dict:
+    """Share of cells that change emoji per frame on a still photo with camera-like noise, without and
+    with Converter.steady (target of issues 14/15: at most 2%), and how much a real move still changes."""
+    rng = np.random.default_rng(0)
+    base = np.asarray(Image.open(photo).convert("RGB").resize((576, 432)), np.float32)
+    noisy = [Image.fromarray(np.clip(base + rng.normal(0, noise, base.shape), 0, 255).astype(np.uint8))
+             for _ in range(frames)]
+    result = {}
+    for steady in (False, True):
+        previous, changed = None, []
+        for frame in noisy:
+            grid, _ = converter.cells(frame, cols=72, palette="terminal", previous=previous if steady else None)
+            if previous is not None:
+                changed.append((grid != previous).mean())
+            previous = grid
+        result[f"steady_changed_per_frame ({'steady' if steady else 'plain'}, noise {noise})"] = f"{np.mean(changed):.2%}"
+    still, _ = converter.cells(Image.fromarray(base.astype(np.uint8)), cols=72, palette="terminal")
+    moved = Image.fromarray(np.roll(base, 8, axis=1).astype(np.uint8))  # the scene moves by one cell
+    fresh, _ = converter.cells(moved, cols=72, palette="terminal")
+    held, _ = converter.cells(moved, cols=72, palette="terminal", previous=still)
+    result["steady_moved_one_cell (plain / steady cells changed)"] = f"{(fresh != still).mean():.1%} / {(held != still).mean():.1%}"
+    return result
 
 
 def bench_train(emoji_set, config) -> dict:
@@ -245,6 +283,7 @@ def main(argv=None):
     steps = {"data": lambda: bench_data(converter.emoji_set, config), "train": lambda: bench_train(converter.emoji_set, config),
              "net": lambda: bench_net(converter, args.tune, baseline), "cli": lambda: bench_cli(args.set, photos[0]),
              "startup": lambda: bench_startup(converter, next(p for p in photos if p.name == "chelsea.png")),
+             "steady": lambda: bench_steady(converter, next(p for p in photos if p.name == "chelsea.png")),
              "memory": lambda: bench_memory(args.set), "fidelity": lambda: bench_fidelity(converter, fidelity_photos())}
     for section in SECTIONS:
         if section not in only:
