@@ -1,4 +1,5 @@
 """The `pic2emoji` command: parses options, calls the library, prints. No image or model logic here."""
+import errno
 import json
 import os
 import shutil
@@ -40,6 +41,7 @@ device_option = click.option("--device", default=None,
                              help="tinygrad device (CPU, CL, METAL, CUDA, ...).  [default: tinygrad's choice]")
 
 
+STDOUT_WRITE_ERRORS = {errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EBADF}
 say = partial(click.echo, err=True)  # messages for people, and progress bars on a terminal, go to stderr
 
 
@@ -65,8 +67,10 @@ class Commands(click.Group):
             if ctx.params.get("debug"):
                 raise
             raise click.ClickException(one_line(str(e))) from None
-        except OSError as e:  # from writing stdout: everything else is a Pic2EmojiError by now
-            if ctx.params.get("debug"):
+        except OSError as e:
+            # The library turns its own file errors into Pic2EmojiErrors; a write error that still
+            # arrives here is stdout's (> /dev/full). Anything else is a bug: let it show.
+            if ctx.params.get("debug") or e.errno not in STDOUT_WRITE_ERRORS:
                 raise
             raise click.ClickException(f"stdout: could not be written ({e.strerror or e}); "
                                        "free some space or write with -o FILE") from None

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .defaults import PATCH, TILE_PX
 from .errors import ImageError, OutputError
-from .files import write_atomically
+from .files import check_replaceable, write_bytes
 from .formats import ANIMATED, VIDEO_FORMATS
 from .infer import METHODS, UNREADABLE, Converter, grid_shape, to_rgb_or_rgba
 from .pixels import block_means, to_uint8
@@ -54,8 +54,7 @@ def check_output(photo, out: Path, overwrite: bool = False) -> None:
     unless asked to."""
     if Path(photo).exists() and out.exists() and out.resolve() == Path(photo).resolve():
         raise OutputError(f"{out}: is the input photo itself; choose another output name")
-    if out.exists() and not out.is_file():
-        raise OutputError(f"{out}: is not a regular file (a folder, FIFO or device); choose another output name")
+    check_replaceable(out)  # before any work; write_atomically checks again as it writes
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or --skip-existing to keep it")
 
@@ -132,7 +131,7 @@ def save_animation(converter: Converter, frames, durations, loop, out: Path, opt
         colours.append(colour)
     data = converter.renderer.encode_animation(grids, colours, durations, loop, options.fmt, options.tile_px,
                                                options.cell_colour, options.quality)
-    write_atomically(out, lambda temp: Path(temp).write_bytes(data), replace=overwrite)
+    write_bytes(out, data, replace=overwrite)
     return [out]
 
 
@@ -169,8 +168,7 @@ def save_mosaic(converter: Converter, photo, out, options: Options = Options(), 
     for path in outs[1:]:
         check_output(photo, path, overwrite)
     for path, piece in zip(outs, pieces):
-        data = (piece + "\n").encode("utf-8")  # the final newline is not counted: chats drop it
-        write_atomically(path, lambda temp, data=data: Path(temp).write_bytes(data), replace=overwrite)
+        write_bytes(path, (piece + "\n").encode("utf-8"), replace=overwrite)  # the final newline is not counted
     return outs
 
 

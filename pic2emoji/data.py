@@ -163,7 +163,10 @@ class Batches:
                 worker.start()
         finally:
             for key, value in saved.items():
-                os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+                if value is None:
+                    del os.environ[key]
+                else:
+                    os.environ[key] = value
 
     def get(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Batch number `index`; batches must be asked for in order, from `first`."""

@@ -19,8 +19,7 @@ def write_atomically(path, write, replace: bool = True) -> None:
     name, one wins and the other is refused. Only a regular file is ever replaced.
     """
     path = Path(path)
-    if path.exists() and not path.is_file():
-        raise OutputError(f"{path}: is not a regular file (a folder, FIFO or device); choose another output name")
+    check_replaceable(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(path)
@@ -46,6 +45,17 @@ def write_atomically(path, write, replace: bool = True) -> None:
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+def check_replaceable(path: Path) -> None:
+    """Refuse a path that holds anything but a regular file: a folder, FIFO or device is never replaced."""
+    if path.exists() and not path.is_file():
+        raise OutputError(f"{path}: is not a regular file (a folder, FIFO or device); choose another output name")
+
+
+def write_bytes(path, data: bytes, replace: bool = True) -> None:
+    """write_atomically for bytes already made."""
+    write_atomically(path, lambda temp: Path(temp).write_bytes(data), replace)
 
 
 def _put_if_absent(temp: str, path: Path) -> None:

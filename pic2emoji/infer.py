@@ -19,7 +19,7 @@ from .defaults import COLS, MAX_CELLS, PATCH, TILE_PX
 from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ImageError, ModelError
 from .device import cache_dir
-from .files import write_atomically
+from .files import write_bytes
 from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
 from .pixels import block_means, composite, to_uint8
 from .refine import Refiner
@@ -172,7 +172,7 @@ class Converter:
         blocks = oracle_view(block_means(composite(tiles, self.model.background), tiles.shape[1] // PATCH))
         with contextlib.suppress(OSError):  # a read-only cache costs time, not the mosaic
             cached.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(cached, lambda temp: Path(temp).write_bytes(_npy_bytes(blocks)))
+            write_bytes(cached, _npy_bytes(blocks))
         return blocks
 
     def pixels(self, photo, cols: int | None = None, rows: int | None = None) -> tuple[np.ndarray, tuple]:
@@ -217,8 +217,7 @@ class Converter:
         if not len(changed):
             return grid
         new, old = grid.ravel()[changed], previous.ravel()[changed]
-        classes, inverse = np.unique(np.concatenate([new, old]), return_inverse=True)
-        views = oracle_view(self.renderer.faces(classes, PATCH).astype(np.float32))[inverse]
+        views = self.refiner.lookup.blocks[np.concatenate([new, old])]  # each class as the lookup sees it
         seen = oracle_view(patches[changed].astype(np.float32))
         distance = ((np.concatenate([seen, seen]) - views) ** 2).sum(1)
         # relative margin, plus 2 levels of noise in each of the 108 block means (squared: 108 · 2²)

@@ -24,7 +24,7 @@ from .defaults import BACKGROUND, PATCH
 from .device import cache_dir
 from .emoji_sets import EmojiSet, find_emoji_set
 from .errors import ModelError, OutputError
-from .files import shipped_dir, write_atomically
+from .files import shipped_dir, write_atomically, write_bytes
 
 FORMAT = "pic2emoji-model"
 FORMAT_VERSION = 1
@@ -271,7 +271,7 @@ class Classifier:
             return
         self._pick.captured.free_intermediates()  # their contents need not be saved; they come back on use
         try:
-            write_atomically(self.cache, lambda temp: Path(temp).write_bytes(pickle.dumps(self._pick)))
+            write_bytes(self.cache, pickle.dumps(self._pick))
             self._tuned_note.unlink(missing_ok=True)
             if beam:
                 self._tuned_note.write_text(f"BEAM={beam}\n")

@@ -10,7 +10,7 @@ from PIL import Image
 
 from .defaults import MAX_MOSAIC_PIXELS, TILE_PX
 from .errors import OutputError
-from .files import write_atomically
+from .files import write_bytes
 from .formats import IMAGE_FORMATS, SUFFIXES, animation_bytes, ansi, cell_colours, html_page, image_bytes
 from .pixels import composite, resize_tiles, to_uint8
 
@@ -61,12 +61,8 @@ class Renderer:
 
     def rgba(self, classes, tile_px: int) -> np.ndarray:
         """(n, tile_px, tile_px, 4) uint8: these classes' tiles at this size, each made once."""
-        known = self._rgba.setdefault(tile_px, {})
-        new = [c for c in classes if c not in known]
-        if new:
-            tiles = self.tiles(np.array(new))
-            known.update(zip(new, resize_tiles(tiles, tile_px) if tiles.shape[1] != tile_px else tiles))
-        return np.stack([known[c] for c in classes])
+        sized = lambda tiles: resize_tiles(tiles, tile_px) if tiles.shape[1] != tile_px else tiles
+        return _made_once(self._rgba.setdefault(tile_px, {}), classes, lambda new: sized(self.tiles(new)))
 
     def backgrounds(self, grid: np.ndarray, photo_colours: np.ndarray) -> np.ndarray:
         """The colour behind each cell's emoji when mosaics sit on cell colours (see formats.cell_colours)."""
@@ -77,12 +73,9 @@ class Renderer:
         return cell_colours(photo_colours, coverage[inverse], ink[inverse])
 
     def faces(self, classes: np.ndarray, tile_px: int) -> np.ndarray:
-        """(n, tile_px, tile_px, 3) uint8: what the mosaic shows of these classes."""
-        known = self._faces.setdefault(tile_px, {})
-        new = [c for c in classes if c not in known]
-        if new:
-            known.update(zip(new, faces(self.tiles(np.array(new)), self.background, tile_px)))
-        return np.stack([known[c] for c in classes])
+        """(n, tile_px, tile_px, 3) uint8: what the mosaic shows of these classes, on the background."""
+        on_background = lambda new: to_uint8(composite(self.rgba(new, tile_px), self.background))
+        return _made_once(self._faces.setdefault(tile_px, {}), classes, on_background)
 
     def image(self, grid: np.ndarray, tile_px: int = TILE_PX, backgrounds: np.ndarray | None = None) -> Image.Image:
         """RGB image of cols·tile_px × rows·tile_px: each cell's emoji on the background, or on its own
@@ -143,13 +136,15 @@ class Renderer:
         file only with `overwrite` (checked as the file is put in place, so two runs cannot both win).
         `look`: encode's colours, cell_colour, title, quality, truecolor."""
         data = self.encode(grid, fmt, tile_px, **look)
-        write_atomically(Path(path), lambda temp: Path(temp).write_bytes(data), replace=overwrite)
+        write_bytes(path, data, replace=overwrite)
 
 
-def faces(tiles: np.ndarray, background, tile_px: int) -> np.ndarray:
-    """RGBA tiles -> what the mosaic shows of them: (n, tile_px, tile_px, 3) uint8 RGB on the background."""
-    tiles = resize_tiles(tiles, tile_px) if tiles.shape[1] != tile_px else tiles
-    return to_uint8(composite(tiles, background))
+def _made_once(cache: dict, classes, make) -> np.ndarray:
+    """The cached array of each class, `make(new classes)` called only for those not cached yet."""
+    new = [c for c in classes if c not in cache]
+    if new:
+        cache.update(zip(new, make(np.array(new))))
+    return np.stack([cache[c] for c in classes])
 
 
 def draw_faces(grid: np.ndarray, faces: np.ndarray) -> Image.Image:

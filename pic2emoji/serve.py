@@ -66,7 +66,12 @@ class EmojiCamServer(ThreadingHTTPServer):
 
     def __init__(self, converter, host: str, port: int, rows: int, cols: int, allow_hosts=(), method: str = "net"):
         self.converter, self.rows, self.cols, self.host, self.method = converter, rows, cols, host, method
-        self.allow_hosts = {h.lower() for h in allow_hosts}  # names a proxy or a LAN gives this server
+        # The names a request may give this server: loopback ones, its address, those a proxy or a LAN
+        # gives it; on every address also this machine's own names (looked up once, not per request).
+        self.names = LOOPBACK | {host.lower()} | {h.lower() for h in allow_hosts}
+        if host in WILDCARD:
+            name = socket.gethostname().lower()
+            self.names |= {name, f"{name}.local", socket.getfqdn().lower()}
         self.slots = threading.BoundedSemaphore(WORKERS)
         self.allowed = converter.allowed(PALETTE)
         self.lock = threading.Lock()  # the JIT reuses its buffers: one frame in the net at a time
@@ -105,13 +110,12 @@ class EmojiCamServer(ThreadingHTTPServer):
         if not host:
             return False
         host = host.lower().strip("[]")
-        if host in LOOPBACK or host == self.host.lower() or host in self.allow_hosts:
+        if host in self.names:
             return True
         if self.host in WILDCARD:
             with contextlib.suppress(ValueError):
                 ipaddress.ip_address(host)
                 return True
-            return host in {socket.gethostname().lower(), socket.getfqdn().lower(), f"{socket.gethostname().lower()}.local"}
         return False
 
     def handle_error(self, request, client_address):
