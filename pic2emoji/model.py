@@ -46,9 +46,9 @@ class TinyConvNet:
         head = [nn.Linear(FEATURES, classes)] if rank is None else [nn.Linear(FEATURES, rank, bias=False), nn.Linear(rank, classes)]
         self.rank = rank
         # stride: the first convolution 4×4 at stride 2 (36 -> 17 directly) in place of 3×3 and a pool
-        first = [nn.Conv2d(3, 8, 4, stride=2), Tensor.relu, lambda x: x] if stride else \
+        first = [nn.Conv2d(3, 8, 4, stride=2), Tensor.relu, same] if stride else \
                 [nn.Conv2d(3, 8, 3), Tensor.relu, Tensor.max_pool2d]
-        self.layers = [*first, nn.Conv2d(8, 16, 3), Tensor.relu, Tensor.max_pool2d, lambda x: x.flatten(1), *head]
+        self.layers = [*first, nn.Conv2d(8, 16, 3), Tensor.relu, Tensor.max_pool2d, flatten, *head]
 
     def __call__(self, x: Tensor) -> Tensor:
         """x: (N, 3, 36, 36) RGB in [0, 1] -> (N, classes) logits."""
@@ -79,6 +79,15 @@ class TinyConvNet:
         first[:k], second[:, :k] = np.sqrt(s[:k])[:, None] * vt[:k], u[:, :k] * np.sqrt(s[:k])
         self.layers[-2].weight.assign(Tensor(first)).realize()
         self.layers[-1].weight.assign(Tensor(second)).realize()
+
+
+def flatten(x: Tensor) -> Tensor:
+    return x.flatten(1)
+
+
+def same(x: Tensor) -> Tensor:
+    """Stands in for the stride-2 net's pool, so every architecture has its layers at the same places."""
+    return x
 
 
 ARCHITECTURES = {"tinyconv": TinyConvNet, "tinyconv-r64": lambda classes: TinyConvNet(classes, rank=64),

@@ -37,3 +37,18 @@ def parse_colour(text: str) -> tuple[int, int, int]:
         return ImageColor.getrgb(text)[:3]
     except ValueError:
         raise ValueError(f"{text!r} is not a colour: use a name (grey), #rrggbb or r,g,b") from None
+
+
+def nearest_pattern(k: int, size: int = 36) -> np.ndarray:
+    """Which of a cell's k source pixels each of its `size` output pixels takes when a grid drawn at k px
+    per cell is brought to `size` px per cell by nearest neighbour (pixel centres, exact arithmetic:
+    floor((j + ½)·k / size)). The same in the browser's ONNX graph (onnx_export.py) and in serve.py."""
+    return (2 * np.arange(size) + 1) * k // (2 * size)
+
+
+def upsample_cells(image: np.ndarray, shape, size: int = 36) -> np.ndarray:
+    """(rows·k, cols·k, c) -> (rows·size, cols·size, c) by nearest_pattern, cell by cell."""
+    rows, cols = shape
+    repeats = [np.tile(np.bincount(nearest_pattern(n // cells, size), minlength=n // cells), cells)
+               for n, cells in ((image.shape[0], rows), (image.shape[1], cols))]
+    return np.repeat(np.repeat(image, repeats[0], axis=0), repeats[1], axis=1)
