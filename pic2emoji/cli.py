@@ -25,6 +25,7 @@ from .pixels import parse_colour
 from .quality import describe, require as require_quality
 from .render import FORMATS, TEXT_FORMATS, format_of
 from .serve import run
+from .web import export_web
 from .train import TrainConfig, evaluate, train
 
 
@@ -306,20 +307,47 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
 @click.option("--cols", type=click.IntRange(1, 200), default=72, help="Grid columns.")
 @click.option("--allow-host", multiple=True, help="Another name the page may be opened by (a proxy's, a LAN name); "
               "requests naming any other host are refused, against DNS rebinding.")
+@click.option("--net", "where", type=click.Choice(("browser", "server")), default="browser", show_default=True,
+              help="Where the net runs: in the page (onnxruntime-web; frames stay in the browser) or here.")
 @click.option("--method", type=click.Choice(("net", "refine")), default="net", show_default=True,
-              help="refine: colours closer to the camera's (as infer's default), at about 0.2 s more a frame.")
+              help="refine (with --net server): colours closer to the camera's, at about 0.2 s more a frame.")
 @device_option
-def serve_command(emoji_dir, model_file, host, port, rows, cols, allow_host, method, device):
+def serve_command(emoji_dir, model_file, host, port, rows, cols, allow_host, where, method, device):
     """Live emoji camera: a local web page that turns your webcam into emoji.
 
-    It runs the set's fast model (models/<set>-fast.safetensors) where there is one, as for noto.
+    It runs the set's fast model (models/<set>-fast.safetensors) where there is one, as for noto. By
+    default the net runs in the browser; `pic2emoji export-web` writes the same page as a static site.
 
     \b
     pic2emoji serve            # then open http://127.0.0.1:8000
     """
     use_device(device)
     run(Converter(emoji_dir, model_file or model_path(emoji_dir, fast=True)), host, port, rows, cols, say, allow_host,
-        method)
+        method, where)
+
+
+@main.command("export-web")
+@click.argument("emoji_dir")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@model_option
+@click.option("--rows", type=click.IntRange(1, 200), default=54, help="Grid rows.")
+@click.option("--cols", type=click.IntRange(1, 200), default=72, help="Grid columns (the page can change them).")
+@click.option("--palette", type=click.Choice(PALETTES), default="terminal", show_default=True,
+              help="Which emoji the page may show; terminal: one-code-point emoji, one glyph a cell everywhere.")
+@click.option("--overwrite", is_flag=True, help="Write over the files of a folder that holds some.")
+def export_web_command(emoji_dir, out_dir, model_file, rows, cols, palette, overwrite):
+    """Write the live emoji camera as a static site: the net runs in the visitor's browser.
+
+    Serve OUT_DIR with any static web server (GitHub Pages, `python -m http.server`): nothing runs on
+    the server. It uses the set's fast model where there is one, as serve does.
+
+    \b
+    pic2emoji export-web noto site/ && python -m http.server -d site   # then open http://localhost:8000
+    """
+    converter = Converter(emoji_dir, model_file or model_path(emoji_dir, fast=True))
+    files = export_web(converter, out_dir, rows, cols, palette, overwrite)
+    size = sum(f.stat().st_size for f in files) / 1e6
+    say(f"wrote {len(files)} files ({size:.0f} MB) to {out_dir}; serve that folder over http(s) and open it")
 
 
 @main.command("tune")

@@ -1,9 +1,18 @@
-"""`serve`: the live emoji camera. The page (serve.html, beside this file) sends camera frames; the
-server answers each with its emoji grid.
+"""`serve`: the live emoji camera, on this machine.
 
-    GET  /            the page
-    GET  /config      grid size, frame size and the emoji text of every class, as JSON
-    POST /frame       a JPEG of cols·k × rows·k px -> {"grid": [[class, ...], ...], "text": [row, ...]}
+Browser mode (the default): the static site of web.py (the page, its worker, the net as ONNX,
+onnxruntime-web), served with the headers that make the page cross-origin isolated, so that its wasm
+may use threads. The net runs in the browser; nothing is posted here.
+
+    GET  /, /config.json, /worker.js, /net.onnx, ...   the site's files
+
+Server mode (`--net server`): the same page sends camera frames; the server answers each with its grid.
+
+    GET  /, /config.json  the page; grid size and the emoji text of every class, as JSON
+    POST /frame?rows=R&cols=C&client=ID
+                      a JPEG of C·k × R·k px -> {"grid": [[class, ...], ...], "text": [row, ...]}; with a
+                      client ID, each cell keeps that client's last emoji unless the new one is clearly
+                      better (Converter.steady): a still camera does not flicker
     POST /mosaic.png  {"grid": [[class, ...], ...]} -> the mosaic in emoji tiles, as `infer -o x.png` draws it
 
 Every client mistake gets a JSON 4xx, {"error": "what is wrong and what to send instead"}.
@@ -13,6 +22,7 @@ headless Chromium on 2 cores, 4.2 ms to encode in the page vs 6.4 ms to read the
 995 KB to send, 1.4 ms vs 0 ms to decode here: a tie on loopback, 26× less traffic anywhere else, and
 the frame carries its own size. The mosaics are as faithful (cell-PSNR within 0.02 dB of raw pixels).
 """
+import collections
 import contextlib
 import io
 import ipaddress
@@ -24,7 +34,7 @@ import time
 import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 from PIL import Image
@@ -32,9 +42,10 @@ from PIL import Image
 from .defaults import PATCH, TILE_PX
 from .errors import Pic2EmojiError, ServeError
 from .infer import cut_patches
+from .pixels import upsample_cells
+from .web import CAMERA, PAGE, page_config, web_files
 
-PAGE = Path(__file__).with_name("serve.html")
-CAMERA = (640, 480)   # what the page asks the camera for
+CLIENTS = 64          # clients whose last grid the server keeps for the steady rule (server mode)
 MAX_BODY = 8 << 20    # bytes; a camera JPEG is ~40 KB, a 200×200 grid of indices for mosaic.png ~200 KB
 TIMEOUT = 10          # seconds a client may stall mid-request before its connection is dropped
 DEADLINE = 30         # seconds one request may take in all, however slowly it trickles in
@@ -42,7 +53,16 @@ WORKERS = 16          # connections served at once; one more is answered 503 str
 BACKLOG = 128         # connections the kernel holds for us before they are accepted
 PALETTE = "terminal"  # one-code-point emoji: the browser draws each as one glyph, one per grid cell
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
+         ".json": "application/json", ".wasm": "application/wasm", ".png": "image/png", ".onnx": "application/octet-stream"}
+# Cross-origin isolation: the page may then use SharedArrayBuffer, which threaded wasm needs.
+ISOLATED = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 WILDCARD = {"0.0.0.0", "::", ""}
+
+
+def cell_px(rows: int, cols: int) -> int:
+    """Camera pixels per cell: 8 at 72 columns from a 640×480 camera. More would only be upscaled anyway."""
+    return max(1, min(PATCH, CAMERA[0] // cols, CAMERA[1] // rows))
 
 
 class ClientError(Exception):
@@ -53,7 +73,7 @@ class ClientError(Exception):
 
 
 class EmojiCamServer(ThreadingHTTPServer):
-    """Turns camera frames into emoji grids with one Converter, one frame at a time through the net.
+    """The live camera's page and, in server mode, its net: one Converter, one frame at a time.
 
     Bound to host:port (port 0: any free one) when made; serve_forever() serves. Bounded however it is
     used: BACKLOG waiting connections, WORKERS served at once (others get 503), DEADLINE per request,
@@ -64,8 +84,9 @@ class EmojiCamServer(ThreadingHTTPServer):
     request_queue_size = BACKLOG
     deadline = DEADLINE
 
-    def __init__(self, converter, host: str, port: int, rows: int, cols: int, allow_hosts=(), method: str = "net"):
-        self.converter, self.rows, self.cols, self.host, self.method = converter, rows, cols, host, method
+    def __init__(self, converter, host: str, port: int, rows: int, cols: int, allow_hosts=(), method: str = "net",
+                 net: str = "browser"):
+        self.converter, self.rows, self.cols, self.host, self.method, self.net = converter, rows, cols, host, method, net
         # The names a request may give this server: loopback ones, its address, those a proxy or a LAN
         # gives it; on every address also this machine's own names (looked up once, not per request).
         self.names = LOOPBACK | {host.lower()} | {h.lower() for h in allow_hosts}
@@ -75,11 +96,14 @@ class EmojiCamServer(ThreadingHTTPServer):
         self.slots = threading.BoundedSemaphore(WORKERS)
         self.allowed = converter.allowed(PALETTE)
         self.lock = threading.Lock()  # the JIT reuses its buffers: one frame in the net at a time
-        self.page = PAGE.read_bytes()
-        # 8 px per cell at 72 columns: what a 640×480 camera has. More would only be upscaled here anyway.
-        self.cell_px = max(1, min(PATCH, CAMERA[0] // cols, CAMERA[1] // rows))
-        self.config = json.dumps({"rows": rows, "cols": cols, "cell_px": self.cell_px, "frame_type": "image/jpeg",
-                                  "palette": PALETTE, "emoji": converter.texts}, ensure_ascii=False).encode()
+        self.previous = collections.OrderedDict()  # client -> its last grid, the CLIENTS most recent
+        self.cell_px = cell_px(rows, cols)
+        if net == "browser":
+            self.files = web_files(converter, rows, cols, PALETTE)
+        else:
+            config = {**page_config(converter, rows, cols, PALETTE, "server"), "cell_px": self.cell_px,
+                      "frame_type": "image/jpeg"}
+            self.files = {"index.html": PAGE / "index.html", "config.json": json.dumps(config, ensure_ascii=False).encode()}
         try:
             self.address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]  # IPv4 or 6
             super().__init__((host, port), Handler)
@@ -131,24 +155,34 @@ class EmojiCamServer(ThreadingHTTPServer):
             host = "::1" if ":" in host else "127.0.0.1"
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
-    def frame(self, jpeg: bytes) -> tuple[np.ndarray, dict]:
-        """A camera frame -> its (rows, cols) grid of class indices, and milliseconds per stage."""
+    def frame(self, jpeg: bytes, rows: int | None = None, cols: int | None = None, client: str | None = None):
+        """A camera frame -> its (rows, cols) grid of class indices, and milliseconds per stage. With a
+        client, cells keep that client's last emoji unless the new pick is clearly better."""
+        rows, cols = rows or self.rows, cols or self.cols
         start = time.perf_counter()
-        patches = self.decode(jpeg)
+        patches = self.decode(jpeg, rows, cols)
         decoded = time.perf_counter()
         with self.lock:  # the page keeps two frames in flight: one may wait here for the other
             started = time.perf_counter()
-            grid = self.converter.classifier(patches, self.allowed).reshape(self.rows, self.cols)
+            grid = self.converter.classifier(patches, self.allowed).reshape(rows, cols)
         finished = time.perf_counter()
         stages = {"decode": (decoded - start) * 1e3, "wait": (started - decoded) * 1e3, "net": (finished - started) * 1e3}
         if self.method == "refine":  # numpy only, outside the lock: ~0.2 s at 54×72 on 2 cores
-            grid = self.converter.refiner(patches, (self.rows, self.cols), grid, self.allowed)
+            grid = self.converter.refiner(patches, (rows, cols), grid, self.allowed)
             stages["refine"] = (time.perf_counter() - finished) * 1e3
+        if client is not None:
+            with self.lock:
+                previous = self.previous.pop(client, None)
+            if previous is not None and previous.shape == grid.shape:
+                grid = self.converter.steady(patches, grid, previous)
+            with self.lock:
+                self.previous[client] = grid
+                while len(self.previous) > CLIENTS:
+                    self.previous.popitem(last=False)
         return grid, stages
 
-    def decode(self, jpeg: bytes) -> np.ndarray:
+    def decode(self, jpeg: bytes, rows: int, cols: int) -> np.ndarray:
         """JPEG -> (rows·cols, 36, 36, 3) patches, refusing anything but a cols·k × rows·k JPEG."""
-        rows, cols = self.rows, self.cols
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns about odd files; the client gets our one line
             try:
@@ -159,14 +193,15 @@ class EmojiCamServer(ThreadingHTTPServer):
             if (width, height) != (cols * k, rows * k) or not 1 <= k <= PATCH:
                 raise ClientError(400, f"frame is {width}×{height} px but the grid is {cols}×{rows} cells: send "
                                        f"cols·k × rows·k px with k from 1 to {PATCH}, e.g. "
-                                       f"{cols * self.cell_px}×{rows * self.cell_px}")
+                                       f"{cols * cell_px(rows, cols)}×{rows * cell_px(rows, cols)}")
             try:
                 image = image.convert("RGB")
             except Exception as e:  # Pillow raises many kinds for a damaged file; all mean the same here
                 raise ClientError(400, f"the JPEG is damaged ({str(e)[:80] or type(e).__name__})") from None
-        # Nearest-neighbour to 36 px per cell: ~3 ms, where LANCZOS (as `infer` uses) takes ~50; measured
-        # on four photos at 8 px per cell, the mosaics' cell-PSNR is the same to 0.05 dB.
-        return cut_patches(np.asarray(image.resize((cols * PATCH, rows * PATCH), Image.NEAREST)), (rows, cols))
+        # Nearest neighbour to 36 px per cell (pixels.nearest_pattern, as the browser's graph does): a few
+        # ms, where LANCZOS (as `infer` uses) takes ~50; measured on four photos at 8 px per cell, the
+        # mosaics' cell-PSNR is the same to 0.05 dB.
+        return cut_patches(upsample_cells(np.asarray(image), (rows, cols)), (rows, cols))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -192,16 +227,22 @@ class Handler(BaseHTTPRequestHandler):
 
     def route(self):
         path, command = urlsplit(self.path).path, "GET" if self.command == "HEAD" else self.command
-        routes = {("GET", "/"): lambda: self.send(self.server.page, "text/html; charset=utf-8"),
-                  ("GET", "/config"): lambda: self.send(self.server.config, "application/json"),
-                  ("POST", "/frame"): self.answer_frame, ("POST", "/mosaic.png"): self.answer_mosaic}
+        files = self.server.files
+        routes = {("GET", "/" + name): lambda name=name: self.send_file(name) for name in files}
+        routes.update({("GET", "/"): lambda: self.send_file("index.html"), ("GET", "/config"): lambda: self.send_file("config.json")})
+        if self.server.net == "server":
+            routes.update({("POST", "/frame"): self.answer_frame, ("POST", "/mosaic.png"): self.answer_mosaic})
         try:
             self.check_host()
             if (command, path) in routes:
                 return routes[command, path]()
             if methods := [method for method, p in routes if p == path]:
                 raise ClientError(405, f"{path} takes {' or '.join(methods)}, not {self.command}")
-            raise ClientError(404, f"no {path} here; the API is {', '.join(f'{m} {p}' for m, p in routes)}")
+            if path in ("/frame", "/mosaic.png"):
+                raise ClientError(404, f"no {path} here: this server runs the net in the browser; start it with "
+                                       "`pic2emoji serve --net server` to post frames")
+            api = [f"{m} {p}" for m, p in routes if m == "POST"]
+            raise ClientError(404, f"no {path} here; the page is at /" + (f", the API is {', '.join(api)}" if api else ""))
         except ClientError as e:
             self.send_json({"error": str(e)}, e.status)
         except (TimeoutError, ConnectionError):
@@ -235,8 +276,21 @@ class Handler(BaseHTTPRequestHandler):
             raise ConnectionError("body ended early")
         return body
 
+    def send_file(self, name: str):
+        content = self.server.files[name]
+        body = content.read_bytes() if isinstance(content, Path) else content
+        headers = ISOLATED if self.server.net == "browser" else {}
+        self.send(body, TYPES.get(Path(name).suffix, "application/octet-stream"), headers)
+
     def answer_frame(self):
-        grid, ms = self.server.frame(self.read_body("image/jpeg"))
+        query = dict(parse_qsl(urlsplit(self.path).query))
+        try:
+            rows, cols = (int(query[name]) if name in query else None for name in ("rows", "cols"))
+        except ValueError:
+            raise ClientError(400, "rows and cols must be whole numbers, e.g. /frame?rows=54&cols=72") from None
+        if (rows is None) != (cols is None) or rows is not None and not (1 <= rows <= 200 and 1 <= cols <= 200):
+            raise ClientError(400, "give both rows and cols, each from 1 to 200, e.g. /frame?rows=54&cols=72")
+        grid, ms = self.server.frame(self.read_body("image/jpeg"), rows, cols, query.get("client"))
         start, texts = time.perf_counter(), self.server.converter.texts
         body = json.dumps({"grid": grid.tolist(), "text": ["".join(texts[c] for c in row) for row in grid]},
                           ensure_ascii=False).encode()
@@ -244,13 +298,18 @@ class Handler(BaseHTTPRequestHandler):
         self.send(body, "application/json", {"Server-Timing": ", ".join(f"{k};dur={v:.1f}" for k, v in ms.items())})
 
     def answer_mosaic(self):
-        rows, cols, classes = self.server.rows, self.server.cols, len(self.server.converter.texts)
+        classes = len(self.server.converter.texts)
         try:
-            grid = np.array(json.loads(self.read_body("application/json"))["grid"])
+            rows = json.loads(self.read_body("application/json"))["grid"]
         except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested thousands deep
             raise ClientError(400, 'send JSON {"grid": [[class index, ...], ...]}, as /frame returns it') from None
-        if grid.shape != (rows, cols) or grid.dtype.kind != "i" or grid.min() < 0 or grid.max() >= classes:
-            raise ClientError(400, f"grid must be {rows} rows of {cols} class indices from 0 to {classes - 1}")
+        try:
+            grid = np.array(rows)
+        except (ValueError, TypeError, RecursionError):
+            raise ClientError(400, "the grid's rows must all have the same length") from None
+        if grid.ndim != 2 or not (1 <= grid.shape[0] <= 200 and 1 <= grid.shape[1] <= 200) or grid.dtype.kind != "i" \
+                or grid.min() < 0 or grid.max() >= classes:
+            raise ClientError(400, f"grid must be 1 to 200 rows of 1 to 200 class indices each, from 0 to {classes - 1}")
         self.send(self.server.converter.renderer.encode(grid, "png", TILE_PX), "image/png")
 
     def send_json(self, obj, status: int):
@@ -281,20 +340,32 @@ class Handler(BaseHTTPRequestHandler):
             super().log_error(format, *args)
 
 
-def run(converter, host: str, port: int, rows: int, cols: int, echo=print, allow_hosts=(), method: str = "net") -> None:
-    """Serve the live camera page until Ctrl-C. The net is compiled for this grid before "ready"."""
+def run(converter, host: str, port: int, rows: int, cols: int, echo=print, allow_hosts=(), method: str = "net",
+        net: str = "browser") -> None:
+    """Serve the live camera page until Ctrl-C. In server mode the net is compiled for this grid before
+    "ready"; in browser mode the site is made (the net as ONNX) before it."""
+    if net == "browser" and method != "net":
+        raise ServeError(f"--method {method} runs in Python, not in the browser; add --net server to use it")
     if host not in LOOPBACK:
         echo(f"warning: serving on {host or 'every address'}; browsers allow the camera only on localhost or "
              "over HTTPS, so other machines will see the page but not get a camera")
     model = converter.model
-    echo(f"model {model.path} ({model.arch}{', tuned' if converter.classifier.tuned else '; pic2emoji tune makes it faster'})")
-    server = EmojiCamServer(converter, host, port, rows, cols, allow_hosts, method)
+    start = time.perf_counter()
+    if net == "browser":
+        echo(f"model {model.path} ({model.arch}), run in the browser")
+        server = EmojiCamServer(converter, host, port, rows, cols, allow_hosts, method, net)
+    else:
+        echo(f"model {model.path} ({model.arch}{', tuned' if converter.classifier.tuned else '; pic2emoji tune makes it faster'})")
+        server = EmojiCamServer(converter, host, port, rows, cols, allow_hosts, method, net)
     try:
-        start, blank = time.perf_counter(), io.BytesIO()
-        size = (cols * server.cell_px, rows * server.cell_px)
-        Image.new("RGB", size, converter.model.background).save(blank, format="JPEG")
-        server.frame(blank.getvalue())  # compile now, not on the first visitor's frame
-        echo(f"compiled the net for a {rows}×{cols} grid in {time.perf_counter() - start:.1f} s")
+        if net == "browser":
+            echo(f"made the page and the net as ONNX for a {rows}×{cols} grid in {time.perf_counter() - start:.1f} s")
+        else:
+            blank = io.BytesIO()
+            Image.new("RGB", (cols * server.cell_px, rows * server.cell_px), model.background).save(blank, format="JPEG")
+            server.frame(blank.getvalue(), client="warm-up")  # compile now, not on the first visitor's frame
+            server.previous.clear()
+            echo(f"compiled the net for a {rows}×{cols} grid in {time.perf_counter() - start:.1f} s")
         echo(f"ready: {server.url}  (open it in a browser; Ctrl-C stops)")
         if host in WILDCARD:
             echo(f"other machines: http://{socket.gethostname()}:{server.server_address[1]}/ (the page; "

@@ -39,7 +39,7 @@ def jpeg(image: Image.Image) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(converter):
-    server = EmojiCamServer(converter, "127.0.0.1", 0, ROWS, COLS)
+    server = EmojiCamServer(converter, "127.0.0.1", 0, ROWS, COLS, net="server")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -79,7 +79,7 @@ def test_frame_gives_a_grid_of_the_right_shape(server, converter):
 
 
 def test_serve_method_refine_keeps_to_the_palette(converter):
-    server = EmojiCamServer(converter, "127.0.0.1", 0, ROWS, COLS, method="refine")
+    server = EmojiCamServer(converter, "127.0.0.1", 0, ROWS, COLS, method="refine", net="server")
     try:
         grid, ms = server.frame(jpeg(halves(COLS * 8, ROWS * 8)))
     finally:
@@ -119,9 +119,13 @@ BAD_REQUESTS = {  # name: (method, path, body, content type, status, words the e
     "wrong aspect": ("POST", "/frame", jpeg(halves(COLS * 8, ROWS * 9)), "image/jpeg", 400, "e.g. "),
     "cells too large": ("POST", "/frame", jpeg(halves(COLS * 40, ROWS * 40)), "image/jpeg", 400, "k from 1 to 36"),
     "mosaic of no JSON": ("POST", "/mosaic.png", b"[1, 2", "application/json", 400, '{"grid"'),
-    "mosaic of wrong shape": ("POST", "/mosaic.png", b'{"grid": [[0, 1]]}', "application/json", 400, "6 rows of 8"),
+    "mosaic of ragged rows": ("POST", "/mosaic.png", b'{"grid": [[0, 1], [0]]}', "application/json", 400, "same length"),
+    "mosaic too wide": ("POST", "/mosaic.png", json.dumps({"grid": [[0] * 201]}).encode(), "application/json", 400,
+                        "1 to 200 class indices"),
+    "frame of half a size": ("POST", "/frame?rows=6", jpeg(halves(COLS * 8, ROWS * 8)), "image/jpeg", 400, "both rows and cols"),
+    "frame of a huge grid": ("POST", "/frame?rows=6&cols=999", jpeg(halves(COLS * 8, ROWS * 8)), "image/jpeg", 400, "1 to 200"),
     "mosaic of bad class": ("POST", "/mosaic.png", json.dumps({"grid": [[99] * COLS] * ROWS}).encode(),
-                            "application/json", 400, "class indices from 0 to"),
+                            "application/json", 400, "class indices each, from 0 to"),
 }
 
 
@@ -179,7 +183,7 @@ def test_memory_stays_flat_over_hundreds_of_frames(tiny_set, tiny_model):
     frame = jpeg(halves(COLS * 8, ROWS * 8))
     # The server as users run it, in its own process (inside this long test session RSS drifts for
     # reasons of its own), fed over two keep-alive connections taking turns, as the page sends frames.
-    with ServerProcess(tiny_set, "--model", tiny_model, "--rows", ROWS, "--cols", COLS, env=CPU) as server:
+    with ServerProcess(tiny_set, "--model", tiny_model, "--rows", ROWS, "--cols", COLS, "--net", "server", env=CPU) as server:
         port = int(server.url.rsplit(":", 1)[1])
         connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(2)]
 
@@ -219,10 +223,12 @@ def test_serve_reports_a_busy_port_in_one_line(tiny_set, tiny_model):
     assert "Traceback" not in result.output
 
 
-def test_serve_warms_up_before_ready_and_stops_on_ctrl_c(tiny_set, tiny_model):
-    with ServerProcess(tiny_set, "--model", tiny_model, "--rows", 3, "--cols", 4, env=CPU) as server:
+@pytest.mark.parametrize("net, warm_up", [("server", "compiled the net for a 3×4 grid"),
+                                          ("browser", "made the page and the net as ONNX for a 3×4 grid")])
+def test_serve_warms_up_before_ready_and_stops_on_ctrl_c(tiny_set, tiny_model, net, warm_up):
+    with ServerProcess(tiny_set, "--model", tiny_model, "--rows", 3, "--cols", 4, "--net", net, env=CPU) as server:
         assert server.url.startswith("http://127.0.0.1:")
-        assert "compiled the net for a 3×4 grid" in "".join(server.log)  # before the ready line
+        assert warm_up in "".join(server.log)  # before the ready line
         with urllib.request.urlopen(server.url + "/config", timeout=10) as response:
             assert json.load(response)["cols"] == 4
         assert server.stop() == 0
@@ -243,19 +249,24 @@ def playwright():
         yield playwright
 
 
-@pytest.fixture(scope="module")
-def camera_server(tiny_set, tiny_model):
+@pytest.fixture(scope="module", params=["browser", "server"])
+def camera_server(request, tiny_set, tiny_model):
+    """`pic2emoji serve` with the net in the page (the default), and with the net in the server."""
     with ServerProcess(tiny_set, "--model", tiny_model, "--rows", 54, "--cols", 72, "--allow-host", "emojicam.test",
-                       env=CPU) as server:
+                       "--net", request.param, env=CPU) as server:
+        server.net = request.param
         yield server
 
 
-def test_page_turns_the_camera_into_a_54_by_72_emoji_grid(playwright, camera_server, tmp_path):
+def test_page_turns_the_camera_into_a_54_by_72_emoji_grid(playwright, camera_server, converter, tmp_path):
     camera = write_y4m(halves(640, 480), tmp_path / "camera.y4m")
     browser = open_browser(playwright, tmp_path / "profile", camera)
     page = browser.new_page()
+    posts = []
+    page.on("request", lambda request: request.method != "GET" and posts.append(request.url))
     page.goto(camera_server.url)
     page.wait_for_function("() => window.emojicam.frames >= 1", timeout=60_000)
+    assert page.evaluate("emojicam.mode") == camera_server.net
     cells = page.eval_on_selector_all("#grid span", "cells => cells.map(c => [c.textContent, c.offsetTop, c.offsetLeft])")
     tops, lefts = sorted({c[1] for c in cells}), sorted({c[2] for c in cells})
     assert (len(cells), len(tops), len(lefts)) == (54 * 72, 54, 72)  # laid out as 54 rows of 72 cells
@@ -271,9 +282,18 @@ def test_page_turns_the_camera_into_a_54_by_72_emoji_grid(playwright, camera_ser
         page.click("#save-text")
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.endswith("\n") and len(text.splitlines()) == 54 and all(len(line) == 72 for line in text.splitlines())
+    page.click("#pause")  # the grid stays put while the PNG is saved, so it can be compared with Python's
+    page.wait_for_function("() => document.body.dataset.state === 'paused'")
+    shown = np.array(page.evaluate("emojicam.classes"))
     with page.expect_download() as download:
         page.click("#save-png")
-    assert Image.open(download.value.path()).size == (72 * 32, 54 * 32)
+    # drawn by the page from the atlas, or by the server: the same pixels as `infer -o x.png` draws
+    assert np.array_equal(np.asarray(Image.open(download.value.path()).convert("RGB")), np.asarray(converter.image(shown)))
+    assert page.evaluate("emojicam.grid") == "\n".join("".join(converter.texts[c] for c in row) for row in shown)
+    if camera_server.net == "browser":
+        assert posts == [] and page.evaluate("crossOriginIsolated")  # serve's headers allow wasm threads
+    else:
+        assert any(url.split("?")[0].endswith("/frame") for url in posts)
 
     # Set PIC2EMOJI_SCREENSHOT=docs/serve-screenshot.png to keep it (serve_bench --screenshot does so on a real model).
     screenshot = Path(os.environ.get("PIC2EMOJI_SCREENSHOT") or tmp_path / "serve-screenshot.png")
@@ -339,7 +359,7 @@ def test_head_nested_json_and_the_url_on_every_address(server, converter):
     deep = b'{"grid": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     status, _, answer = request(server, "/mosaic.png", deep, "application/json")
     assert status == 400 and '{"grid"' in answer["error"]
-    everywhere = EmojiCamServer(converter, "0.0.0.0", 0, ROWS, COLS)
+    everywhere = EmojiCamServer(converter, "0.0.0.0", 0, ROWS, COLS, net="server")
     try:
         assert everywhere.url.startswith("http://127.0.0.1:")  # a URL browsers treat as secure
         assert everywhere.names_this_server("192.168.1.20") and not everywhere.names_this_server("attacker.example")

@@ -1,0 +1,75 @@
+// The emoji net for one band of the grid, in a Web Worker, so that the page stays responsive.
+//
+// Each frame: cells.onnx cuts the band's pixels into cells and gives each cell's view (its 6×6 block
+// means); a cell whose view moved less than `change` (RMS, levels of 255) since it was last classified
+// keeps its emoji without going through the net; the others go through net.onnx, which picks an emoji
+// and keeps the one on screen unless the new one is clearly better (the steady rule, as
+// Converter.steady in Python). A still camera then costs little and does not flicker; a moving one
+// updates every cell it moves in the same frame. See onnx_export.py for the graphs.
+//
+// Messages: {type: "start", cells, net: URLs, threads, ep, change} -> {backend}
+//           {type: "frame", pixels: RGBA Uint8ClampedArray, width, height, k} -> {classes, netCells, ms}
+// An error answers {error: "what went wrong"}.
+
+let ort, cellsNet, emojiNet, change, band = null;
+
+onmessage = async (event) => {
+  const message = event.data;
+  try {
+    postMessage(message.type === "start" ? await start(message) : await frame(message));
+  } catch (e) {
+    postMessage({error: String((e && e.message) || e)});
+  }
+};
+
+async function start({cells, net, threads, ep, change: rms}) {
+  ort = await import(ep === "webgpu" ? "./ort/ort.webgpu.min.mjs" : "./ort/ort.wasm.min.mjs");
+  ort.env.wasm.numThreads = threads;  // before the first session: it is fixed from then on
+  const options = {executionProviders: ep === "webgpu" ? ["webgpu", "wasm"] : ["wasm"], graphOptimizationLevel: "all"};
+  [cellsNet, emojiNet] = await Promise.all([ort.InferenceSession.create(cells, options), ort.InferenceSession.create(net, options)]);
+  change = rms * rms * 108;  // squared distance over the 108 numbers of a view
+  return {backend: ep};
+}
+
+// up (36, k): 1 where output pixel j takes source pixel floor((j + ½)·k / 36), as pixels.nearest_pattern.
+function upMatrix(k) {
+  const up = new Float32Array(36 * k);
+  for (let j = 0; j < 36; j++) up[j * k + Math.floor((2 * j + 1) * k / 72)] = 1;
+  return new ort.Tensor("float32", up, [36, k]);
+}
+
+async function frame({pixels, width, height, k}) {
+  const cols = width / k, rows = height / k, n = rows * cols;
+  if (!band || band.n !== n || band.k !== k || band.cols !== cols) {  // a new grid: every cell afresh
+    band = {n, k, cols, up: upMatrix(k), classes: new Int32Array(n).fill(-1), views: new Float32Array(n * 108)};
+  }
+  const start = performance.now();
+  const frameTensor = new ort.Tensor("uint8", new Uint8Array(pixels.buffer), [1, height, width, 4]);
+  const {cells, view} = await cellsNet.run({frame: frameTensor, up: band.up});
+  const cut = performance.now();
+  const views = view.data, pixelsPerCell = 3 * k * k, moved = [];
+  for (let i = 0; i < n; i++) {
+    if (band.classes[i] < 0) { moved.push(i); continue; }
+    let distance = 0;
+    for (let j = i * 108, end = j + 108; j < end; j++) { const d = views[j] - band.views[j]; distance += d * d; }
+    if (distance > change) moved.push(i);
+  }
+  if (moved.length) {
+    const m = moved.length, some = new Float32Array(m * pixelsPerCell), someViews = new Float32Array(m * 108);
+    const previous = new Int32Array(m);
+    moved.forEach((i, j) => {
+      some.set(cells.data.subarray(i * pixelsPerCell, (i + 1) * pixelsPerCell), j * pixelsPerCell);
+      someViews.set(views.subarray(i * 108, (i + 1) * 108), j * 108);
+      previous[j] = band.classes[i];
+    });
+    const out = await emojiNet.run({cells: new ort.Tensor("float32", some, [m, 3, k, k]), up: band.up,
+                                    view: new ort.Tensor("float32", someViews, [m, 108]),
+                                    previous: new ort.Tensor("int32", previous, [m])});
+    const picked = out.class.data;
+    moved.forEach((i, j) => {
+      band.classes[i] = picked[j];
+      band.views.set(someViews.subarray(j * 108, (j + 1) * 108), i * 108);
+    });
+  }
+  return {classes: band.classes.slice(), netCells: moved.length, ms: {cells: cut - start, net: performance.now() - cut}};
+}

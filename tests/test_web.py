@@ -1,0 +1,213 @@
+"""The browser camera: the ONNX graphs against tinygrad and numpy (onnxruntime from PyPI, a test
+extra), `export-web`'s folder and its refusals, and the exported site in headless Chromium served by
+`python -m http.server`, as a user would publish it."""
+import base64
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pic2emoji.data import oracle_view
+from pic2emoji.files import shipped_dir
+from pic2emoji.infer import STEADY, Converter, cut_patches
+from pic2emoji.model import load_model, model_path
+from pic2emoji.onnx_export import cells_graph, net_graph, up_matrix
+from pic2emoji.pixels import nearest_pattern, upsample_cells
+from pic2emoji.web import export_web
+
+from conftest import needs, one_line_error, run
+from test_serve import playwright  # noqa: F401  (the fixture)
+from browser import open_browser, write_y4m
+
+PHOTO = Path(__file__).resolve().parent.parent / "examples" / "photos" / "chelsea.png"
+NOTO = shipped_dir("emoji_sets") / "noto"
+
+
+def session(proto):
+    ort = needs("onnxruntime")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def frame_of(image: np.ndarray) -> np.ndarray:
+    """RGB (h, w, 3) -> the graph's (1, h, w, 4) RGBA, as canvas getImageData gives it."""
+    return np.concatenate([image, np.full(image.shape[:2] + (1,), 255, np.uint8)], 2)[None]
+
+
+def test_nearest_pattern_takes_the_pixel_under_each_output_pixel_centre():
+    assert nearest_pattern(8).tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3,
+                                           4, 4, 4, 4, 5, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7, 7]
+    assert nearest_pattern(36).tolist() == list(range(36)) and nearest_pattern(1).tolist() == [0] * 36
+    image = np.arange(2 * 5 * 3 * 5, dtype=np.int32).reshape(10, 15, 1)  # 2×3 cells of 5 px
+    up = upsample_cells(image, (2, 3))
+    assert up.shape == (72, 108, 1)
+    assert np.array_equal(up[40, 36:72, 0], image[5 + nearest_pattern(5)[40 - 36], 5 + nearest_pattern(5), 0])
+
+
+@pytest.mark.parametrize("k", [3, 8, 13])
+def test_cells_graph_cuts_the_frame_as_serve_does(k):
+    rng = np.random.default_rng(k)
+    rows, cols = 5, 7
+    image = rng.integers(0, 256, (rows * k, cols * k, 3), dtype=np.uint8)
+    cells, view = session(cells_graph()).run(None, {"frame": frame_of(image), "up": up_matrix(k)})
+    patches = cut_patches(upsample_cells(image, (rows, cols)), (rows, cols))  # what serve.py gives the net
+    each = image.reshape(rows, k, cols, k, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, k, k)  # row by row, NCHW
+    assert cells.shape == (rows * cols, 3, k, k) and np.array_equal(np.round(cells * 255), each)
+    assert np.allclose(view, oracle_view(patches.astype(np.float32)), atol=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["noto-fast", "noto"])
+def test_onnx_net_picks_what_tinygrad_picks(model):
+    """The shipped models on a real photo at 54×72, both palettes: ≥ 99.9% of cells alike (float
+    rounding may part near-ties), and the steady rule as Converter.steady."""
+    converter = Converter(NOTO, shipped_dir("models") / f"{model}.safetensors")
+    frame = np.asarray(Image.open(PHOTO).convert("RGB").resize((72 * 8, 54 * 8), Image.LANCZOS))
+    cells, view = session(cells_graph()).run(None, {"frame": frame_of(frame), "up": up_matrix(8)})
+    patches = cut_patches(upsample_cells(frame, (54, 72)), (54, 72))
+    weights = load_model(converter.model.path)
+    for palette in ("all", "terminal"):
+        allowed = converter.allowed(palette)
+        net = session(net_graph(weights, converter.class_blocks(), allowed, STEADY))
+        feed = {"cells": cells, "up": up_matrix(8), "view": view}
+        _, pick = net.run(None, {**feed, "previous": np.full(len(cells), -1, np.int32)})
+        expected = converter.classifier(patches, allowed)
+        assert (pick == expected).mean() >= 0.999, (palette, (pick != expected).sum())
+        assert allowed[pick].all()
+        # steady: against a previous grid of which half the cells are some other allowed emoji
+        rng = np.random.default_rng(0)
+        previous = np.where(rng.random(len(pick)) < 0.5, rng.choice(np.flatnonzero(allowed), len(pick)), pick)
+        steady, _ = net.run(None, {**feed, "previous": previous.astype(np.int32)})
+        expected_steady = converter.steady(patches, pick.reshape(54, 72), previous.reshape(54, 72)).ravel()
+        assert (steady == expected_steady).mean() >= 0.999
+        assert 0 < (steady == previous).mean() < 1  # some kept, some not: the rule was exercised
+
+
+def test_export_web_writes_a_whole_site_and_refuses_to_overwrite(converter, tmp_path):
+    out = tmp_path / "site"
+    result = run("export-web", converter.emoji_set.path, out, "--model", converter.model.path, "--rows", 6, "--cols", 8)
+    assert result.exit_code == 0, result.output
+    names = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert {"index.html", "worker.js", "config.json", "cells.onnx", "net.onnx", "atlas.png", "ort/LICENSE",
+            "ort/VERSION", "ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.wasm"} <= names
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert (config["mode"], config["rows"], config["cols"], config["emoji"]) == ("browser", 6, 8, converter.texts)
+    atlas = Image.open(out / "atlas.png")
+    allowed = np.flatnonzero(converter.allowed("terminal"))
+    assert [config["atlas"]["slots"][c] for c in allowed] == list(range(len(allowed)))
+    assert atlas.width == config["atlas"]["columns"] * 32
+    assert not list(tmp_path.glob(".*partial"))  # the site was made aside and moved in whole
+
+    (out / "mine.txt").write_text("keep me")
+    (out / "index.html").write_text("my own page")
+    one_line_error(run("export-web", converter.emoji_set.path, out, "--model", converter.model.path),
+                   str(out), "--overwrite")
+    assert (out / "index.html").read_text() == "my own page"  # nothing was touched
+    assert run("export-web", converter.emoji_set.path, out, "--model", converter.model.path, "--overwrite").exit_code == 0
+    assert (out / "mine.txt").read_text() == "keep me" and "getUserMedia" in (out / "index.html").read_text()
+    refused = run("export-web", converter.emoji_set.path, out / "mine.txt", "--model", converter.model.path)
+    assert refused.exit_code == 2 and "mine.txt' is a file" in refused.output  # click's usage error
+
+
+def test_export_web_of_a_custom_set_keeps_its_images(custom_set, custom_model, tmp_path):
+    """A set of custom images (no emoji text) exports too: its texts are what `txt` prints for them."""
+    result = run("export-web", custom_set, tmp_path / "site", "--model", custom_model, "--palette", "all")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "site" / "config.json").read_text())["palette"] == "all"
+
+
+# The exported site as published: `python -m http.server` in the folder, no special headers.
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The shipped noto set and its fast model (what serve runs) exported, on a static file server."""
+    out = tmp_path_factory.mktemp("web") / "site"
+    export_web(Converter(NOTO, model_path(NOTO, fast=True)), out, 54, 72)
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = server.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (http://127.0.0.1:N/) ..."
+    url = line.split("(")[1].split(")")[0]
+    for _ in range(50):
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url
+    server.kill()
+    server.wait()
+
+
+def camera_frame(page) -> np.ndarray:
+    """The picture the page's camera shows now, (h, w, 3) uint8, read from a canvas at its own size."""
+    encoded = page.evaluate("""() => {
+        const video = $('preview'), canvas = document.createElement('canvas');
+        [canvas.width, canvas.height] = [video.videoWidth, video.videoHeight];
+        const context = canvas.getContext('2d');
+        context.drawImage(video, 0, 0);
+        const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+        let text = '';
+        for (let i = 0; i < pixels.length; i += 8192) text += String.fromCharCode(...pixels.subarray(i, i + 8192));
+        return [canvas.height, canvas.width, btoa(text)];
+    }""")
+    height, width, data = encoded
+    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(height, width, 4)[..., :3]
+
+
+def watch(playwright, tmp_path, camera, url):  # noqa: F811
+    browser = open_browser(playwright, tmp_path / "profile", camera)
+    page = browser.new_page()
+    page.posts = []
+    page.on("request", lambda request: request.method != "GET" and page.posts.append(request.url))
+    page.goto(url)
+    page.wait_for_function("() => window.emojicam.frames >= 2", timeout=90_000)
+    return browser, page
+
+
+@pytest.mark.slow
+def test_static_site_matches_python_and_follows_a_change_at_once(playwright, site, tmp_path):  # noqa: F811
+    """A still 576×432 camera (72×8 by 54×8 px: drawn 1:1, no resampling in the page) against the same
+    frame (as the page's camera shows it) through serve's path in Python: ≥ 99% of the cells alike
+    (wasm's float sums are not tinygrad's, which may part near-ties). Then the picture changes (the mirror flips
+    it): two frames later the grid is Python's for the new picture, by the same steady rule."""
+    camera = write_y4m(Image.open(PHOTO), tmp_path / "camera.y4m", size=(576, 432))
+    browser, page = watch(playwright, tmp_path, camera, site + "?mirror=0")
+    assert page.evaluate("[$('preview').videoWidth, $('preview').videoHeight]") == [576, 432]
+    frame = camera_frame(page)  # the camera's frame as the browser decoded it (within a level of ours)
+    unmirrored = np.array(page.evaluate("emojicam.classes"))
+    shown = page.evaluate("$('mirror').click(), emojicam.shown")
+    page.wait_for_function(f"() => emojicam.shown >= {shown + 3}", timeout=60_000)
+    mirrored = np.array(page.evaluate("emojicam.classes"))
+    assert page.evaluate("emojicam.mode") == "browser" and page.posts == []
+    assert not page.evaluate("crossOriginIsolated")  # a plain static host: one thread per worker, and it works
+    browser.close()
+
+    converter = Converter(NOTO, model_path(NOTO, fast=True))
+    allowed = converter.allowed("terminal")
+    patches = cut_patches(upsample_cells(frame, (54, 72)), (54, 72))
+    expected = converter.classifier(patches, allowed).reshape(54, 72)
+    flipped = cut_patches(upsample_cells(np.ascontiguousarray(frame[:, ::-1]), (54, 72)), (54, 72))
+    expected_mirrored = converter.steady(flipped, converter.classifier(flipped, allowed).reshape(54, 72), unmirrored)
+    agreement, after = (unmirrored == expected).mean(), (mirrored == expected_mirrored).mean()
+    print(f"page vs Python: {agreement:.2%} of 3888 cells alike; after the change {after:.2%}")
+    assert unmirrored.shape == (54, 72) and agreement >= 0.99 and after >= 0.98
+
+
+@pytest.mark.slow
+def test_a_still_noisy_camera_barely_flickers(playwright, site, tmp_path):  # noqa: F811
+    camera = write_y4m(Image.open(PHOTO), tmp_path / "camera.y4m", frames=15, noise=4)
+    browser, page = watch(playwright, tmp_path, camera, site)
+    start = page.evaluate("({...emojicam, classes: null})")
+    page.wait_for_function(f"() => emojicam.frames >= {start['frames'] + 10}", timeout=60_000)
+    end = page.evaluate("({...emojicam, classes: null})")
+    browser.close()
+    share = (end["changed"] - start["changed"]) / (end["cells"] - start["cells"])
+    print(f"still camera, noise 4: {share:.2%} of cells change a frame")
+    assert share <= 0.02
