@@ -1,10 +1,14 @@
 """Benchmark of the live camera: the real page in headless Chromium, a photo as its fake camera, against
-`pic2emoji serve` on a real model. Prints end-to-end frames per second (camera frame -> emoji on
-screen), the server's milliseconds per frame split into decode / wait (for the other frame in the
-net: the page keeps two in flight) / net / encode, and the server's memory.
+`pic2emoji serve` on a real model, with the net in the page (browser mode, the default) or in the
+server. Prints end-to-end frames per second (camera frame -> emoji on screen), the share of cells that
+changed emoji a frame (flicker, on a still camera) and that went through the net, milliseconds per
+stage (the workers' in browser mode; the server's decode / wait / net / encode in server mode), and
+the server's memory.
 
-    python benchmarks/serve_bench.py                       # noto set, its model, 20 s
-    python benchmarks/serve_bench.py --set noto-small --model /tmp/ns.safetensors --seconds 10
+    python benchmarks/serve_bench.py                          # browser mode, still noisy camera, 20 s
+    python benchmarks/serve_bench.py --motion pan              # a moving camera: every cell changes
+    python benchmarks/serve_bench.py --net server              # frames posted to the server
+    python benchmarks/serve_bench.py --query "workers=1&threads=2"   # the page's settings
     python benchmarks/serve_bench.py --screenshot docs/serve-screenshot.png
 
 Run from a checkout (it uses examples/ and the browser helpers in tests/browser.py). Needs Chromium at
@@ -24,18 +28,21 @@ from browser import CHROMIUM, ServerProcess, open_browser, rss_mb, wait_for_fram
 PHOTO = Path(__file__).resolve().parent.parent / "examples" / "photos" / "chelsea.png"
 
 
-def bench(emoji_set, model, seconds, rows, cols, photo, noise=4.0, screenshot=None, device=None) -> dict:
+def bench(emoji_set, model, seconds, rows, cols, photo, noise=4.0, screenshot=None, device=None, net="browser",
+          motion="still", query="") -> dict:
     from playwright.sync_api import sync_playwright
-    options = ["--rows", rows, "--cols", cols, *(["--model", model] if model else []),
+    options = ["--rows", rows, "--cols", cols, "--net", net, *(["--model", model] if model else []),
                *(["--device", device] if device else [])]
-    read = "() => ({...emojicam, server: {...emojicam.server}, page: {...emojicam.page}, now: performance.now()})"
+    read = ("() => ({...emojicam, server: {...emojicam.server}, page: {...emojicam.page}, workers: {...emojicam.workers},"
+            " classes: null, grid: null, isolated: crossOriginIsolated, now: performance.now()})")
     with tempfile.TemporaryDirectory() as temp, ServerProcess(emoji_set, *options) as server:
-        camera = write_y4m(Image.open(photo), Path(temp) / "camera.y4m", frames=15, noise=noise)
+        pan = {"still": 0, "pan": 4}[motion]  # 4 px a frame at 30 frames/s: a slow turn of the camera
+        camera = write_y4m(Image.open(photo), Path(temp) / "camera.y4m", frames=30 if pan else 15, noise=noise, pan=pan)
         memory = {"ready": rss_mb(server.proc.pid)["rss_mb"]}
         with sync_playwright() as playwright:
             browser = open_browser(playwright, Path(temp) / "profile", camera)
             page = browser.new_page()
-            page.goto(server.url)
+            page.goto(f"{server.url}/?{query}")
             wait_for_frames(page, 3, 120)  # the first frames pay for the browser's and the allocator's warm-up
             memory["warm"] = rss_mb(server.proc.pid)["rss_mb"]
             start = page.evaluate(read)
@@ -48,10 +55,14 @@ def bench(emoji_set, model, seconds, rows, cols, photo, noise=4.0, screenshot=No
         memory["end"], memory["peak"] = rss_mb(server.proc.pid).values()
     frames = end["frames"] - start["frames"]
     per_frame = lambda part: {k: (end[part][k] - start[part][k]) / max(frames, 1) for k in start[part]}
-    server_ms, page_ms = per_frame("server"), per_frame("page")
-    return {"grid": f"{rows}x{cols}", "frames": frames, "fps": frames / ((end["now"] - start["now"]) / 1000),
+    server_ms, page_ms, cells = per_frame("server"), per_frame("page"), max(end["cells"] - start["cells"], 1)
+    return {"grid": f"{rows}x{cols}", "net": net, "motion": motion, "backend": end["backend"],
+            "isolated": end["isolated"], "frames": frames, "fps": frames / ((end["now"] - start["now"]) / 1000),
+            "changed_share": (end["changed"] - start["changed"]) / cells,
+            "net_share": (end["netCells"] - start["netCells"]) / cells,
             "latency_ms": (end["latencyMs"] - start["latencyMs"]) / max(frames, 1), "server_ms": server_ms,
-            "page_ms": page_ms, "http_ms": page_ms["request"] - sum(server_ms.values()),
+            "workers_ms": per_frame("workers"), "page_ms": page_ms,
+            "http_ms": page_ms["request"] - sum(server_ms.values()),
             "server_ready_s": server.ready_s, "server_rss_mb": memory}
 
 
@@ -68,21 +79,32 @@ def main():
                         help="camera noise, in levels of 255 (default: 4, a webcam's; 0: a still picture)")
     parser.add_argument("--screenshot", default=None, help="also save a screenshot of the page here")
     parser.add_argument("--device", default=None, help="the server's tinygrad device (default: tinygrad's choice)")
+    parser.add_argument("--net", choices=("browser", "server"), default="browser", help="where the net runs (default: browser)")
+    parser.add_argument("--motion", choices=("still", "pan"), default="still",
+                        help="still: the photo with noise; pan: the photo moving 4 px a frame (default: still)")
+    parser.add_argument("--query", default="", help="the page's URL settings, e.g. workers=1&threads=2")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     a = parser.parse_args()
     if not Path(CHROMIUM).exists():
         sys.exit(f"serve_bench: needs {CHROMIUM}; install it with `apt-get install chromium`")
-    result = bench(a.set, a.model, a.seconds, a.rows, a.cols, a.photo, a.noise, a.screenshot, a.device)
+    result = bench(a.set, a.model, a.seconds, a.rows, a.cols, a.photo, a.noise, a.screenshot, a.device, a.net, a.motion,
+                   a.query)
     if a.json:
         print(json.dumps(result, indent=2))
         return
-    ms = result["server_ms"]
-    print(f"grid {result['grid']}: {result['fps']:.2f} frames/s end to end over {result['frames']} frames, "
+    ms, page = result["server_ms"], result["page_ms"]
+    print(f"grid {result['grid']}, net in the {result['net']} ({result['backend']}), {result['motion']} camera: "
+          f"{result['fps']:.2f} frames/s end to end over {result['frames']} frames, "
           f"{result['latency_ms']:.0f} ms from camera frame to emoji on screen")
-    page = result["page_ms"]
-    print(f"server per frame: decode {ms['decode']:.1f} ms, net {ms['net']:.1f} ms, encode {ms['encode']:.1f} ms")
-    print(f"page per frame: capture + JPEG {page['capture']:.1f} ms, HTTP and JSON outside the server "
-          f"{result['http_ms']:.1f} ms, updating the grid {page['show']:.1f} ms")
+    print(f"cells a frame: {result['changed_share']:.2%} changed emoji, {result['net_share']:.1%} went through the net")
+    if result["net"] == "server":
+        print(f"server per frame: decode {ms['decode']:.1f} ms, net {ms['net']:.1f} ms, encode {ms['encode']:.1f} ms")
+        print(f"page per frame: capture + JPEG {page['capture']:.1f} ms, HTTP and JSON outside the server "
+              f"{result['http_ms']:.1f} ms, updating the grid {page['show']:.1f} ms")
+    else:
+        workers = result["workers_ms"]
+        print(f"page per frame: capture {page['capture']:.1f} ms, workers {page['request']:.1f} ms (cutting cells "
+              f"{workers['cells']:.1f}, net {workers['net']:.1f}), updating the grid {page['show']:.1f} ms")
     memory = result["server_rss_mb"]
     print(f"server: ready after {result['server_ready_s']:.1f} s; RSS {memory['ready']:.0f} MB when ready, "
           f"{memory['warm']:.0f} MB after 3 frames, {memory['end']:.0f} MB at the end (peak {memory['peak']:.0f} MB)")

@@ -21,16 +21,19 @@ from pic2emoji.pixels import block_means, to_uint8
 CHROMIUM = os.environ.get("PIC2EMOJI_CHROMIUM", "/usr/bin/chromium")  # a Debian-style build, not a snap
 
 
-def write_y4m(image: Image.Image, path, size=(640, 480), frames: int = 1, noise: float = 0.0) -> Path:
+def write_y4m(image: Image.Image, path, size=(640, 480), frames: int = 1, noise: float = 0.0, pan: int = 0) -> Path:
     """Y4M video (4:2:0, BT.601 at video range, 16-235, as Chromium's fake camera reads it back: measured,
     0.3 levels off on average, where full-range values came back ~5 levels off) that the fake camera plays
-    in a loop: the photo cropped to `size`, with Gaussian noise of `noise` levels in each frame, as a webcam's."""
-    rgb = np.asarray(ImageOps.fit(image.convert("RGB"), size, Image.LANCZOS), np.float32)
+    in a loop: the photo cropped to `size`, with Gaussian noise of `noise` levels in each frame, as a webcam's.
+    With `pan`, each frame is the photo moved by that many pixels more to the left (a moving camera),
+    so that every cell changes every frame."""
+    wide = np.asarray(ImageOps.fit(image.convert("RGB"), (size[0] + pan * frames, size[1]), Image.LANCZOS), np.float32)
     rng = np.random.default_rng(0)
     half = lambda plane: block_means(plane[..., None], 2)[..., 0]
     with open(path, "wb") as out:
         out.write(f"YUV4MPEG2 W{size[0]} H{size[1]} F30:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
+        for i in range(frames):
+            rgb = wide[:, i * pan:i * pan + size[0]]
             r, g, b = (rgb + rng.normal(0, noise, rgb.shape) if noise else rgb).transpose(2, 0, 1)
             y = 16 + (0.299 * r + 0.587 * g + 0.114 * b) * 219 / 255
             cb = 128 + (-0.168736 * r - 0.331264 * g + 0.5 * b) * 224 / 255

@@ -2,11 +2,10 @@
 extra), `export-web`'s folder and its refusals, and the exported site in headless Chromium served by
 `python -m http.server`, as a user would publish it."""
 import base64
+import contextlib
 import json
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -125,24 +124,26 @@ def test_export_web_of_a_custom_set_keeps_its_images(custom_set, custom_model, t
 
 # The exported site as published: `python -m http.server` in the folder, no special headers.
 
+@contextlib.contextmanager
+def static_server(folder):
+    """`python -m http.server` in `folder` on a free loopback port; yields its URL."""
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(folder)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = server.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (http://127.0.0.1:N/) ..."
+        yield line.split("(")[1].split(")")[0]
+    finally:
+        server.kill()
+        server.wait()
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The shipped noto set and its fast model (what serve runs) exported, on a static file server."""
     out = tmp_path_factory.mktemp("web") / "site"
     export_web(Converter(NOTO, model_path(NOTO, fast=True)), out, 54, 72)
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(out)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = server.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (http://127.0.0.1:N/) ..."
-    url = line.split("(")[1].split(")")[0]
-    for _ in range(50):
-        try:
-            urllib.request.urlopen(url, timeout=5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url
-    server.kill()
-    server.wait()
+    with static_server(out) as url:
+        yield url
 
 
 def camera_frame(page) -> np.ndarray:
@@ -211,3 +212,29 @@ def test_a_still_noisy_camera_barely_flickers(playwright, site, tmp_path):  # no
     share = (end["changed"] - start["changed"]) / (end["cells"] - start["cells"])
     print(f"still camera, noise 4: {share:.2%} of cells change a frame")
     assert share <= 0.02
+
+
+@pytest.mark.slow
+def test_columns_change_live_and_a_broken_site_says_so(playwright, site, tmp_path):  # noqa: F811
+    camera = write_y4m(Image.open(PHOTO), tmp_path / "camera.y4m")
+    browser, page = watch(playwright, tmp_path, camera, site)
+    shown = page.evaluate("$('cols').value = '36', $('cols').dispatchEvent(new Event('change')), emojicam.shown")
+    page.wait_for_function(f"() => emojicam.shown >= {shown + 2}", timeout=60_000)
+    assert np.array(page.evaluate("emojicam.classes")).shape == (27, 36)  # rows follow, keeping the grid's shape
+    assert len(page.query_selector_all("#grid span")) == 27 * 36
+    assert page.evaluate("emojicam.grid").count("\n") == 26
+    browser.close()
+
+
+@pytest.mark.slow
+def test_a_site_whose_net_does_not_load_says_so(playwright, converter, tmp_path):  # noqa: F811
+    out = tmp_path / "site"
+    export_web(converter, out, 6, 8)
+    (out / "net.onnx").write_bytes(b"not a model")
+    with static_server(out) as url:
+        browser = open_browser(playwright, tmp_path / "profile", write_y4m(Image.open(PHOTO), tmp_path / "camera.y4m"))
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_function("() => document.body.dataset.state === 'net-failed'", timeout=60_000)
+        assert "did not start in this browser" in page.text_content("#status")
+        browser.close()
