@@ -97,6 +97,7 @@ class EmojiCamServer(ThreadingHTTPServer):
         self.allowed = converter.allowed(PALETTE)
         self.lock = threading.Lock()  # the JIT reuses its buffers: one frame in the net at a time
         self.previous = collections.OrderedDict()  # client -> its last grid, the CLIENTS most recent
+        self.clients_lock = threading.Lock()
         self.cell_px = cell_px(rows, cols)
         if net == "browser":
             self.files = web_files(converter, rows, cols, PALETTE)
@@ -170,14 +171,14 @@ class EmojiCamServer(ThreadingHTTPServer):
         if self.method == "refine":  # numpy only, outside the lock: ~0.2 s at 54×72 on 2 cores
             grid = self.converter.refiner(patches, (rows, cols), grid, self.allowed)
             stages["refine"] = (time.perf_counter() - finished) * 1e3
-        if client is not None:
-            with self.lock:
-                previous = self.previous.pop(client, None)
-            if previous is not None and previous.shape == grid.shape:
-                grid = self.converter.steady(patches, grid, previous)
-            with self.lock:
+        if client is not None:  # one grid after another per client, even with two of its frames in flight
+            with self.clients_lock:
+                previous = self.previous.get(client)
+                if previous is not None and previous.shape == grid.shape:
+                    grid = self.converter.steady(patches, grid, previous)
                 self.previous[client] = grid
-                while len(self.previous) > CLIENTS:
+                self.previous.move_to_end(client)
+                if len(self.previous) > CLIENTS:
                     self.previous.popitem(last=False)
         return grid, stages
 

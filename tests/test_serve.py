@@ -412,3 +412,20 @@ def test_a_burst_of_connections_is_answered_not_dropped(server):
     for connection in holding:
         connection.sendall(ask)
     assert [answer(c) for c in holding] == [200] * 16
+
+
+def test_frames_of_any_grid_and_the_steady_rule_per_client(server, converter):
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 256, (4, 9, 3)).repeat(8, 0).repeat(8, 1).astype(np.float32)  # a colour a cell
+    noisy = [jpeg(Image.fromarray(np.clip(picture + rng.normal(0, 24, picture.shape), 0, 255).astype(np.uint8)))
+             for _ in range(2)]
+    _, _, first = request(server, "/frame?rows=4&cols=9&client=a", noisy[0])
+    _, _, second = request(server, "/frame?rows=4&cols=9&client=a", noisy[1])
+    _, _, fresh = request(server, "/frame?rows=4&cols=9", noisy[1])  # no client: the plain pick
+    assert np.array(first["grid"]).shape == (4, 9)
+    patches = server.decode(noisy[1], 4, 9)
+    expected = converter.steady(patches, np.array(fresh["grid"]), np.array(first["grid"]))
+    assert np.array_equal(np.array(second["grid"]), expected)
+    assert fresh["grid"] != first["grid"] and second["grid"] != fresh["grid"]  # noise flipped cells; steady kept some
+    _, _, other = request(server, "/frame?rows=4&cols=9&client=b", noisy[1])
+    assert other["grid"] == fresh["grid"]  # another client starts afresh
