@@ -11,7 +11,7 @@
 //           {type: "frame", pixels: RGBA Uint8ClampedArray, width, height, k} -> {classes, netCells, ms}
 // An error answers {error: "what went wrong"}.
 
-let ort, cellsNet, emojiNet, change, band = null;
+let ort, cellsNet, emojiNet, change, bucket, band = null;
 
 onmessage = async (event) => {
   const message = event.data;
@@ -28,6 +28,9 @@ async function start({cells, net, threads, ep, change: rms}) {
   const options = {executionProviders: ep === "webgpu" ? ["webgpu", "wasm"] : ["wasm"], graphOptimizationLevel: "all"};
   [cellsNet, emojiNet] = await Promise.all([ort.InferenceSession.create(cells, options), ort.InferenceSession.create(net, options)]);
   change = rms * rms * 108;  // squared distance over the 108 numbers of a view
+  // WebGPU compiles its kernels per input shape: the cells to classify are padded to a multiple of 256
+  // so that a few shapes serve all frames. wasm runs any shape as fast: no padding.
+  bucket = ep === "webgpu" ? 256 : 1;
   return {backend: ep};
 }
 
@@ -55,8 +58,9 @@ async function frame({pixels, width, height, k}) {
     if (distance > change) moved.push(i);
   }
   if (moved.length) {
-    const m = moved.length, some = new Float32Array(m * pixelsPerCell), someViews = new Float32Array(m * 108);
-    const previous = new Int32Array(m);
+    const m = Math.ceil(moved.length / bucket) * bucket;  // the padding: blank cells, no previous emoji
+    const some = new Float32Array(m * pixelsPerCell), someViews = new Float32Array(m * 108);
+    const previous = new Int32Array(m).fill(-1);
     moved.forEach((i, j) => {
       some.set(cells.data.subarray(i * pixelsPerCell, (i + 1) * pixelsPerCell), j * pixelsPerCell);
       someViews.set(views.subarray(i * 108, (i + 1) * 108), j * 108);
