@@ -4,7 +4,7 @@ Each worker is a Ray actor that builds one Converter (the set, the model, the co
 starts, then converts the photos sent to it with batch.convert_photo, the local engine's own function,
 and writes each mosaic itself. So the workers must find the photos, the set, the model and OUT_DIR at
 the paths this process gives them: on a cluster, a file system every machine shares. The listing and
-its rules stay in convert_all, in this process; at most IN_FLIGHT photos per worker are out at a time,
+its rules stay in convert_all, in this process; one photo per worker is out at a time,
 so memory stays flat however large the folder. A worker that dies mid-photo is restarted and the
 photo tried again; the retry's atomic write removes the dead one's temp file.
 
@@ -21,7 +21,9 @@ from .batch import convert_photo
 from .errors import ClusterError, OutputError, Pic2EmojiError
 from .files import remove_stale_temps, shipped_dir
 
-IN_FLIGHT = 2  # photos sent ahead to each worker: one converting, one waiting, so that no worker idles
+# Photos out at once per worker. One: a photo queued behind one that kills its worker would be failed
+# with it and spend its own retries; the round trip that a second would hide is milliseconds a photo.
+IN_FLIGHT = 1
 RETRIES = 2    # tries of a photo after the first, when its worker dies (killed, out of memory)
 CPU_DEVICES = ("CPU", "LLVM", "CLANG")  # tinygrad devices that never need a GPU from Ray
 
@@ -36,10 +38,12 @@ def need_ray():
 
 class Worker:
     """One Ray worker process: its Converter, built once, and the photos it is sent."""
-    def __init__(self, emoji_dir, model_file, device):  # emoji_dir and model_file as `portable` gives them
+    def __init__(self, emoji_dir, model_file, device, cwd):  # emoji_dir and model_file as `portable` gives them
         from .device import use_device
         from .infer import Converter
         self.error = None
+        with contextlib.suppress(OSError):  # relative paths mean what they mean to the driver, where it is shared
+            os.chdir(cwd)
         try:
             use_device(device)
             self.converter = Converter(found(emoji_dir), found(model_file))
@@ -81,6 +85,7 @@ class RayEngine:
     """
     def __init__(self, address: str | None = None, workers: int | None = None, num_cpus: int | None = None,
                  runtime_env: dict | None = None):
+        need_ray()  # a missing extra is said before any work
         self.address, self.workers, self.num_cpus, self.runtime_env = address, workers, num_cpus, runtime_env or {}
 
     def __call__(self, converter, jobs, out_dir: Path, options, overwrite: bool, record) -> None:
@@ -134,7 +139,7 @@ class RayEngine:
             settings["num_gpus"] = min(1.0, resources["GPU"] / count)
         actor = ray.remote(**settings)(Worker)
         source = (portable(converter.emoji_set.path, "emoji_sets"), portable(converter.model.path, "models"),
-                  Device.DEFAULT)
+                  Device.DEFAULT, os.getcwd())
         return [actor.remote(*source) for _ in range(count)]
 
     def _probe(self, ray, actors, out_dir: Path) -> None:
