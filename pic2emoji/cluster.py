@@ -120,8 +120,8 @@ class RayEngine:
         except (ConnectionError, RuntimeError, ValueError) as e:
             if local:
                 raise
-            raise ClusterError(f"no Ray cluster at {self.address} ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__}); "
-                               "start one with `ray start --head` there, or give --ray alone for one on this machine") from None
+            raise ClusterError(f"cannot join the Ray cluster at {self.address} ({_first_line(e)}); start one with "
+                               "`ray start --head` there, or give --ray alone for one on this machine") from None
         # The raylet's notes (a worker died, a task is retried) go to the driver's stdout; ours say what matters.
         ray._private.worker._worker_logs_enabled = False
         return local
