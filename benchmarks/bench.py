@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py                     # everything, on the shipped noto model
     python benchmarks/bench.py --only net,fidelity
+    python benchmarks/bench.py --only ray --photos 200   # a folder here and on Ray (pic2emoji[ray])
 
 Run from a checkout: the speed and fidelity sections use the photos in examples/.
 
@@ -30,7 +31,7 @@ from pic2emoji.quality import fidelity
 from pic2emoji.train import TrainConfig, classes_of, make_step, sample_maker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "photos"
-SECTIONS = ("data", "train", "net", "cli", "startup", "steady", "memory", "fidelity")
+SECTIONS = ("data", "train", "net", "cli", "startup", "steady", "memory", "fidelity", "ray")
 
 
 def machine() -> dict:
@@ -159,15 +160,53 @@ def bench_cli(set_name: str, photo: Path) -> dict:
         cold = _cli("infer", set_name, photo, "-o", tmp / "cold.png", env=cold_env)
         warm_png = min(_cli("infer", set_name, photo, "-o", tmp / f"w{i}.png", "--cols", 72) for i in range(3))
         warm_txt = min(_cli("infer", set_name, photo, "-o", tmp / f"w{i}.txt", "--cols", 72) for i in range(3))
-        folder = tmp / "photos"
-        folder.mkdir()
-        base = [Image.open(p).convert("RGB") for p in sorted(EXAMPLES.iterdir())]
-        for i in range(20):
-            image = base[i % len(base)].rotate(90 * (i // len(base)), expand=True)
-            image.save(folder / f"photo{i:02d}.jpg", quality=90)
-        batch = _cli("infer", set_name, folder, "-o", tmp / "out")
+        batch = _cli("infer", set_name, folder_of_photos(tmp / "photos", 20), "-o", tmp / "out")
     return {"cli_png_72_cols_warm_s": round(warm_png, 3), "cli_txt_72_cols_warm_s": round(warm_txt, 3),
             "cli_png_cold_cache_s": round(cold, 1), "cli_batch_photos_per_s (20 photos, one process)": round(20 / batch, 2)}
+
+
+def folder_of_photos(folder: Path, count: int) -> Path:
+    """`count` photos in a new folder: the examples, each turned a quarter more on every round."""
+    folder.mkdir()
+    base = [Image.open(p).convert("RGB") for p in sorted(EXAMPLES.iterdir())]
+    for i in range(count):
+        image = base[i % len(base)].rotate(90 * (i // len(base) % 4), expand=True)
+        image.save(folder / f"photo{i:03d}.jpg", quality=90)
+    return folder
+
+
+def bench_ray(converter: Converter, count: int) -> dict:
+    """Photos/s of a folder converted here (convert_all's local engine) and on a Ray instance started on
+    this machine (issue 17: one worker per core, each with its own Converter), 72 columns, PNG, in one
+    process. Ray's start-up is timed apart; the workers' (each loads the set and its net) is in the run."""
+    from pic2emoji.batch import convert_all
+    from pic2emoji.cluster import RayEngine
+    import ray
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        photos = folder_of_photos(tmp / "photos", count)
+        convert_all(converter, [photos / "photo000.jpg"], tmp / "warm")  # the caches (the net, refine's tiles) made
+        start = time.perf_counter()
+        convert_all(converter, [photos], tmp / "local")
+        local = time.perf_counter() - start
+        start = time.perf_counter()
+        ray.init("local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        started = time.perf_counter() - start
+        try:
+            start = time.perf_counter()
+            convert_all(converter, [photos], tmp / "ray", engine=RayEngine())
+            on_ray = time.perf_counter() - start
+            workers = int(ray.cluster_resources().get("CPU", 0))
+        finally:
+            ray.shutdown()
+        same = files_of(tmp / "local") == files_of(tmp / "ray")
+    return {f"ray_local_engine_photos_per_s ({count} photos, 72 columns, png)": round(count / local, 2),
+            f"ray_engine_photos_per_s ({workers} workers, their start-up included)": round(count / on_ray, 2),
+            "ray_start_s (a local instance)": round(started, 1), "ray_same_files_as_local": same}
+
+
+def files_of(folder: Path) -> dict:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
 def bench_startup(converter: Converter, photo: Path, runs: int = 7) -> dict:
@@ -268,6 +307,7 @@ def main(argv=None):
     parser.add_argument("--model", default=None, help="model file  [default: the set's]")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {', '.join(SECTIONS)}")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    parser.add_argument("--photos", type=int, default=20, help="photos in the folder the ray section converts")
     parser.add_argument("--tune", action="store_true", help="tune the net first (as `pic2emoji tune`: minutes, once)")
     parser.add_argument("--baseline", default=None, help="model whose net speed to compare with  [default: the "
                         "shipped <set>-tinyconv model, the seed net, if there is one]")
@@ -284,7 +324,8 @@ def main(argv=None):
              "net": lambda: bench_net(converter, args.tune, baseline), "cli": lambda: bench_cli(args.set, photos[0]),
              "startup": lambda: bench_startup(converter, next(p for p in photos if p.name == "chelsea.png")),
              "steady": lambda: bench_steady(converter, next(p for p in photos if p.name == "chelsea.png")),
-             "memory": lambda: bench_memory(args.set), "fidelity": lambda: bench_fidelity(converter, fidelity_photos())}
+             "memory": lambda: bench_memory(args.set), "fidelity": lambda: bench_fidelity(converter, fidelity_photos()),
+             "ray": lambda: bench_ray(converter, args.photos)}
     for section in SECTIONS:
         if section not in only:
             continue

@@ -1,7 +1,10 @@
 """Batch conversion: every photo of some files and folders into a mosaic file each, under one folder.
 
-While a photo goes through the net here, a writer thread draws and writes the previous one's mosaic,
-so the net rarely waits for a PNG encoder. A bad photo is reported and the rest go on.
+The listing and its rules (which mosaic goes where, what is there already) stay in this process; an
+engine converts the photos planned. The local one runs them here: while a photo goes through the
+net, a writer thread draws and writes the previous one's mosaic, so the net rarely waits for a PNG
+encoder. The Ray one (cluster.py) spreads them over worker processes, each with its own Converter.
+Both convert a photo with convert_photo. A bad photo is reported and the rest go on.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -58,56 +61,105 @@ def photos_in(inputs, out_dir=None, on_note=lambda message: None):
 
 def convert_all(converter: Converter, inputs, out_dir, options: Options = Options(), overwrite: bool = False,
                 skip_existing: bool = False, progress: bool = False, on_error=lambda message: None,
-                on_note=lambda message: None) -> BatchReport:
+                on_note=lambda message: None, engine=None) -> BatchReport:
     """Convert every photo of `inputs` (files, or folders walked recursively) into OUT_DIR, mirroring
     their relative paths. Each failure is passed to `on_error` as one line and the batch goes on;
-    files skipped as not regular are passed to `on_note`.
+    files skipped as not regular are passed to `on_note`. `engine`: None or "local" converts here;
+    "ray" or a cluster.RayEngine(address) on Ray. The report lists photos in the order of the listing.
 
     Raises ImageError when the inputs hold no photo at all.
     """
     if options.split is not None:
         raise OutputError("--split cuts the text of one photo; give one photo and -o FILE.txt, not a folder")
-    out_dir = Path(out_dir)
-    report, planned, writing = BatchReport(out_dir), set(), []
+    out_dir, outcomes = Path(out_dir), []
 
-    def fail(photo, error):
-        report.failed.append((photo, str(error)))
-        on_error(str(error))
+    def record(index, photo, kind, value):  # kind: converted (value: the files), skipped (the mosaic), failed (why)
+        outcomes.append((index, photo, kind, value))
+        if kind == "failed":
+            on_error(value)
 
-    def finish_writing():  # the previous mosaic, written while this photo went through the net
-        for photo, out, future in writing:
-            try:
-                future.result()
-                report.converted.append(out)
-            except Pic2EmojiError as e:
-                fail(photo, e)
-        writing.clear()
-
-    with ThreadPoolExecutor(1) as writer:
-        for photo, relative in tqdm(photos_in(inputs, out_dir, on_note), desc="converting", unit="photo",
-                                    disable=not progress):
-            out = out_dir / relative.with_suffix(suffix_of(options.fmt))
-            try:
-                if out in planned:
-                    raise OutputError(f"{photo}: its mosaic {out} would overwrite another input's; rename one of them")
-                planned.add(out)
-                if out.exists() and skip_existing:
-                    report.skipped.append(out)
-                    continue
-                check_output(photo, out, overwrite)
-                if options.fmt in ANIMATED and (moving := animation(photo)):
-                    report.converted += save_animation(converter, *moving, out, options, overwrite)
-                    continue
-                grid, colours = converter.cells(photo, options.cols, options.rows, options.palette, options.method)
-                future = writer.submit(converter.renderer.write, grid, out, options.fmt, options.tile_px, overwrite,
-                                       **look(options, photo, colours))
-            except Pic2EmojiError as e:
-                fail(photo, e)
-                continue
-            finish_writing()
-            writing.append((photo, out, future))
-        finish_writing()
-    if not (report.converted or report.skipped or report.failed):
+    jobs = planned(inputs, out_dir, options, overwrite, skip_existing, progress, record, on_note)
+    engine_of(engine)(converter, jobs, out_dir, options, overwrite, record)
+    report = BatchReport(out_dir)
+    for index, photo, kind, value in sorted(outcomes, key=lambda outcome: outcome[0]):
+        if kind == "converted":
+            report.converted += value
+        elif kind == "skipped":
+            report.skipped.append(value)
+        else:
+            report.failed.append((photo, value))
+    if not outcomes:
         raise ImageError(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in {', '.join(map(str, inputs))}; "
                          "give photos or folders that hold some")
     return report
+
+
+def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_existing: bool, progress: bool, record,
+            on_note):
+    """(index in the listing, photo, its mosaic) of each photo to convert, lazily; the photos skipped or
+    refused (two inputs for one mosaic, an existing mosaic without --overwrite) go to `record` instead."""
+    planned_outs = set()
+    listing = tqdm(photos_in(inputs, out_dir, on_note), desc="converting", unit="photo", disable=not progress)
+    for index, (photo, relative) in enumerate(listing):
+        out = out_dir / relative.with_suffix(suffix_of(options.fmt))
+        try:
+            if out in planned_outs:
+                raise OutputError(f"{photo}: its mosaic {out} would overwrite another input's; rename one of them")
+            planned_outs.add(out)
+            if out.exists() and skip_existing:
+                record(index, photo, "skipped", out)
+                continue
+            check_output(photo, out, overwrite)
+        except Pic2EmojiError as e:
+            record(index, photo, "failed", str(e))
+            continue
+        yield index, photo, out
+
+
+def convert_photo(converter: Converter, photo, out: Path, options: Options, overwrite: bool):
+    """One planned photo through the net; returns the step that writes its mosaic (and returns the files
+    written), for a writer thread to take. An animation is converted and written here, whole."""
+    if options.fmt in ANIMATED and (moving := animation(photo)):
+        written = save_animation(converter, *moving, out, options, overwrite)
+        return lambda: written
+    grid, colours = converter.cells(photo, options.cols, options.rows, options.palette, options.method)
+
+    def write():
+        converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite, **look(options, photo, colours))
+        return [out]
+    return write
+
+
+def local(converter: Converter, jobs, out_dir: Path, options: Options, overwrite: bool, record) -> None:
+    """The engine of this process: each mosaic written on a thread while the next photo goes through the net."""
+    def finish(index, photo, future):
+        try:
+            record(index, photo, "converted", future.result())
+        except Pic2EmojiError as e:
+            record(index, photo, "failed", str(e))
+
+    writing = None
+    with ThreadPoolExecutor(1) as writer:
+        for index, photo, out in jobs:
+            try:
+                write = convert_photo(converter, photo, out, options, overwrite)
+            except Pic2EmojiError as e:
+                record(index, photo, "failed", str(e))
+                continue
+            if writing:
+                finish(*writing)
+            writing = index, photo, writer.submit(write)
+        if writing:
+            finish(*writing)
+
+
+def engine_of(engine):
+    """The engine convert_all runs: local for None or "local", a RayEngine for "ray", else `engine` itself."""
+    if engine in (None, "local"):
+        return local
+    if engine == "ray":
+        from .cluster import RayEngine
+        return RayEngine()
+    if callable(engine):
+        return engine
+    raise ValueError(f"unknown engine {engine!r}; give None, 'local', 'ray' or a pic2emoji.cluster.RayEngine")

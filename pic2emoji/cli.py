@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .batch import convert_all
+from .cluster import RayEngine
 from .defaults import BACKGROUND, COLS, TILE_PX
 from .errors import Pic2EmojiError
 from .fontset import build_set
@@ -235,15 +236,20 @@ def eval_command(emoji_dir, model_file, device, as_json):
 @click.option("--json", "as_json", is_flag=True, help="With --metrics: one JSON object instead of a line.")
 @click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist and go on.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Convert a folder on Ray (pip install 'pic2emoji[ray]'): alone, on a Ray instance started on this "
+                   "machine; with auto or ray://HOST:PORT, on that running cluster, whose machines must share the "
+                   "photos and OUT_DIR. Put it after the inputs, or write --ray=auto.")
 @device_option
 def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour, cell_colour, quality, tile_px,
-                  palette, split, method, metrics, as_json, overwrite, skip_existing, device):
+                  palette, split, method, metrics, as_json, overwrite, skip_existing, ray_address, device):
     """Turn photos into emoji mosaics: a PNG of emoji tiles or lines of emoji text.
 
     \b
     pic2emoji infer noto photo.jpg                  # text mosaic on stdout
     pic2emoji infer noto photo.jpg -o mosaic.png --cols 72
     pic2emoji infer noto holiday/ -o mosaics/       # a whole folder, recursively
+    pic2emoji infer noto archive/ -o mosaics/ --ray # the same on Ray: all cores, or --ray auto for a cluster
     pic2emoji infer my_emoji/ photo.jpg --cols 24 --split 2000   # :shortcodes: in messages for Discord
     pic2emoji infer noto photo.jpg -o mosaic.png --metrics --method lookup   # compare settings
     """
@@ -257,6 +263,11 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     if output is not None and not batch and not fmt and output.suffix and not format_of(output):
         raise click.UsageError(f"{output}: unknown extension {output.suffix!r}; use .png, .jpg, .webp, .gif, .html, "
                                ".txt, .ans or a video's .mp4, .mov, .mkv, .webm, or name the format with --format")
+    if ray_address and not (ray_address in ("local", "auto") or ":" in ray_address):
+        raise click.UsageError(f"--ray {ray_address}: not a Ray address; give auto, ray://HOST:PORT or HOST:PORT "
+                               "(a word right after --ray is taken as the address: put --ray after the inputs)")
+    if ray_address and not batch:
+        raise click.UsageError("--ray converts several photos or a folder into -o OUT_DIR; convert one photo without it")
     if metrics and batch:
         raise click.UsageError("--metrics measures one photo; give one photo, not several or a folder")
     if as_json and not metrics:
@@ -274,6 +285,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     options = Options(fmt, cols, rows, palette, tile_px, split, cell_colour, quality, truecolor, method)
     if metrics:
         require_quality()
+    engine = ray_address and RayEngine(None if ray_address == "local" else ray_address)  # without Ray, said first
     use_device(device)
     converter = Converter(emoji_dir, model_file)
     if output is None:
@@ -288,7 +300,8 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     else:
         report = convert_all(converter, inputs, output, options, overwrite, skip_existing, sys.stderr.isatty(),
                              on_error=lambda message: tqdm.write(f"error: {message}", file=sys.stderr),
-                             on_note=lambda message: tqdm.write(f"note: {message}", file=sys.stderr))
+                             on_note=lambda message: tqdm.write(f"note: {message}", file=sys.stderr),
+                             engine=engine)
         say(str(report))
         if report.failed:
             sys.exit(1)

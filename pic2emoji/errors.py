@@ -27,3 +27,7 @@ class OutputError(Pic2EmojiError):
 
 class ServeError(Pic2EmojiError):
     """The live camera's server cannot start (address in use, unknown host)."""
+
+
+class ClusterError(Pic2EmojiError):
+    """Ray is missing, the cluster cannot be reached, or its workers cannot start or write the mosaics."""

@@ -22,7 +22,7 @@ def write_atomically(path, write, replace: bool = True) -> None:
     check_replaceable(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temps(path)
+        remove_stale_temps(path)
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".partial", dir=path.parent)
         os.close(fd)
     except OSError as e:
@@ -70,8 +70,9 @@ def _put_if_absent(temp: str, path: Path) -> None:
         os.replace(temp, path)
 
 
-def _remove_stale_temps(path: Path) -> None:
+def remove_stale_temps(path) -> None:
     """Remove `.NAME.PID-XXXX.partial` files beside `path` whose process is gone (killed mid-write)."""
+    path = Path(path)
     prefix = f".{path.name}."
     for name in os.listdir(path.parent):
         if not (name.startswith(prefix) and name.endswith(".partial")):
