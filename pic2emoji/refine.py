@@ -5,13 +5,17 @@ emoji has stay lost. Neighbouring cells can make them up between them (a red and
 as orange from a step back). Iterated conditional modes does that: from the net's choice, each cell
 in turn picks among its k nearest emoji by the structure term the one that minimises
 
-    structure / 36  +  weight · Σ |Lab(mean of window) − Lab(photo's window)|²
+    structure / 36  +  weight · Σ ΔE00(mean of window, photo's window)²  +  edge · Σ (Δluma − Δluma of neighbour)²
 
-over the (up to four) overlapping 2×2-cell windows it belongs to. The structure term (the 6×6 block
-colour distance plus that of the 6×6 grey pattern less its mean) keeps what is inside each cell, which
-SSIM sees; the second term its colour as a person sees it from a step back (CIELAB). Cells are updated in
-four interleaved sub-grids (row and column parity), so no two cells updated together share a window:
-each step is one vectorised numpy pass, and the result is the same on every run.
+The structure term (the 6×6 block colour distance plus that of the 6×6 grey pattern less its mean) keeps
+what is inside each cell, which SSIM sees. The second is colour as a person sees it from a step back:
+CIEDE2000 over the (up to four) overlapping 2×2-cell windows the cell belongs to. The third keeps the
+light and dark from cell to cell: a cell's error in luma (its mean grey less the photo's) should be
+that of its four neighbours, so a colour is mixed from neighbours of one lightness (chroma) rather
+than from light and dark ones, which would read as texture the photo lacks (SSIM is greyscale) and
+cost cell-PSNR. Cells are updated in four interleaved sub-grids (row and column parity), so no two
+cells updated together share a window or are neighbours: each step is one vectorised numpy pass, and
+the result is the same on every run.
 """
 import numpy as np
 
@@ -21,6 +25,7 @@ _SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],  # IEC 61966-2-1, D6
                          [0.2126729, 0.7151522, 0.0721750],
                          [0.0193339, 0.1191920, 0.9503041]], np.float32)
 _WHITE = np.array([0.95047, 1.0, 1.08883], np.float32)
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -33,17 +38,39 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
 
 
+def delta_e2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
+    """CIEDE2000 between CIELAB arrays (..., 3), broadcast (Sharma, Wu & Dalal 2005; the metrics' formula,
+    which scikit-image computes there; a test checks the two agree)."""
+    (l1, a1, b1), (l2, a2, b2) = np.moveaxis(lab1, -1, 0), np.moveaxis(lab2, -1, 0)
+    c7 = ((np.hypot(a1, b1) + np.hypot(a2, b2)) / 2) ** 7
+    stretch = 1.5 - 0.5 * np.sqrt(c7 / (c7 + 25.0 ** 7))  # a* stretched near the grey axis
+    a1, a2 = a1 * stretch, a2 * stretch
+    c1, c2 = np.hypot(a1, b1), np.hypot(a2, b2)
+    chromatic = c1 * c2 != 0
+    h1, h2 = np.arctan2(b1, a1) % (2 * np.pi), np.arctan2(b2, a2) % (2 * np.pi)
+    dh = np.where(chromatic, (h2 - h1 + np.pi) % (2 * np.pi) - np.pi, 0)  # the short way round
+    h = np.where(chromatic, h1 + dh / 2, h1 + h2)  # mean hue
+    l, c = (l1 + l2) / 2 - 50, (c1 + c2) / 2
+    t = 1 - 0.17 * np.cos(h - np.pi / 6) + 0.24 * np.cos(2 * h) + 0.32 * np.cos(3 * h + np.pi / 30) - 0.2 * np.cos(4 * h - 0.35 * np.pi)
+    rotation = -np.sin(np.pi / 3 * np.exp(-((np.degrees(h) % 360 - 275) / 25) ** 2)) * 2 * np.sqrt(c ** 7 / (c ** 7 + 25.0 ** 7))
+    dl = (l2 - l1) / (1 + 0.015 * l ** 2 / np.sqrt(20 + l ** 2))
+    dc = (c2 - c1) / (1 + 0.045 * c)
+    dhue = 2 * np.sqrt(c1 * c2) * np.sin(dh / 2) / (1 + 0.015 * c * t)
+    return np.sqrt(np.maximum(dl ** 2 + dc ** 2 + dhue ** 2 + rotation * dc * dhue, 0))
+
+
 class Refiner:
     """ICM over the mosaic for one emoji set on its background.
 
     class_blocks: (N, 108) every class's tile on the background as data.oracle_view sees it (6×6 block
     means). k: candidates per cell; weight: of the colour term; sweeps: passes over the grid; pattern:
     weight of the 6×6 grey pattern (less its mean) in the structure term, beside the 6×6 colour
-    distance: it keeps the shapes inside cells, which SSIM sees, while the colour term moves their mean.
+    distance: it keeps the shapes inside cells, which SSIM sees, while the colour term moves their mean;
+    edge: weight of the luma term, which keeps the light and dark between neighbouring cells.
     """
-    def __init__(self, class_blocks: np.ndarray, k: int = 16, weight: float = 7.0, sweeps: int = 2,
-                 pattern: float = 2.0):
-        self.k, self.weight, self.sweeps, self.pattern = k, weight, sweeps, pattern
+    def __init__(self, class_blocks: np.ndarray, k: int = 16, weight: float = 12.0, sweeps: int = 2,
+                 pattern: float = 2.0, edge: float = 0.5):
+        self.k, self.weight, self.sweeps, self.pattern, self.edge = k, weight, sweeps, pattern, edge
         class_blocks = np.asarray(class_blocks, np.float32)
         self.lookup = Nearest.of_blocks(class_blocks)
         self.blocks = self.structure(class_blocks)
@@ -52,7 +79,7 @@ class Refiner:
 
     def structure(self, view: np.ndarray) -> np.ndarray:
         """The 6×6 block means and their grey pattern, scaled so that L2 over them is the structure term."""
-        grey = view.reshape(len(view), 36, 3) @ np.array([0.299, 0.587, 0.114], np.float32)
+        grey = view.reshape(len(view), 36, 3) @ _LUMA
         grey -= grey.mean(1, keepdims=True)
         return np.concatenate([view, grey * np.float32(np.sqrt(self.pattern))], 1)
 
@@ -89,11 +116,16 @@ class Refiner:
         photo = view.reshape(rows, cols, 36, 3).mean(2)  # each cell's colour
         target = srgb_to_lab(_window_sums(photo) / 4)  # (rows-1, cols-1, 3)
         colours = self.means[top]  # (rows, cols, k, 3)
+        luma_error = colours @ _LUMA - (photo @ _LUMA)[..., None]  # (rows, cols, k)
+        neighbours = _neighbour_sums(np.ones((rows, cols), np.float32))
         for _ in range(self.sweeps):
             for a in (0, 1):
                 for b in (0, 1):
                     current = np.take_along_axis(colours, pick[..., None, None], 2)[:, :, 0]
-                    cost = unary[a::2, b::2].copy()
+                    e = luma_error[a::2, b::2]
+                    around = _neighbour_sums(np.take_along_axis(luma_error, pick[..., None], 2)[..., 0])[a::2, b::2, None]
+                    # Σ over the neighbours n of (e − e_n)², less the part that is the same for every candidate
+                    cost = unary[a::2, b::2] + self.edge * (neighbours[a::2, b::2, None] * e ** 2 - 2 * e * around)
                     sums = _window_sums(current)
                     for di in (0, 1):
                         for dj in (0, 1):  # the window whose top-left cell is (i - di, j - dj)
@@ -102,7 +134,7 @@ class Refiner:
                             ci_sub, cj_sub = (ci - a) // 2, (cj - b) // 2
                             others = sums[np.ix_(wi, wj)] - current[np.ix_(ci, cj)]
                             mean = (others[:, :, None] + colours[np.ix_(ci, cj)][:, :, :, :]) / 4
-                            error = ((srgb_to_lab(mean) - target[np.ix_(wi, wj)][:, :, None]) ** 2).sum(-1)
+                            error = delta_e2000(srgb_to_lab(mean), target[np.ix_(wi, wj)][:, :, None]) ** 2
                             cost[np.ix_(ci_sub, cj_sub)] += self.weight * error
                     pick[a::2, b::2] = cost.argmin(-1)
         return np.take_along_axis(top, pick[..., None], -1)[..., 0]
@@ -111,6 +143,12 @@ class Refiner:
 def _window_sums(cells: np.ndarray) -> np.ndarray:
     """(rows, cols, 3) -> (rows-1, cols-1, 3): the sum of each 2×2 window of cells."""
     return cells[:-1, :-1] + cells[1:, :-1] + cells[:-1, 1:] + cells[1:, 1:]
+
+
+def _neighbour_sums(cells: np.ndarray) -> np.ndarray:
+    """(rows, cols) -> (rows, cols): the sum over each cell's (up to four) neighbours, up, down, left, right."""
+    padded = np.pad(cells, 1)
+    return padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
 
 
 def _window_rows(parity: int, offset: int, size: int) -> np.ndarray:
