@@ -29,9 +29,7 @@ def write_atomically(path, write, replace: bool = True) -> None:
         raise OutputError(f"{path}: cannot write here ({e.strerror}); choose another place") from None
     try:
         write(temp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's permissions
+        os.chmod(temp, 0o666 & ~umask())  # mkstemp makes it private; give it a normal file's permissions
         with open(temp, "rb+") as f:
             os.fsync(f.fileno())
         if replace:
@@ -45,6 +43,13 @@ def write_atomically(path, write, replace: bool = True) -> None:
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+def umask() -> int:
+    """This process's umask (reading it means setting it: it is set back at once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def check_replaceable(path: Path) -> None:

@@ -30,6 +30,7 @@ PALETTES = ("all", "terminal")  # terminal: one-code-point emoji, which keep tex
 _ORIENTATION_SWAPS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter
 UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
 STEADY = 0.15  # a cell changes emoji between frames only if the new one is 15% closer (squared 6×6 distance)
+STEADY_NOISE = 108 * 4  # ... plus 2 levels of noise in each of the 108 block means (squared: 108 · 2²)
 
 
 def grid_shape(width: int, height: int, cols: int | None = None, rows: int | None = None) -> tuple[int, int]:
@@ -220,8 +221,7 @@ class Converter:
         views = self.refiner.lookup.blocks[np.concatenate([new, old])]  # each class as the lookup sees it
         seen = oracle_view(patches[changed].astype(np.float32))
         distance = ((np.concatenate([seen, seen]) - views) ** 2).sum(1)
-        # relative margin, plus 2 levels of noise in each of the 108 block means (squared: 108 · 2²)
-        keep = distance[len(changed):] <= distance[:len(changed)] * (1 + margin) + 108 * 4
+        keep = distance[len(changed):] <= distance[:len(changed)] * (1 + margin) + STEADY_NOISE
         out = grid.ravel().copy()
         out[changed[keep]] = old[keep]
         return out.reshape(grid.shape)

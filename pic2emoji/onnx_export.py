@@ -29,6 +29,7 @@ OPSET.
 import numpy as np
 
 from .defaults import PATCH
+from .infer import STEADY, STEADY_NOISE
 from .model import Model, flatten, same
 from .pixels import nearest_pattern
 
@@ -105,8 +106,8 @@ def cells_graph():
                    [_tensor("cells", "FLOAT", ["cells", 3, "k", "k"]), _tensor("view", "FLOAT", ["cells", 108])])
 
 
-def net_graph(model: Model, class_views: np.ndarray, allowed: np.ndarray | None = None, margin: float = 0.15,
-              noise: float = 108 * 4):
+def net_graph(model: Model, class_views: np.ndarray, allowed: np.ndarray | None = None, margin: float = STEADY,
+              noise: float = STEADY_NOISE):
     """net.onnx (see the module's docstring) for a model with its weights loaded. class_views: each
     class's (108,) view (Converter.class_blocks); allowed: a bool per class (a palette); margin and
     noise: the steady rule's, as Converter.steady."""

@@ -43,7 +43,7 @@ from .defaults import PATCH, TILE_PX
 from .errors import Pic2EmojiError, ServeError
 from .infer import cut_patches
 from .pixels import upsample_cells
-from .web import CAMERA, PAGE, page_config, web_files
+from .web import CAMERA, PAGE, file_bytes, page_config, web_files
 
 CLIENTS = 64          # clients whose last grid the server keeps for the steady rule (server mode)
 MAX_BODY = 8 << 20    # bytes; a camera JPEG is ~40 KB, a 200×200 grid of indices for mosaic.png ~200 KB
@@ -278,8 +278,7 @@ class Handler(BaseHTTPRequestHandler):
         return body
 
     def send_file(self, name: str):
-        content = self.server.files[name]
-        body = content.read_bytes() if isinstance(content, Path) else content
+        body = file_bytes(self.server.files[name])
         headers = ISOLATED if self.server.net == "browser" else {}
         self.send(body, TYPES.get(Path(name).suffix, "application/octet-stream"), headers)
 
@@ -352,12 +351,9 @@ def run(converter, host: str, port: int, rows: int, cols: int, echo=print, allow
              "over HTTPS, so other machines will see the page but not get a camera")
     model = converter.model
     start = time.perf_counter()
-    if net == "browser":
-        echo(f"model {model.path} ({model.arch}), run in the browser")
-        server = EmojiCamServer(converter, host, port, rows, cols, allow_hosts, method, net)
-    else:
-        echo(f"model {model.path} ({model.arch}{', tuned' if converter.classifier.tuned else '; pic2emoji tune makes it faster'})")
-        server = EmojiCamServer(converter, host, port, rows, cols, allow_hosts, method, net)
+    tuned = ", tuned" if converter.classifier.tuned else "; pic2emoji tune makes it faster"
+    echo(f"model {model.path} ({model.arch}{', run in the browser' if net == 'browser' else tuned})")
+    server = EmojiCamServer(converter, host, port, rows, cols, allow_hosts, method, net)
     try:
         if net == "browser":
             echo(f"made the page and the net as ONNX for a {rows}×{cols} grid in {time.perf_counter() - start:.1f} s")

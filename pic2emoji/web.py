@@ -19,8 +19,7 @@ import numpy as np
 
 from .defaults import TILE_PX
 from .errors import OutputError
-from .files import write_bytes
-from .infer import STEADY
+from .files import umask, write_bytes
 from .model import load_weights
 
 PAGE = Path(__file__).with_name("page")
@@ -56,7 +55,7 @@ def web_files(converter, rows: int, cols: int, palette: str = "terminal") -> dic
     files.update({f"ort/{p.name}": p for p in sorted((PAGE / "ort").iterdir())})
     files["config.json"] = json.dumps(config, ensure_ascii=False).encode()
     files["cells.onnx"] = cells_graph().SerializeToString()
-    files["net.onnx"] = net_graph(model, converter.class_blocks(), allowed, STEADY).SerializeToString()
+    files["net.onnx"] = net_graph(model, converter.class_blocks(), allowed).SerializeToString()
     files["atlas.png"] = _atlas(converter, classes)
     return files
 
@@ -84,7 +83,7 @@ def export_web(converter, out_dir, rows: int, cols: int, palette: str = "termina
     files = web_files(converter, rows, cols, palette)
     if out_dir.is_dir():
         for name, content in files.items():
-            write_bytes(out_dir / name, content.read_bytes() if isinstance(content, Path) else content)
+            write_bytes(out_dir / name, file_bytes(content))
         return [out_dir / name for name in files]
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +94,7 @@ def export_web(converter, out_dir, rows: int, cols: int, palette: str = "termina
         for name, content in files.items():
             (temp / name).parent.mkdir(exist_ok=True)
             shutil.copyfile(content, temp / name) if isinstance(content, Path) else (temp / name).write_bytes(content)
-        os.chmod(temp, 0o777 & ~_umask())
+        os.chmod(temp, 0o777 & ~umask())
         os.rename(temp, out_dir)  # fails if a folder appeared there meanwhile: nothing is replaced
     except OSError as e:
         raise OutputError(f"{out_dir}: could not be written ({e.strerror}); nothing was left there") from None
@@ -104,7 +103,6 @@ def export_web(converter, out_dir, rows: int, cols: int, palette: str = "termina
     return [out_dir / name for name in files]
 
 
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
+def file_bytes(content) -> bytes:
+    """A web_files value as bytes: made here, or read from the shipped file it names."""
+    return content.read_bytes() if isinstance(content, Path) else content
