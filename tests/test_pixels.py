@@ -19,3 +19,9 @@ def test_composite_never_reads_transparent_as_black():
     out = composite(rgba, (100, 200, 50))
     np.testing.assert_allclose(out[0], [[255, 0, 0], [100, 200, 50], [100 * 127 / 255, 200 * 127 / 255, 50 * 127 / 255 + 128]],
                                atol=0.01)
+
+
+def test_block_means_of_bytes_are_the_float_means_exactly():
+    images = np.random.default_rng(1).integers(0, 256, (5, 72, 72, 3), dtype=np.uint8)
+    for block in (1, 6, 36, 72):
+        np.testing.assert_array_equal(block_means(images, block), block_means(images.astype(np.float32), block))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pic2emoji.quality import fidelity, mean_delta_e
+from pic2emoji.quality import fidelity, mean_delta_e, ssim
 
 from conftest import needs
 
@@ -54,3 +54,13 @@ def test_a_partial_block_is_left_out_and_tiny_grids_refused():
     assert mean_delta_e(photo, mosaic, 72) == 0 and mean_delta_e(photo, mosaic, 36) == pytest.approx(100 / 3, abs=0.01)
     with pytest.raises(ValueError, match="too small"):
         fidelity(flat(0, 1, 5).astype(np.uint8), flat(0, 1, 5).astype(np.uint8), (1, 5))
+
+
+def test_ssim_is_scikit_images_gaussian_ssim():
+    from skimage import metrics
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 256, (48, 60)).astype(np.uint8)
+    b = np.clip(a + rng.normal(0, 25, a.shape), 0, 255).astype(np.uint8)
+    theirs = metrics.structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                           data_range=255)
+    assert ssim(a, b) == pytest.approx(theirs, abs=1e-6)
