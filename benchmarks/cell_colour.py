@@ -37,7 +37,7 @@ def main():
     photos.update({name: Image.fromarray(a) for name, a in zip(["china.jpg", "flower.jpg"], load_sample_images().images)})
     print(f"{'photo':16} {'dE@2 plain':>10} {'cell colour':>11} {'ratio':>6}")
     for name, image in photos.items():
-        grid, colours = converter.cells(image, cols=args.cols)
+        grid, colours, _ = converter.cells(image, cols=args.cols)
         photo = fit_to_grid(image, converter.model.background, grid.shape)
         plain = np.asarray(converter.renderer.image(grid, 36))
         coloured = np.asarray(converter.renderer.image(grid, 36, converter.renderer.backgrounds(grid, colours)))

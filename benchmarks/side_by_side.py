@@ -1,4 +1,5 @@
-"""Side-by-side pictures for docs/QUALITY.md: photo | 6×6 lookup | the default (refine), 72 columns.
+"""Side-by-side pictures for docs/QUALITY.md: photo | 6×6 lookup on grey | the default (refine, on the
+background `auto` chooses), 72 columns.
 
     python benchmarks/side_by_side.py            # writes docs/quality/<photo>.jpg
 """
@@ -17,15 +18,16 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "quality"
 TILE = 8  # px per emoji: three 576-px panels
 
 
-def main(names=("chelsea", "flower", "china", "astronaut"), cols=72):
+def main(names=("chelsea", "flower", "rocket", "hubble"), cols=72):
     converter, photos = Converter("noto"), fidelity_photos()
     OUT.mkdir(parents=True, exist_ok=True)
     for name in names:
         pixels, shape = converter.pixels(photos[name], cols)
         size = (shape[1] * TILE, shape[0] * TILE)
         panels = [Image.fromarray(pixels).resize(size, Image.LANCZOS)]
-        panels += [converter.image(converter.grid_of(pixels, shape, "all", method), TILE).convert("RGB")
-                   for method in ("lookup", "refine")]
+        grey, chosen = converter.model.background, converter.background_for(pixels, shape)
+        panels += [converter.image(converter.grid_of(pixels, shape, "all", method, behind), TILE, behind).convert("RGB")
+                   for method, behind in (("lookup", grey), ("refine", chosen))]
         sheet = Image.new("RGB", (3 * size[0] + 16, size[1]), "white")
         for i, panel in enumerate(panels):
             sheet.paste(panel, (i * (size[0] + 8), 0))

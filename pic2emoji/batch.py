@@ -122,10 +122,12 @@ def convert_photo(converter: Converter, photo, out: Path, options: Options, over
     if options.fmt in ANIMATED and (moving := animation(photo)):
         written = save_animation(converter, *moving, out, options, overwrite)
         return lambda: written
-    grid, colours = converter.cells(photo, options.cols, options.rows, options.palette, options.method)
+    grid, colours, background = converter.cells(photo, options.cols, options.rows, options.palette, options.method,
+                                                background=options.background)
 
     def write():
-        converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite, **look(options, photo, colours))
+        converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite,
+                                 **look(options, photo, colours, background))
         return [out]
     return write
 

@@ -19,7 +19,7 @@ from .errors import Pic2EmojiError
 from .fontset import build_set
 from .info import info_lines
 from .convert import Options, measure, save_mosaic, text_frames, text_mosaic
-from .infer import METHODS, PALETTES, Converter
+from .infer import AUTO, METHODS, PALETTES, Converter
 from .device import use_device
 from .model import ARCHITECTURES, local_model_path, model_path
 from .pixels import parse_colour
@@ -30,7 +30,9 @@ from .web import export_web
 from .train import TrainConfig, evaluate, train
 
 
-def colour_option(ctx, param, text: str) -> tuple[int, int, int]:
+def colour_option(ctx, param, text: str | None) -> tuple[int, int, int] | str | None:
+    if text is None or (param.name == "background" and ctx.command.name == "infer" and text.lower() == AUTO):
+        return text and AUTO
     try:
         return parse_colour(text)
     except ValueError as e:
@@ -231,6 +233,11 @@ def eval_command(emoji_dir, model_file, device, as_json):
 @click.option("--method", type=click.Choice(METHODS), default=Options.method, show_default=True,
               help="refine: the net's choice, then neighbouring cells chosen together so that colours seen from a "
                    "step back match the photo's; net: the net's choice per cell; lookup: nearest 6×6 colour per cell.")
+@click.option("--background", default=None, callback=colour_option, metavar="COLOUR|auto",
+              help="Colour behind the emoji, which they are chosen for: a name, #rrggbb or r,g,b; auto: the grey "
+                   "that suits each photo (mid-grey for most; a dark one for dark photos, so their shadows and "
+                   "browns can be drawn); for text, your terminal's colour.  [default: auto for pictures, the "
+                   "model's mid-grey for text and --method net]")
 @click.option("--metrics", is_flag=True, help="Also print how faithful the mosaic is: dE@2, dE@1 (CIEDE2000; "
               "needs pic2emoji[quality]), cell-PSNR, SSIM@6 and distinct emoji; on stderr when the mosaic is on stdout.")
 @click.option("--json", "as_json", is_flag=True, help="With --metrics: one JSON object instead of a line.")
@@ -242,7 +249,7 @@ def eval_command(emoji_dir, model_file, device, as_json):
                    "photos and OUT_DIR. Put it after the inputs, or write --ray=auto.")
 @device_option
 def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour, cell_colour, quality, tile_px,
-                  palette, split, method, metrics, as_json, overwrite, skip_existing, ray_address, device):
+                  palette, split, method, background, metrics, as_json, overwrite, skip_existing, ray_address, device):
     """Turn photos into emoji mosaics: a PNG of emoji tiles or lines of emoji text.
 
     \b
@@ -282,7 +289,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit") or output is not None
     if output is None and cols is None and rows is None and sys.stdout.isatty():
         cols = max(8, min(COLS, shutil.get_terminal_size().columns // 2))
-    options = Options(fmt, cols, rows, palette, tile_px, split, cell_colour, quality, truecolor, method)
+    options = Options(fmt, cols, rows, palette, tile_px, split, cell_colour, quality, truecolor, method, background)
     if metrics:
         require_quality()
     engine = ray_address and RayEngine(None if ray_address == "local" else ray_address)  # without Ray, said first

@@ -16,8 +16,7 @@ from .defaults import PATCH, TILE_PX
 from .errors import ImageError, OutputError
 from .files import check_replaceable, write_bytes
 from .formats import ANIMATED, VIDEO_FORMATS
-from .infer import METHODS, UNREADABLE, Converter, grid_shape, to_rgb_or_rgba
-from .pixels import block_means, to_uint8
+from .infer import AUTO, METHODS, UNREADABLE, Converter, grid_shape, to_rgb_or_rgba
 from .render import FORMATS, TEXT_FORMATS
 from .video import convert_video, is_video
 
@@ -37,6 +36,8 @@ class Options:
     quality: int = 90          # JPEG and WebP quality, 1-100
     truecolor: bool = True     # ANSI: 24-bit colour escapes, else xterm's 256 colours
     method: str = "refine"     # one of METHODS: refine (colours from a step back), net (its choice per cell), lookup
+    background: tuple | str | None = None  # behind the emoji: an RGB colour or AUTO (chosen per photo); None:
+    # AUTO for pictures made by refine or lookup, the model's for text, for the net's own choice and on cell colours
 
     def __post_init__(self):
         if self.fmt not in FORMATS:
@@ -45,8 +46,13 @@ class Options:
             raise OutputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.split is not None and self.fmt not in ("txt", "shortcodes"):
             raise OutputError(f"--split cuts plain text, not {self.fmt}; use --format txt or shortcodes")
+        if self.background == AUTO and self.fmt in TEXT_FORMATS:
+            raise OutputError("--background auto chooses the colour behind the emoji of a picture; text is shown on "
+                              "your terminal's own background: give that colour instead (e.g. --background black)")
         if self.palette is None:
             object.__setattr__(self, "palette", "terminal" if self.fmt in TEXT_FORMATS else "all")
+        if self.background is None and self.fmt not in TEXT_FORMATS and self.method != "net" and not self.cell_colour:
+            object.__setattr__(self, "background", AUTO)
 
 
 def check_output(photo, out: Path, overwrite: bool = False) -> None:
@@ -71,22 +77,26 @@ def text_frames(converter: Converter, photo, options: Options = Options("txt")) 
     if moving is None:
         return [(text_mosaic(converter, photo, options), 0)]
     frames, grid = [], None
+    background = options.background
     for frame, duration in zip(*moving[:2]):
-        grid, colours = converter.cells(frame, options.cols, options.rows, options.palette, options.method, grid)
+        grid, colours, background = converter.cells(frame, options.cols, options.rows, options.palette,
+                                                    options.method, grid, background)
         frames.append((converter.renderer.encode(grid, options.fmt, **look(options, photo, colours)).decode(), duration))
     return frames
 
 
-def look(options: Options, photo, colours) -> dict:
-    """What Renderer.encode needs beyond the grid, for these options and this photo."""
+def look(options: Options, photo, colours, background=None) -> dict:
+    """What Renderer.encode needs beyond the grid, for these options and this photo, whose emoji were
+    chosen for `background` (None: the model's)."""
     title = photo.name if isinstance(photo, Path) else Path(photo).name if isinstance(photo, str) else "mosaic"
     return {"colours": colours, "cell_colour": options.cell_colour, "title": title, "quality": options.quality,
-            "truecolor": options.truecolor}
+            "truecolor": options.truecolor, "background": background}
 
 
 def text_mosaic(converter: Converter, photo, options: Options = Options("txt")) -> str:
     """One photo's text mosaic, as stdout shows it: with `options.split`, its pieces, a blank line between."""
-    grid, colours = converter.cells(photo, options.cols, options.rows, options.palette, options.method)
+    grid, colours, _ = converter.cells(photo, options.cols, options.rows, options.palette, options.method,
+                                       background=options.background)
     if options.split is None:
         return converter.renderer.encode(grid, options.fmt, **look(options, photo, colours)).decode("utf-8")
     return "\n".join(piece + "\n" for piece in converter.renderer.pieces(grid, options.fmt, options.split))
@@ -123,14 +133,14 @@ def save_animation(converter: Converter, frames, durations, loop, out: Path, opt
     if len(frames) * grid_cells(frames[0], options) * options.tile_px ** 2 > ANIMATION_PIXELS:
         raise OutputError(f"{out}: {len(frames)} frames of this size would be more than "
                           f"{ANIMATION_PIXELS / 1e6:.0f} megapixels in all; lower --cols or --tile-px")
-    grids, colours = [], []
+    grids, colours, background = [], [], options.background  # AUTO: chosen on the first frame, kept for all
     for frame in tqdm(frames, desc="frames", unit="frame", disable=not progress):
-        grid, colour = converter.cells(frame, options.cols, options.rows, options.palette, options.method,
-                                      grids[-1] if grids else None)
+        grid, colour, background = converter.cells(frame, options.cols, options.rows, options.palette, options.method,
+                                                   grids[-1] if grids else None, background)
         grids.append(grid)
         colours.append(colour)
     data = converter.renderer.encode_animation(grids, colours, durations, loop, options.fmt, options.tile_px,
-                                               options.cell_colour, options.quality)
+                                               options.cell_colour, options.quality, background)
     write_bytes(out, data, replace=overwrite)
     return [out]
 
@@ -159,9 +169,11 @@ def save_mosaic(converter: Converter, photo, out, options: Options = Options(), 
     if options.fmt in ANIMATED and not isinstance(photo, Image.Image):
         if moving := animation(photo):  # else a still picture, or one that cells() refuses in one line
             return save_animation(converter, *moving, out, options, overwrite, progress)
-    grid, colours = converter.cells(photo, options.cols, options.rows, options.palette, options.method)
+    grid, colours, background = converter.cells(photo, options.cols, options.rows, options.palette, options.method,
+                                                background=options.background)
     if options.split is None:
-        converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite, **look(options, photo, colours))
+        converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite,
+                                 **look(options, photo, colours, background))
         return [out]
     pieces = converter.renderer.pieces(grid, options.fmt, options.split)
     outs = [piece_path(out, number) for number in range(1, len(pieces) + 1)]
@@ -176,13 +188,14 @@ def measure(converter: Converter, photo, options: Options = Options()) -> dict:
     """How faithful the photo's mosaic is (quality.fidelity: dE@2, dE@1, cell-PSNR, SSIM@6) and how many
     distinct emoji it uses; the mosaic is the one `options` makes (same input, same mosaic)."""
     from .quality import fidelity
-    pixels, shape = converter.pixels(photo, options.cols, options.rows)
-    grid = converter.grid_of(pixels, shape, options.palette, options.method)
-    backgrounds = converter.renderer.backgrounds(grid, to_uint8(block_means(pixels, PATCH))) if options.cell_colour else None
-    mosaic = np.asarray(converter.renderer.image(grid, PATCH, backgrounds))
+    grid, colours, background = converter.cells(photo, options.cols, options.rows, options.palette, options.method,
+                                                background=options.background)
+    pixels, shape = converter.pixels(photo, options.cols, options.rows, background)
+    backgrounds = converter.renderer.backgrounds(grid, colours) if options.cell_colour else None
+    mosaic = np.asarray(converter.renderer.image(grid, PATCH, backgrounds, background))
     try:
         scores = fidelity(pixels, mosaic, shape)
     except ValueError as e:
         raise ImageError(f"{photo}: {e}") from None
-    return {**scores, "distinct": int(len(np.unique(grid))), "rows": shape[0],
-            "cols": shape[1], "method": options.method, "palette": options.palette}
+    return {**scores, "distinct": int(len(np.unique(grid))), "rows": shape[0], "cols": shape[1],
+            "method": options.method, "palette": options.palette, "background": "#%02x%02x%02x" % background}

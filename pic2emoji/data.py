@@ -49,7 +49,11 @@ class Nearest:
         return nearest
 
     def __call__(self, patches: np.ndarray, allowed=None) -> np.ndarray:
-        scores = oracle_view(patches.astype(np.float32)) @ self.blocks.T - self.half_norms
+        return self.of_view(oracle_view(patches.astype(np.float32)), allowed)
+
+    def of_view(self, view: np.ndarray, allowed=None) -> np.ndarray:
+        """The nearest class of each patch given as its oracle_view, (N, 108)."""
+        scores = view @ self.blocks.T - self.half_norms
         if allowed is not None:  # a palette: only these classes
             scores[:, ~np.asarray(allowed, bool)] = -np.inf
         return scores.argmax(1).astype(np.int32)

@@ -10,11 +10,12 @@ import io
 import struct
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from .data import oracle_view
+from .data import Nearest, oracle_view
 from .defaults import COLS, MAX_CELLS, PATCH, TILE_PX
 from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ImageError, ModelError
@@ -22,7 +23,8 @@ from .device import cache_dir
 from .files import write_bytes
 from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
 from .pixels import block_means, composite, to_uint8
-from .refine import Refiner
+from .quality import ssim
+from .refine import LUMA, Refiner, delta_e2000, srgb_to_lab, window_sums
 from .render import Renderer
 
 METHODS = ("refine", "net", "lookup")  # refine: the net's choice, then the mosaic refined as a whole (refine.py)
@@ -31,6 +33,10 @@ _ORIENTATION_SWAPS = {5, 6, 7, 8}  # EXIF orientations that turn the picture a q
 UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
 STEADY = 0.15  # a cell changes emoji between frames only if the new one is 15% closer (squared 6×6 distance)
 STEADY_NOISE = 108 * 4  # ... plus 2 levels of noise in each of the 108 block means (squared: 108 · 2²)
+AUTO = "auto"  # background=AUTO: the grey behind the emoji chosen for each photo (Converter.background_for)
+BACKGROUNDS = tuple((g, g, g) for g in (0, 32, 64, 96, 128, 160, 192))  # the greys AUTO chooses among
+SWITCH = 0.8  # AUTO: another background only if the lookup's colour error on it is at most 0.8× that on the model's
+KEEP_STRUCTURE = 0.02  # ... and its SSIM@6 at most 0.02 lower
 
 
 def grid_shape(width: int, height: int, cols: int | None = None, rows: int | None = None) -> tuple[int, int]:
@@ -132,7 +138,7 @@ class Converter:
         texts = {"txt": self.texts, "shortcodes": [self.emoji_set.shortcode(i) for i in self.tile_of]}
         self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), texts,
                                  self.model.background, [self.emoji_set.chars[i] for i in self.tile_of])
-        self._refiner = None
+        self._refiners, self._layers = {}, None  # background -> Refiner; class_layers once read
         self.classifier = Classifier(lambda: load_weights(self.model), len(self.model.classes),
                                      cache=jit_cache_file(self.model.path, Classifier.batch))
 
@@ -149,68 +155,104 @@ class Converter:
 
     @property
     def refiner(self) -> Refiner:
-        """The whole-mosaic refinement over this set's tiles, made on first use."""
-        if self._refiner is None:
-            self._refiner = Refiner(self.class_blocks())
-        return self._refiner
+        """The whole-mosaic refinement over this set's tiles on the model's background, made on first use."""
+        return self.refiner_for(None)
 
-    def class_blocks(self) -> np.ndarray:
-        """Every class's tile on the background as oracle_view sees it, (N, 108): kept in the cache, since
-        reading some 1,850 tile files takes seconds. Named by the model, the background and each tile
-        file's size and time, so a changed tile is read again."""
+    def refiner_for(self, background) -> Refiner:
+        """The refinement (and the lookup it holds) over this set's tiles on a background (None: the model's)."""
+        background = tuple(background or self.model.background)
+        if background not in self._refiners:
+            self._refiners[background] = Refiner(self.class_blocks(background))
+        return self._refiners[background]
+
+    def class_blocks(self, background=None) -> np.ndarray:
+        """Every class's tile on a background (None: the model's) as oracle_view sees it, (N, 108).
+
+        Laying a tile on a colour is linear in the colour, and so are block means: the blocks on any
+        background are the tile's own colour times its opacity plus the background times its
+        transparency, block by block (class_layers)."""
+        return blocks_on(self.class_layers(), background or self.model.background)
+
+    def class_layers(self) -> np.ndarray:
+        """(N, 144) float32: for every class, its tile's colour times opacity as 6×6 block means (108),
+        then its transparency as 6×6 block means (36). Kept in the cache, since reading some 1,850 tile
+        files takes seconds; named by the model and each tile file's size and time, so a changed tile is
+        read again."""
+        if self._layers is None:
+            self._layers = self._read_layers()
+        return self._layers
+
+    def _read_layers(self) -> np.ndarray:
         files = [self.emoji_set.path / self.emoji_set.files[i] for i in self.tile_of]
-        key = hashlib.sha256(f"{self.classifier.cache}/{tuple(self.model.background)}".encode())
+        key = hashlib.sha256(f"{self.classifier.cache}/layers".encode())
         for file in files:
             stat = file.stat()
             key.update(f"{file.name}/{stat.st_size}/{stat.st_mtime_ns}".encode())
-        cached = cache_dir() / f"{Path(self.model.path).stem}-{key.hexdigest()[:20]}.blocks.npy"
+        cached = cache_dir() / f"{Path(self.model.path).stem}-{key.hexdigest()[:20]}.layers.npy"
         if cached.is_file():
             with contextlib.suppress(OSError, ValueError):
-                blocks = np.load(cached)
-                if blocks.shape == (len(files), 108):
-                    return blocks
-        tiles = self.emoji_set.tiles(self.tile_of)
-        blocks = oracle_view(block_means(composite(tiles, self.model.background), tiles.shape[1] // PATCH))
+                layers = np.load(cached)
+                if layers.shape == (len(files), 144) and layers.dtype == np.float32:
+                    return layers
+        layers = tile_layers(self.emoji_set.tiles(self.tile_of))
         with contextlib.suppress(OSError):  # a read-only cache costs time, not the mosaic
             cached.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes(cached, _npy_bytes(blocks))
-        return blocks
+            write_bytes(cached, _npy_bytes(layers))
+        return layers
 
-    def pixels(self, photo, cols: int | None = None, rows: int | None = None) -> tuple[np.ndarray, tuple]:
-        """The photo as the grid sees it, (rows·36, cols·36, 3) uint8 on the background, and (rows, cols).
-        `photo` is a file path or a PIL image."""
+    def background_for(self, pixels: np.ndarray, shape, allowed=None) -> tuple[int, int, int]:
+        """The grey behind the emoji that suits this photo (pixels as `pixels()` gives them): see
+        choose_background."""
+        view = oracle_view(cut_patches(pixels, shape))
+        return choose_background(view, shape, self.class_layers(), tuple(self.model.background), allowed)
+
+    def pixels(self, photo, cols: int | None = None, rows: int | None = None, background=None) -> tuple[np.ndarray, tuple]:
+        """The photo as the grid sees it, (rows·36, cols·36, 3) uint8 on the background (None: the
+        model's), and (rows, cols). `photo` is a file path or a PIL image."""
+        background = background or self.model.background
         if isinstance(photo, Image.Image):
             shape = grid_shape(*photo.size, cols, rows)
             check_grid("the image", shape, *photo.size)
             image = photo if photo.mode in ("RGB", "RGBA") else photo.convert("RGBA")
-            return fit_to_grid(image, self.model.background, shape), shape
-        return read_photo(photo, self.model.background, cols, rows)
+            return fit_to_grid(image, background, shape), shape
+        return read_photo(photo, background, cols, rows)
 
     def grid(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all",
-             method: str = "refine") -> np.ndarray:
+             method: str = "refine", background=None) -> np.ndarray:
         """Class index of every cell: (rows, cols) int array. `photo` is a file path or a PIL image."""
-        return self.cells(photo, cols, rows, palette, method)[0]
+        return self.cells(photo, cols, rows, palette, method, background=background).grid
 
     def cells(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all",
-              method: str = "refine", previous=None):
-        """The grid, and the photo's mean colour in each cell: (rows, cols, 3) uint8, what ANSI and
-        cell-colour mosaics need. With `previous`, the last frame's grid, cells keep their emoji unless
-        the new pick is clearly better (see steady): a still scene does not flicker."""
-        pixels, shape = self.pixels(photo, cols, rows)
-        grid = self.grid_of(pixels, shape, palette, method)
+              method: str = "refine", previous=None, background=None) -> "Cells":
+        """The grid, the photo's mean colour in each cell ((rows, cols, 3) uint8, what ANSI and
+        cell-colour mosaics need) and the background the emoji were chosen for. `background`: an RGB
+        colour, None for the model's, or AUTO to choose one for this photo (background_for). With
+        `previous`, the last frame's grid, cells keep their emoji unless the new pick is clearly better
+        (see steady): a still scene does not flicker."""
+        pixels, shape = self.pixels(photo, cols, rows, None if background == AUTO else background)
+        if background == AUTO:
+            background = self.background_for(pixels, shape, self.allowed(palette))
+            if background != tuple(self.model.background) and _transparent(photo):
+                pixels, shape = self.pixels(photo, cols, rows, background)  # its clear parts on the new colour
+        background = tuple(background or self.model.background)
+        grid = self.grid_of(pixels, shape, palette, method, background)
         if previous is not None and previous.shape == grid.shape:
-            grid = self.steady(cut_patches(pixels, shape), grid, previous)
-        return grid, to_uint8(block_means(pixels, PATCH))
+            grid = self.steady(cut_patches(pixels, shape), grid, previous, background=background)
+        return Cells(grid, to_uint8(block_means(pixels, PATCH)), background)
 
-    def grid_of(self, pixels: np.ndarray, shape, palette: str = "all", method: str = "refine") -> np.ndarray:
-        """The grid for pixels as `pixels()` gives them, by one of METHODS."""
+    def grid_of(self, pixels: np.ndarray, shape, palette: str = "all", method: str = "refine",
+                background=None) -> np.ndarray:
+        """The grid for pixels as `pixels()` gives them, by one of METHODS, for emoji drawn on the
+        background (None: the model's). The net knows only the model's background; on another, refine
+        starts from its choice and the lookup's view of the tiles on that background does the rest."""
         patches, allowed = cut_patches(pixels, shape), self.allowed(palette)  # a palette masks choices, no retraining
         if method == "lookup":
-            return self.refiner.nearest(patches, allowed).reshape(shape)
-        grid = self.classifier(patches, allowed)
-        return self.refiner(patches, shape, grid, allowed) if method == "refine" else grid.reshape(shape)
+            return self.refiner_for(background).nearest(patches, allowed).reshape(shape)
+        grid = self.classifier(patches, allowed)  # the net needs no tile: text of a set with a damaged one still works
+        return self.refiner_for(background)(patches, shape, grid, allowed) if method == "refine" else grid.reshape(shape)
 
-    def steady(self, patches: np.ndarray, grid: np.ndarray, previous: np.ndarray, margin: float = STEADY) -> np.ndarray:
+    def steady(self, patches: np.ndarray, grid: np.ndarray, previous: np.ndarray, margin: float = STEADY,
+               background=None) -> np.ndarray:
         """Keep the last frame's emoji in each cell whose new pick is not better by `margin` (relative, in
         6×6 colour distance to the patch): camera or compression noise stops flipping near-tied cells,
         while a real change (the new emoji much closer) shows at once."""
@@ -218,7 +260,7 @@ class Converter:
         if not len(changed):
             return grid
         new, old = grid.ravel()[changed], previous.ravel()[changed]
-        views = self.refiner.lookup.blocks[np.concatenate([new, old])]  # each class as the lookup sees it
+        views = self.refiner_for(background).lookup.blocks[np.concatenate([new, old])]  # each class as the lookup sees it
         seen = oracle_view(patches[changed].astype(np.float32))
         distance = ((np.concatenate([seen, seen]) - views) ** 2).sum(1)
         keep = distance[len(changed):] <= distance[:len(changed)] * (1 + margin) + STEADY_NOISE
@@ -226,11 +268,79 @@ class Converter:
         out[changed[keep]] = old[keep]
         return out.reshape(grid.shape)
 
-    def image(self, grid: np.ndarray, tile_px: int = TILE_PX) -> Image.Image:
-        return self.renderer.image(grid, tile_px)
+    def image(self, grid: np.ndarray, tile_px: int = TILE_PX, background=None) -> Image.Image:
+        return self.renderer.image(grid, tile_px, background=background)
 
     def text(self, grid: np.ndarray, fmt: str = "txt") -> str:
         return self.renderer.text(grid, fmt)
+
+
+def tile_layers(tiles: np.ndarray) -> np.ndarray:
+    """RGBA tiles (N, s, s, 4), s a multiple of 36 -> (N, 144) float32: each tile's colour times its
+    opacity as oracle_view's 6×6 block means (108), then its transparency as 6×6 block means (36)."""
+    alpha, factor = tiles[..., 3:].astype(np.float32) / 255, tiles.shape[1] // PATCH
+    ink = oracle_view(block_means(tiles[..., :3] * alpha, factor))
+    clear = oracle_view(block_means(1 - alpha, factor))
+    return np.concatenate([ink, clear], 1).astype(np.float32)
+
+
+def blocks_on(layers: np.ndarray, background) -> np.ndarray:
+    """The tiles of tile_layers laid on a background colour, as oracle_view sees them: (N, 108). Laying
+    a tile on a colour is linear in the colour, and so are block means."""
+    colour = np.asarray(background, np.float32)
+    return layers[:, :108] + (layers[:, 108:, None] * colour).reshape(len(layers), 108)
+
+
+def choose_background(view: np.ndarray, shape, layers: np.ndarray, own, allowed=None) -> tuple[int, int, int]:
+    """The grey behind the emoji (of BACKGROUNDS, or the model's own) that suits a photo.
+
+    view: the photo's cells as oracle_view sees them, (rows·cols, 108); layers: the classes' tile_layers.
+    On each background the nearest-colour lookup's mosaic is judged as the metrics judge a mosaic:
+    colour seen from a step back (CIEDE2000 over 2×2-cell windows), and structure inside the cells
+    (SSIM of the 6×6 greys). The model's own background is kept unless another draws the photo's
+    colours clearly better (by SWITCH) without costing more than KEEP_STRUCTURE of structure: a dark
+    photo gets a dark background, where its shadows and dark browns can be drawn at all, unless the
+    emoji's edges on it would break the photo's shapes; most photos keep mid-grey."""
+    rows, cols = shape
+    own = tuple(own)
+    if rows < 2 or cols < 2:
+        return own
+    target = srgb_to_lab(window_sums(view.reshape(rows, cols, 36, 3).mean(2)) / 4)
+    ink_scores = view @ layers[:, :108].T  # the lookup's scores are linear in the background (blocks_on)
+    per_block = view.reshape(len(view), 36, 3)
+    lookups, colour = {}, {}
+    for background in dict.fromkeys((own, *BACKGROUNDS)):
+        blocks = blocks_on(layers, background)
+        scores = ink_scores + (per_block @ np.asarray(background, np.float32)) @ layers[:, 108:].T
+        scores -= (blocks ** 2).sum(1) / 2
+        if allowed is not None:
+            scores[:, ~np.asarray(allowed, bool)] = -np.inf
+        lookups[background] = blocks, scores.argmax(1)
+        means = blocks.reshape(-1, 36, 3).mean(1)[lookups[background][1].reshape(rows, cols)]
+        colour[background] = float(delta_e2000(srgb_to_lab(window_sums(means) / 4), target).mean())
+    better = sorted((b for b in colour if colour[b] <= SWITCH * colour[own]), key=colour.get)
+    if not better:
+        return own
+    grey6 = lambda blocks: (blocks.reshape(rows, cols, 6, 6, 3) @ LUMA).transpose(0, 2, 1, 3).reshape(rows * 6, cols * 6)
+    structure = lambda b: ssim(grey6(view), grey6(lookups[b][0][lookups[b][1]]))
+    floor = structure(own) - KEEP_STRUCTURE
+    return next((b for b in better if structure(b) >= floor), own)
+
+
+class Cells(NamedTuple):
+    """What Converter.cells gives: the grid of classes, each cell's mean colour, the emoji's background."""
+    grid: np.ndarray
+    colours: np.ndarray
+    background: tuple
+
+
+def _transparent(photo) -> bool:
+    """Whether a photo (a PIL image or a file) has transparent parts, which take the background."""
+    if isinstance(photo, Image.Image):
+        return "A" in photo.mode or "transparency" in photo.info
+    with contextlib.suppress(*UNREADABLE, Image.DecompressionBombError), Image.open(photo) as image:
+        return "A" in image.mode or "transparency" in image.info
+    return False
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

@@ -25,7 +25,7 @@ _SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],  # IEC 61966-2-1, D6
                          [0.2126729, 0.7151522, 0.0721750],
                          [0.0193339, 0.1191920, 0.9503041]], np.float32)
 _WHITE = np.array([0.95047, 1.0, 1.08883], np.float32)
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601 luma, as Pillow's convert("L")
 
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -79,7 +79,7 @@ class Refiner:
 
     def structure(self, view: np.ndarray) -> np.ndarray:
         """The 6×6 block means and their grey pattern, scaled so that L2 over them is the structure term."""
-        grey = view.reshape(len(view), 36, 3) @ _LUMA
+        grey = view.reshape(len(view), 36, 3) @ LUMA
         grey -= grey.mean(1, keepdims=True)
         return np.concatenate([view, grey * np.float32(np.sqrt(self.pattern))], 1)
 
@@ -114,9 +114,9 @@ class Refiner:
         if rows < 2 or cols < 2 or self.weight == 0:
             return np.take_along_axis(top, pick[..., None], -1)[..., 0]
         photo = view.reshape(rows, cols, 36, 3).mean(2)  # each cell's colour
-        target = srgb_to_lab(_window_sums(photo) / 4)  # (rows-1, cols-1, 3)
+        target = srgb_to_lab(window_sums(photo) / 4)  # (rows-1, cols-1, 3)
         colours = self.means[top]  # (rows, cols, k, 3)
-        luma_error = colours @ _LUMA - (photo @ _LUMA)[..., None]  # (rows, cols, k)
+        luma_error = colours @ LUMA - (photo @ LUMA)[..., None]  # (rows, cols, k)
         neighbours = _neighbour_sums(np.ones((rows, cols), np.float32))
         for _ in range(self.sweeps):
             for a in (0, 1):
@@ -126,7 +126,7 @@ class Refiner:
                     around = _neighbour_sums(np.take_along_axis(luma_error, pick[..., None], 2)[..., 0])[a::2, b::2, None]
                     # Σ over the neighbours n of (e − e_n)², less the part that is the same for every candidate
                     cost = unary[a::2, b::2] + self.edge * (neighbours[a::2, b::2, None] * e ** 2 - 2 * e * around)
-                    sums = _window_sums(current)
+                    sums = window_sums(current)
                     for di in (0, 1):
                         for dj in (0, 1):  # the window whose top-left cell is (i - di, j - dj)
                             wi, wj = _window_rows(a, di, rows), _window_rows(b, dj, cols)
@@ -140,7 +140,7 @@ class Refiner:
         return np.take_along_axis(top, pick[..., None], -1)[..., 0]
 
 
-def _window_sums(cells: np.ndarray) -> np.ndarray:
+def window_sums(cells: np.ndarray) -> np.ndarray:
     """(rows, cols, 3) -> (rows-1, cols-1, 3): the sum of each 2×2 window of cells."""
     return cells[:-1, :-1] + cells[1:, :-1] + cells[:-1, 1:] + cells[1:, 1:]
 

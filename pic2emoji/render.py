@@ -72,21 +72,24 @@ class Renderer:
         inverse = inverse.reshape(grid.shape)
         return cell_colours(photo_colours, coverage[inverse], ink[inverse])
 
-    def faces(self, classes: np.ndarray, tile_px: int) -> np.ndarray:
-        """(n, tile_px, tile_px, 3) uint8: what the mosaic shows of these classes, on the background."""
-        on_background = lambda new: to_uint8(composite(self.rgba(new, tile_px), self.background))
-        return _made_once(self._faces.setdefault(tile_px, {}), classes, on_background)
+    def faces(self, classes: np.ndarray, tile_px: int, background=None) -> np.ndarray:
+        """(n, tile_px, tile_px, 3) uint8: what the mosaic shows of these classes, on the background
+        (None: the model's)."""
+        background = tuple(background or self.background)
+        on_background = lambda new: to_uint8(composite(self.rgba(new, tile_px), background))
+        return _made_once(self._faces.setdefault((tile_px, background), {}), classes, on_background)
 
-    def image(self, grid: np.ndarray, tile_px: int = TILE_PX, backgrounds: np.ndarray | None = None) -> Image.Image:
-        """RGB image of cols·tile_px × rows·tile_px: each cell's emoji on the background, or on its own
-        colour from `backgrounds` (rows, cols, 3)."""
+    def image(self, grid: np.ndarray, tile_px: int = TILE_PX, backgrounds: np.ndarray | None = None,
+              background=None) -> Image.Image:
+        """RGB image of cols·tile_px × rows·tile_px: each cell's emoji on the background (None: the
+        model's), or on its own colour from `backgrounds` (rows, cols, 3)."""
         if grid.size * tile_px ** 2 > MAX_MOSAIC_PIXELS:
             raise OutputError(f"a mosaic of {grid.shape[1]}×{grid.shape[0]} emoji at {tile_px} px would be "
                               f"{grid.size * tile_px ** 2 / 1e6:.0f} megapixels, more than the "
                               f"{MAX_MOSAIC_PIXELS / 1e6:.0f} pic2emoji draws; lower --tile-px or --cols")
         used, inverse = np.unique(grid, return_inverse=True)
         if backgrounds is None:
-            return draw_faces(inverse.reshape(grid.shape), self.faces(used, tile_px))
+            return draw_faces(inverse.reshape(grid.shape), self.faces(used, tile_px, background))
         (rows, cols), t = grid.shape, tile_px
         cells = np.empty((rows, cols, t, t, 3), np.uint8)
         tiles = self.rgba(used, t)
@@ -107,9 +110,11 @@ class Renderer:
         return split_text(self.text(grid, fmt), limit, fix)
 
     def encode(self, grid: np.ndarray, fmt: str, tile_px: int = TILE_PX, colours: np.ndarray | None = None,
-               cell_colour: bool = False, title: str = "mosaic", quality: int = 90, truecolor: bool = True) -> bytes:
+               cell_colour: bool = False, title: str = "mosaic", quality: int = 90, truecolor: bool = True,
+               background=None) -> bytes:
         """The bytes of a mosaic file in one of FORMATS. `colours`: the photo's mean colour in each cell
-        (rows, cols, 3), which ANSI (always) and `cell_colour` mosaics put behind the emoji."""
+        (rows, cols, 3), which ANSI (always) and `cell_colour` mosaics put behind the emoji; `background`:
+        the colour behind the emoji in images and HTML pages (None: the model's)."""
         backgrounds = self.backgrounds(grid, colours) if colours is not None and (cell_colour or fmt == "ansi") else None
         if fmt == "ansi":
             if backgrounds is None:
@@ -119,22 +124,23 @@ class Renderer:
             return self.text(grid, fmt).encode("utf-8")
         if fmt == "html":
             tile_png = lambda c: image_bytes(Image.fromarray(self.rgba([c], 32)[0]), "png")
-            return html_page(grid, self.chars, tile_png, title, backgrounds, self.background).encode("utf-8")
+            return html_page(grid, self.chars, tile_png, title, backgrounds, background or self.background).encode("utf-8")
         if fmt in IMAGE_FORMATS:
-            return image_bytes(self.image(grid, tile_px, backgrounds), fmt, quality, PNG_LEVEL)
+            return image_bytes(self.image(grid, tile_px, backgrounds, background), fmt, quality, PNG_LEVEL)
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
     def encode_animation(self, grids: list, colours: list, durations: list, loop: int, fmt: str,
-                         tile_px: int = TILE_PX, cell_colour: bool = False, quality: int = 90) -> bytes:
+                         tile_px: int = TILE_PX, cell_colour: bool = False, quality: int = 90,
+                         background=None) -> bytes:
         """An animated GIF, APNG or WebP of one mosaic per frame, each shown for its duration (ms)."""
-        frames = [self.image(grid, tile_px, self.backgrounds(grid, c) if cell_colour else None)
+        frames = [self.image(grid, tile_px, self.backgrounds(grid, c) if cell_colour else None, background)
                   for grid, c in zip(grids, colours)]
         return animation_bytes(frames, durations, loop, fmt, quality, PNG_LEVEL)
 
     def write(self, grid: np.ndarray, path, fmt: str, tile_px: int = TILE_PX, overwrite: bool = False, **look) -> None:
         """Write the mosaic to `path` atomically: never half a file, even on a full disk; an existing
         file only with `overwrite` (checked as the file is put in place, so two runs cannot both win).
-        `look`: encode's colours, cell_colour, title, quality, truecolor."""
+        `look`: encode's colours, cell_colour, title, quality, truecolor, background."""
         data = self.encode(grid, fmt, tile_px, **look)
         write_bytes(path, data, replace=overwrite)
 

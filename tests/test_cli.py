@@ -328,3 +328,27 @@ def test_infer_json_needs_metrics_and_metrics_one_photo(tmp_path):
     photo = solid(tmp_path / "r.png", (200, 10, 10))
     assert run("infer", "noto", photo, "--json").exit_code == 2
     assert run("infer", "noto", photo, photo, "-o", tmp_path / "out", "--metrics").exit_code == 2
+
+
+def test_background_colour_and_auto_from_the_command_line(tiny_set, tiny_model, tmp_path):
+    needs("skimage")
+    night = tmp_path / "night.png"
+    pixels = np.full((108, 144, 3), 48, np.uint8)  # dark: the tiny set's ⬛ is this dark on a dark background only
+    pixels[20:50, 20:60] = (90, 30, 30)
+    Image.fromarray(pixels).save(night)
+    for background, corner in (("black", (0, 0, 0)), ("auto", None), ("#336699", (0x33, 0x66, 0x99))):
+        out = tmp_path / f"{background.strip('#')}.png"
+        result = run("infer", tiny_set, night, "--model", tiny_model, "--cols", 8, "-o", out, "--background",
+                     background, "--metrics", "--json")
+        assert result.exit_code == 0, result.output
+        shown = json.loads(result.stdout)["background"]
+        mosaic = np.asarray(Image.open(out))
+        if corner:  # where no emoji covers the tile, its background shows
+            assert shown == "#%02x%02x%02x" % corner and tuple(mosaic[0, 0]) == corner
+        else:
+            assert tuple(mosaic[0, 0]) == tuple(int(shown[i:i + 2], 16) for i in (1, 3, 5)) != (128, 128, 128)
+    refused = run("infer", tiny_set, night, "--model", tiny_model, "--cols", 8, "--background", "auto")
+    one_line_error(refused, "--background", "terminal")
+    assert refused.stdout == ""
+    bad = run("infer", tiny_set, night, "--model", tiny_model, "--background", "nocolour", "-o", tmp_path / "x.png")
+    assert bad.exit_code == 2 and "nocolour" in bad.output and not (tmp_path / "x.png").exists()

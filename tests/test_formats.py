@@ -80,6 +80,17 @@ def test_an_animation_gives_an_animation_with_its_timings(tiny_set, tiny_model, 
     assert reds[0][0] > reds[0][2] and reds[1][2] > reds[1][0]  # red frame, then blue
 
 
+def test_an_animation_keeps_the_background_auto_chose_for_its_first_frame(tiny_set, tiny_model, tmp_path):
+    frames = [Image.new("RGB", (120, 90), colour) for colour in [(12, 12, 12), (200, 200, 200), (128, 128, 128)]]
+    frames[0].save(tmp_path / "in.png", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    result = run("infer", tiny_set, tmp_path / "in.png", "--model", tiny_model, "-o", tmp_path / "m.png", "--cols", 4,
+                 "--tile-px", 32, "--background", "auto")
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "m.png") as out:
+        corners = {tuple(np.asarray(frame.convert("RGB"))[0, 0]) for frame in ImageSequence.Iterator(out)}
+    assert len(corners) == 1 and max(corners.pop()) <= 32  # dark, as the first frame needs, in every frame
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="needs Chromium")
 def test_html_opens_offline_as_an_aligned_grid_of_copyable_emoji(tiny_set, tiny_model, tmp_path):

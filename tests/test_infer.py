@@ -207,14 +207,14 @@ def test_steady_frames_do_not_flicker_and_a_real_change_shows_at_once(converter)
     for _ in range(6):
         frame = noisy()
         grid = converter.grid(frame, cols=16, method="net")
-        held, _ = converter.cells(frame, cols=16, method="net", previous=previous)
+        held = converter.cells(frame, cols=16, method="net", previous=previous).grid
         if last is not None:
             plain.append((grid != last).mean())
             steady.append((held != previous).mean())
         last, previous = grid, held
     assert np.mean(plain) > 0.02 and np.mean(steady) <= 0.5 * np.mean(plain)  # noise alone flips over 2% a frame
     green = Image.new("RGB", (288, 216), (30, 200, 60))
-    changed, _ = converter.cells(green, cols=16, method="net", previous=previous)
+    changed = converter.cells(green, cols=16, method="net", previous=previous).grid
     np.testing.assert_array_equal(changed, converter.grid(green, cols=16, method="net"))  # the new scene, whole, in one frame
 
 
@@ -234,3 +234,60 @@ def test_measure_scores_the_mosaic_it_makes(converter, tmp_path):
     scores = measure(converter, path, Options(cols=4))
     assert set(scores) >= {"de2", "de1", "cell_psnr", "ssim6", "distinct"} and scores["method"] == "refine"
     assert 0 <= scores["de2"] < 30 and scores["cell_psnr"] > 10
+
+
+def dark_scene(size=(144, 108)) -> Image.Image:
+    """A night scene: dark, with a dim red and a dim blue patch; the tiny set's darkest emoji (⬛) is only
+    this dark on a dark background."""
+    pixels = np.full((size[1], size[0], 3), 48, np.uint8)
+    pixels[20:50, 20:60], pixels[60:90, 80:130] = (90, 30, 30), (30, 36, 90)
+    return Image.fromarray(pixels)
+
+
+def test_the_tiles_on_any_background_are_the_tiles_laid_on_it(converter):
+    from pic2emoji.data import oracle_view
+    from pic2emoji.pixels import block_means, composite
+    tiles = converter.emoji_set.tiles(converter.tile_of)
+    for background in ((0, 0, 0), GREY, (200, 30, 90)):
+        laid = oracle_view(block_means(composite(tiles, background), tiles.shape[1] // 36))
+        np.testing.assert_allclose(converter.class_blocks(background), laid, atol=1e-3)
+
+
+def test_the_background_that_lets_a_photos_tones_be_drawn_is_chosen():
+    """Three emoji: a small black dot on a clear tile (it shows its background), a white and a red
+    square. Only the background can make a dark or a light flat photo."""
+    from pic2emoji.data import oracle_view
+    from pic2emoji.infer import choose_background, tile_layers
+    tiles = np.zeros((3, 36, 36, 4), np.uint8)
+    tiles[0, 16:20, 16:20] = (0, 0, 0, 255)
+    tiles[1, 3:33, 3:33], tiles[2, 3:33, 3:33] = (255, 255, 255, 255), (220, 30, 30, 255)
+    layers = tile_layers(tiles)
+    flat = lambda value: oracle_view(np.full((6 * 8, 36, 36, 3), value, np.float32))
+    assert max(choose_background(flat(12), (6, 8), layers, GREY)) <= 32
+    assert min(choose_background(flat(188), (6, 8), layers, GREY)) >= 160
+    assert choose_background(flat(128), (6, 8), layers, GREY) == GREY  # a tie with the model's own: its own
+    assert choose_background(flat(12), (1, 8), layers, GREY) == GREY  # one row: nothing to judge
+
+
+def test_auto_chooses_for_each_photo_and_nothing_asked_keeps_the_models(converter, tmp_path):
+    from pic2emoji.infer import AUTO, choose_background
+    from pic2emoji.data import oracle_view
+    dark = converter.cells(dark_scene(), cols=8, background=AUTO)
+    pixels, shape = converter.pixels(dark_scene(), cols=8)
+    expected = choose_background(oracle_view(cut_patches(pixels, shape)), shape, converter.class_layers(), GREY,
+                                 converter.allowed("all"))
+    assert dark.background == expected != GREY
+    np.testing.assert_array_equal(dark.grid, converter.grid(dark_scene(), cols=8, background=expected))
+    assert converter.cells(dark_scene(), cols=8).background == GREY  # asked for nothing: the model's
+    again = converter.cells(dark_scene(), cols=8, background=AUTO)
+    np.testing.assert_array_equal(dark.grid, again.grid)  # the same photo, the same choice
+
+
+def test_a_dark_photo_is_drawn_nearer_its_colours_on_its_own_background(converter, tmp_path):
+    needs("skimage")
+    from pic2emoji.convert import Options, measure
+    path = tmp_path / "night.png"
+    dark_scene().save(path)
+    grey, auto = (measure(converter, path, Options(cols=8, background=b)) for b in (GREY, None))  # None: auto, for pictures
+    assert grey["background"] == "#808080" and auto["background"] != "#808080"
+    assert auto["de2"] < 0.9 * grey["de2"], (grey, auto)
