@@ -34,7 +34,8 @@ UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexErr
 STEADY = 0.15  # a cell changes emoji between frames only if the new one is 15% closer (squared 6×6 distance)
 STEADY_NOISE = 108 * 4  # ... plus 2 levels of noise in each of the 108 block means (squared: 108 · 2²)
 AUTO = "auto"  # background=AUTO: the grey behind the emoji chosen for each photo (Converter.background_for)
-BACKGROUNDS = tuple((g, g, g) for g in (0, 32, 64, 96, 128, 160, 192))  # the greys AUTO chooses among
+BACKGROUNDS = tuple((g, g, g) for g in (0, 32, 64, 96, 128))  # the greys AUTO chooses among (lighter ones never
+# won on 21 photos: mid-grey's lightest emoji, L* 83, is near white already)
 SWITCH = 0.8  # AUTO: another background only if the lookup's colour error on it is at most 0.8× that on the model's
 KEEP_STRUCTURE = 0.02  # ... and its SSIM@6 at most 0.02 lower
 
@@ -306,15 +307,20 @@ def choose_background(view: np.ndarray, shape, layers: np.ndarray, own, allowed=
     if rows < 2 or cols < 2:
         return own
     target = srgb_to_lab(window_sums(view.reshape(rows, cols, 36, 3).mean(2)) / 4)
-    ink_scores = view @ layers[:, :108].T  # the lookup's scores are linear in the background (blocks_on)
-    per_block = view.reshape(len(view), 36, 3)
-    lookups, colour = {}, {}
+    # The lookup's scores (Nearest) on a grey g are linear in g: view·ink + g·(view's grey sums)·clear.
+    ink, clear = layers[:, :108], layers[:, 108:]
+    ink_scores, clear_scores = view @ ink.T, view.reshape(len(view), 36, 3).sum(2) @ clear.T
+    if allowed is not None:
+        ink_scores[:, ~np.asarray(allowed, bool)] = -np.inf
+    scores, lookups, colour = np.empty_like(ink_scores), {}, {}
     for background in dict.fromkeys((own, *BACKGROUNDS)):
         blocks = blocks_on(layers, background)
-        scores = ink_scores + (per_block @ np.asarray(background, np.float32)) @ layers[:, 108:].T
+        if len(set(background)) == 1:  # a grey: r = g = b
+            np.multiply(clear_scores, np.float32(background[0]), out=scores)
+        else:  # a model trained on a colour
+            scores[:] = (view.reshape(len(view), 36, 3) @ np.asarray(background, np.float32)) @ clear.T
+        scores += ink_scores
         scores -= (blocks ** 2).sum(1) / 2
-        if allowed is not None:
-            scores[:, ~np.asarray(allowed, bool)] = -np.inf
         lookups[background] = blocks, scores.argmax(1)
         means = blocks.reshape(-1, 36, 3).mean(1)[lookups[background][1].reshape(rows, cols)]
         colour[background] = float(delta_e2000(srgb_to_lab(window_sums(means) / 4), target).mean())
