@@ -115,3 +115,25 @@ def test_a_photo_meets_issue_13s_targets_against_the_lookup(noto_tiles, name):
     ours = fidelity(pixels, mosaic(refiner(patches, (rows, cols), lookup)), (rows, cols))
     assert ours["de2"] <= 0.9 * theirs["de2"]
     assert ours["cell_psnr"] >= theirs["cell_psnr"] - 0.3 and ours["ssim6"] >= theirs["ssim6"] - 0.01
+
+
+def test_the_brown_dog_is_brown_on_the_background_auto_chooses():
+    """Issue 13's spaniels, whose fur (RGB about 100, 70, 50) no emoji on mid-grey comes near: all of noto,
+    the lookup's choice refined, on mid-grey and on the background auto chooses."""
+    from pic2emoji.infer import choose_background, tile_layers, blocks_on
+    emoji_set = load_emoji_set("noto")
+    layers = tile_layers(emoji_set.tiles(range(len(emoji_set.files))))
+    rng = np.random.default_rng(0)
+    fur = np.array([100, 70, 50]) + rng.normal(0, 12, (8 * 36, 12 * 36, 1)) * np.array([1, 0.75, 0.55])
+    patches = cut_patches(to_uint8(fur), (8, 12))
+    chosen = choose_background(oracle_view(patches), (8, 12), layers, BACKGROUND)
+    assert chosen != BACKGROUND
+    seen = {}
+    for background in (BACKGROUND, chosen):
+        refiner = Refiner(blocks_on(layers, background))
+        grid = refiner(patches, (8, 12), refiner.nearest(patches))
+        seen[background] = refiner.means[grid].reshape(-1, 3).mean(0)  # the mosaic's colour from afar
+    photo = srgb_to_lab(patches.reshape(-1, 3).mean(0))
+    assert delta_e2000(srgb_to_lab(seen[BACKGROUND]), photo) > 8  # grey: a grey dog
+    assert delta_e2000(srgb_to_lab(seen[chosen]), photo) < 3  # brown
+    assert srgb_to_lab(seen[chosen])[2] > 10  # yellowish-red, as brown is: b* well above grey's 0
