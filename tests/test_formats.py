@@ -138,6 +138,16 @@ def test_a_video_gives_a_video_of_mosaics_at_its_frame_rate(tiny_set, tiny_model
     assert frames[0].mean((0, 1))[0] > frames[0].mean((0, 1))[2] and frames[-1].mean((0, 1))[2] > frames[-1].mean((0, 1))[0]
 
 
+def test_a_video_keeps_the_background_auto_chose_for_its_first_frame(tiny_set, tiny_model, tmp_path):
+    import av
+    source = make_video(tmp_path / "in.mp4", [(48, 48, 48)] * 3 + [(200, 200, 200)] * 3, size=(128, 96))
+    result = run("infer", tiny_set, source, "--model", tiny_model, "-o", tmp_path / "m.mp4", "--cols", 4, "--tile-px", 32)
+    assert result.exit_code == 0, result.output
+    with av.open(str(tmp_path / "m.mp4")) as film:
+        corners = [frame.to_ndarray(format="rgb24")[1, 1].astype(int) for frame in film.decode(film.streams.video[0])]
+    assert len(corners) == 6 and all(max(c) < 60 for c in corners), corners  # dark, as the first frames need, to the end
+
+
 def test_videos_and_photos_do_not_mix_and_pyav_is_named_when_missing(tiny_set, tiny_model, tmp_path, monkeypatch):
     photo = solid(tmp_path / "p.png", (0, 0, 200))
     one_line_error(run("infer", tiny_set, photo, "--model", tiny_model, "-o", tmp_path / "m.mp4"), "a video makes a video")
