@@ -145,7 +145,7 @@ def build_set_command(font, out_dir, size, skin_tones, pick, force):
               help="Peak learning rate (Adam, cosine decay).")
 @click.option("--seed", type=int, default=TrainConfig.seed, help="Seeds the weights, the batches and the held-out set.")
 @click.option("--background", default=",".join(map(str, BACKGROUND)), callback=colour_option,
-              help="Colour behind the emoji, for training and for PNG mosaics: a name, #rrggbb or r,g,b.")
+              help="Colour behind the emoji in training, and the model's own for mosaics (see infer --background): a name, #rrggbb or r,g,b.")
 @click.option("--photo-like", type=click.FloatRange(0, 1), default=TrainConfig.photo_like,
               help="Share of each batch that is photo-like patches labelled by the nearest-colour rule.")
 @click.option("--eval-every", type=click.IntRange(1), default=TrainConfig.eval_every,
