@@ -17,6 +17,7 @@ from .errors import ImageError, OutputError
 from .files import check_replaceable, write_bytes
 from .formats import ANIMATED, VIDEO_FORMATS
 from .infer import AUTO, METHODS, UNREADABLE, Converter, grid_shape, to_rgb_or_rgba
+from .pixels import as_rgb
 from .render import FORMATS, TEXT_FORMATS
 from .video import convert_video, is_video
 
@@ -46,6 +47,13 @@ class Options:
             raise OutputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.split is not None and self.fmt not in ("txt", "shortcodes"):
             raise OutputError(f"--split cuts plain text, not {self.fmt}; use --format txt or shortcodes")
+        if self.background is not None and not (isinstance(self.background, str) and self.background.lower() == AUTO):
+            try:
+                object.__setattr__(self, "background", as_rgb(self.background))
+            except ValueError as e:
+                raise OutputError(f"background: {e}") from None
+        elif self.background is not None:
+            object.__setattr__(self, "background", AUTO)
         if self.background == AUTO and self.fmt in TEXT_FORMATS:
             raise OutputError("--background auto chooses the colour behind the emoji of a picture; text is shown on "
                               "your terminal's own background: give that colour instead (e.g. --background black)")

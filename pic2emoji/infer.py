@@ -22,7 +22,7 @@ from .errors import ImageError, ModelError
 from .device import cache_dir
 from .files import write_bytes
 from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
-from .pixels import block_means, composite, to_uint8
+from .pixels import as_rgb, block_means, to_uint8
 from .quality import ssim
 from .refine import LUMA, Refiner, delta_e2000, srgb_to_lab, window_sums
 from .render import Renderer
@@ -161,7 +161,7 @@ class Converter:
 
     def refiner_for(self, background) -> Refiner:
         """The refinement (and the lookup it holds) over this set's tiles on a background (None: the model's)."""
-        background = tuple(background or self.model.background)
+        background = as_rgb(background, self.model.background)
         if background not in self._refiners:
             self._refiners[background] = Refiner(self.class_blocks(background))
         return self._refiners[background]
@@ -172,7 +172,7 @@ class Converter:
         Laying a tile on a colour is linear in the colour, and so are block means: the blocks on any
         background are the tile's own colour times its opacity plus the background times its
         transparency, block by block (class_layers)."""
-        return blocks_on(self.class_layers(), background or self.model.background)
+        return blocks_on(self.class_layers(), as_rgb(background, self.model.background))
 
     def class_layers(self) -> np.ndarray:
         """(N, 144) float32: for every class, its tile's colour times opacity as 6×6 block means (108),
@@ -210,7 +210,7 @@ class Converter:
     def pixels(self, photo, cols: int | None = None, rows: int | None = None, background=None) -> tuple[np.ndarray, tuple]:
         """The photo as the grid sees it, (rows·36, cols·36, 3) uint8 on the background (None: the
         model's), and (rows, cols). `photo` is a file path or a PIL image."""
-        background = background or self.model.background
+        background = as_rgb(background, self.model.background)
         if isinstance(photo, Image.Image):
             shape = grid_shape(*photo.size, cols, rows)
             check_grid("the image", shape, *photo.size)
@@ -230,12 +230,13 @@ class Converter:
         colour, None for the model's, or AUTO to choose one for this photo (background_for). With
         `previous`, the last frame's grid, cells keep their emoji unless the new pick is clearly better
         (see steady): a still scene does not flicker."""
-        pixels, shape = self.pixels(photo, cols, rows, None if background == AUTO else background)
-        if background == AUTO:
+        auto = isinstance(background, str) and background == AUTO
+        pixels, shape = self.pixels(photo, cols, rows, None if auto else background)
+        if auto:
             background = self.background_for(pixels, shape, self.allowed(palette))
             if background != tuple(self.model.background) and _transparent(photo):
                 pixels, shape = self.pixels(photo, cols, rows, background)  # its clear parts on the new colour
-        background = tuple(background or self.model.background)
+        background = as_rgb(background, self.model.background)
         grid = self.grid_of(pixels, shape, palette, method, background)
         if previous is not None and previous.shape == grid.shape:
             grid = self.steady(cut_patches(pixels, shape), grid, previous, background=background)

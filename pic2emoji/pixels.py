@@ -44,6 +44,19 @@ def parse_colour(text: str) -> tuple[int, int, int]:
         raise ValueError(f"{text!r} is not a colour: use a name (grey), #rrggbb or r,g,b") from None
 
 
+def as_rgb(colour, default=None) -> tuple[int, int, int] | None:
+    """A colour given as r,g,b numbers (a tuple, list or array) or as text (parse_colour) as a tuple of
+    three ints; None gives `default`."""
+    if colour is None:
+        return default if default is None else as_rgb(default)
+    if isinstance(colour, str):
+        return parse_colour(colour)
+    rgb = tuple(int(c) for c in np.asarray(colour).reshape(-1))
+    if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
+        raise ValueError(f"{colour!r} is not a colour: give three numbers from 0 to 255")
+    return rgb
+
+
 def nearest_pattern(k: int, size: int = 36) -> np.ndarray:
     """Which of a cell's k source pixels each of its `size` output pixels takes when a grid drawn at k px
     per cell is brought to `size` px per cell by nearest neighbour (pixel centres, exact arithmetic:

@@ -12,7 +12,7 @@ from .defaults import MAX_MOSAIC_PIXELS, TILE_PX
 from .errors import OutputError
 from .files import write_bytes
 from .formats import IMAGE_FORMATS, SUFFIXES, animation_bytes, ansi, cell_colours, html_page, image_bytes
-from .pixels import composite, resize_tiles, to_uint8
+from .pixels import as_rgb, composite, resize_tiles, to_uint8
 
 FORMATS = ("png", "jpg", "webp", "gif", "html", "txt", "shortcodes", "ansi", "mp4", "mov", "mkv", "webm")
 TEXT_FORMATS = ("txt", "shortcodes", "ansi")  # txt: emoji as characters; shortcodes: :name:, for chats;
@@ -75,7 +75,7 @@ class Renderer:
     def faces(self, classes: np.ndarray, tile_px: int, background=None) -> np.ndarray:
         """(n, tile_px, tile_px, 3) uint8: what the mosaic shows of these classes, on the background
         (None: the model's)."""
-        background = tuple(background or self.background)
+        background = as_rgb(background, self.background)
         on_background = lambda new: to_uint8(composite(self.rgba(new, tile_px), background))
         return _made_once(self._faces.setdefault((tile_px, background), {}), classes, on_background)
 
@@ -124,7 +124,7 @@ class Renderer:
             return self.text(grid, fmt).encode("utf-8")
         if fmt == "html":
             tile_png = lambda c: image_bytes(Image.fromarray(self.rgba([c], 32)[0]), "png")
-            return html_page(grid, self.chars, tile_png, title, backgrounds, background or self.background).encode("utf-8")
+            return html_page(grid, self.chars, tile_png, title, backgrounds, as_rgb(background, self.background)).encode("utf-8")
         if fmt in IMAGE_FORMATS:
             return image_bytes(self.image(grid, tile_px, backgrounds, background), fmt, quality, PNG_LEVEL)
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

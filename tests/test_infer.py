@@ -292,3 +292,15 @@ def test_a_dark_photo_is_drawn_nearer_its_colours_on_its_own_background(converte
     grey, auto = (measure(converter, path, Options(cols=8, background=b)) for b in (GREY, None))  # None: auto, for pictures
     assert grey["background"] == "#808080" and auto["background"] != "#808080"
     assert auto["de2"] < 0.9 * grey["de2"], (grey, auto)
+
+
+def test_a_background_may_be_given_as_a_name_a_list_or_an_array(converter):
+    from pic2emoji.convert import Options
+    from pic2emoji.errors import OutputError
+    grids = [converter.cells(dark_scene(), cols=8, background=b) for b in ("black", [0, 0, 0], np.zeros(3, np.uint8))]
+    assert all(c.background == (0, 0, 0) for c in grids)
+    np.testing.assert_array_equal(grids[0].grid, grids[2].grid)
+    assert Options(background=np.array([10, 20, 30])).background == (10, 20, 30)
+    assert Options(background="AUTO").background == "auto" and Options("txt", background="white").background == (255, 255, 255)
+    with pytest.raises(OutputError, match="background"):
+        Options(background=(300, 0, 0))
