@@ -36,6 +36,7 @@ def page_config(converter, rows: int, cols: int, palette: str = "terminal", mode
     model = converter.model
     return {"mode": mode, "rows": rows, "cols": cols, "camera": CAMERA, "col_choices": COL_CHOICES,
             "palette": palette, "emoji": converter.texts, "change": CHANGE,
+            "background": "#%02x%02x%02x" % tuple(model.background),  # behind the grid: what the emoji were chosen for
             "model": {"file": Path(model.path).name, "arch": model.arch, "emoji_set": model.emoji_set,
                       "accuracy": model.accuracy}}
 

@@ -188,6 +188,7 @@ def test_static_site_matches_python_and_follows_a_change_at_once(playwright, sit
     mirrored = np.array(page.evaluate("emojicam.classes"))
     assert page.evaluate("emojicam.mode") == "browser" and page.posts == []
     assert not page.evaluate("crossOriginIsolated")  # a plain static host: one thread per worker, and it works
+    assert page.evaluate("getComputedStyle($('grid')).backgroundColor") == "rgb(128, 128, 128)"  # as chosen for
     browser.close()
 
     converter = Converter(NOTO, model_path(NOTO, fast=True))
