@@ -30,13 +30,16 @@ from .web import export_web
 from .train import TrainConfig, evaluate, train
 
 
-def colour_option(ctx, param, text: str | None) -> tuple[int, int, int] | str | None:
-    if text is None or (param.name == "background" and ctx.command.name == "infer" and text.lower() == AUTO):
-        return text and AUTO
+def colour_option(ctx, param, text: str) -> tuple[int, int, int]:
     try:
         return parse_colour(text)
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
+
+
+def background_option(ctx, param, text: str | None) -> tuple[int, int, int] | str | None:
+    """infer's --background: a colour, or auto; None (not given) lets Options choose by format."""
+    return text if text is None else AUTO if text.lower() == AUTO else colour_option(ctx, param, text)
 
 
 model_option = click.option("--model", "model_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -233,7 +236,7 @@ def eval_command(emoji_dir, model_file, device, as_json):
 @click.option("--method", type=click.Choice(METHODS), default=Options.method, show_default=True,
               help="refine: the net's choice, then neighbouring cells chosen together so that colours seen from a "
                    "step back match the photo's; net: the net's choice per cell; lookup: nearest 6×6 colour per cell.")
-@click.option("--background", default=None, callback=colour_option, metavar="COLOUR|auto",
+@click.option("--background", default=None, callback=background_option, metavar="COLOUR|auto",
               help="Colour behind the emoji, which they are chosen for: a name, #rrggbb or r,g,b; auto: the grey "
                    "that suits each photo (mid-grey for most; a dark one for dark photos, so their shadows and "
                    "browns can be drawn); for text, your terminal's colour.  [default: auto for pictures, the "

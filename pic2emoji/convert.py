@@ -15,9 +15,9 @@ from tqdm import tqdm
 from .defaults import PATCH, TILE_PX
 from .errors import ImageError, OutputError
 from .files import check_replaceable, write_bytes
-from .formats import ANIMATED, VIDEO_FORMATS
+from .formats import ANIMATED, VIDEO_FORMATS, hex_colour
 from .infer import AUTO, METHODS, UNREADABLE, Converter, grid_shape, to_rgb_or_rgba
-from .pixels import as_rgb
+from .pixels import as_rgb, block_means, to_uint8
 from .render import FORMATS, TEXT_FORMATS
 from .video import convert_video, is_video
 
@@ -47,13 +47,13 @@ class Options:
             raise OutputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.split is not None and self.fmt not in ("txt", "shortcodes"):
             raise OutputError(f"--split cuts plain text, not {self.fmt}; use --format txt or shortcodes")
-        if self.background is not None and not (isinstance(self.background, str) and self.background.lower() == AUTO):
+        if isinstance(self.background, str) and self.background.lower() == AUTO:
+            object.__setattr__(self, "background", AUTO)
+        elif self.background is not None:
             try:
                 object.__setattr__(self, "background", as_rgb(self.background))
             except ValueError as e:
                 raise OutputError(f"background: {e}") from None
-        elif self.background is not None:
-            object.__setattr__(self, "background", AUTO)
         if self.background == AUTO and self.fmt in TEXT_FORMATS:
             raise OutputError("--background auto chooses the colour behind the emoji of a picture; text is shown on "
                               "your terminal's own background: give that colour instead (e.g. --background black)")
@@ -196,14 +196,14 @@ def measure(converter: Converter, photo, options: Options = Options()) -> dict:
     """How faithful the photo's mosaic is (quality.fidelity: dE@2, dE@1, cell-PSNR, SSIM@6) and how many
     distinct emoji it uses; the mosaic is the one `options` makes (same input, same mosaic)."""
     from .quality import fidelity
-    grid, colours, background = converter.cells(photo, options.cols, options.rows, options.palette, options.method,
-                                                background=options.background)
-    pixels, shape = converter.pixels(photo, options.cols, options.rows, background)
-    backgrounds = converter.renderer.backgrounds(grid, colours) if options.cell_colour else None
+    pixels, shape, background = converter.pixels_for(photo, options.cols, options.rows, options.palette,
+                                                     options.background)
+    grid = converter.grid_of(pixels, shape, options.palette, options.method, background)
+    backgrounds = converter.renderer.backgrounds(grid, to_uint8(block_means(pixels, PATCH))) if options.cell_colour else None
     mosaic = np.asarray(converter.renderer.image(grid, PATCH, backgrounds, background))
     try:
         scores = fidelity(pixels, mosaic, shape)
     except ValueError as e:
         raise ImageError(f"{photo}: {e}") from None
     return {**scores, "distinct": int(len(np.unique(grid))), "rows": shape[0], "cols": shape[1],
-            "method": options.method, "palette": options.palette, "background": "#%02x%02x%02x" % background}
+            "method": options.method, "palette": options.palette, "background": hex_colour(background)}

@@ -223,20 +223,25 @@ class Converter:
         """Class index of every cell: (rows, cols) int array. `photo` is a file path or a PIL image."""
         return self.cells(photo, cols, rows, palette, method, background=background).grid
 
-    def cells(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all",
-              method: str = "refine", previous=None, background=None) -> "Cells":
-        """The grid, the photo's mean colour in each cell ((rows, cols, 3) uint8, what ANSI and
-        cell-colour mosaics need) and the background the emoji were chosen for. `background`: an RGB
-        colour, None for the model's, or AUTO to choose one for this photo (background_for). With
-        `previous`, the last frame's grid, cells keep their emoji unless the new pick is clearly better
-        (see steady): a still scene does not flicker."""
+    def pixels_for(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all",
+                   background=None) -> tuple[np.ndarray, tuple, tuple]:
+        """pixels(), and the background the emoji are chosen for: an RGB colour, None for the model's, or
+        AUTO to choose one for this photo (background_for), its clear parts then laid on that colour."""
         auto = isinstance(background, str) and background == AUTO
         pixels, shape = self.pixels(photo, cols, rows, None if auto else background)
         if auto:
             background = self.background_for(pixels, shape, self.allowed(palette))
             if background != tuple(self.model.background) and _transparent(photo):
                 pixels, shape = self.pixels(photo, cols, rows, background)  # its clear parts on the new colour
-        background = as_rgb(background, self.model.background)
+        return pixels, shape, as_rgb(background, self.model.background)
+
+    def cells(self, photo, cols: int | None = None, rows: int | None = None, palette: str = "all",
+              method: str = "refine", previous=None, background=None) -> "Cells":
+        """The grid, the photo's mean colour in each cell ((rows, cols, 3) uint8, what ANSI and
+        cell-colour mosaics need) and the background the emoji were chosen for (see pixels_for). With
+        `previous`, the last frame's grid, cells keep their emoji unless the new pick is clearly better
+        (see steady): a still scene does not flicker."""
+        pixels, shape, background = self.pixels_for(photo, cols, rows, palette, background)
         grid = self.grid_of(pixels, shape, palette, method, background)
         if previous is not None and previous.shape == grid.shape:
             grid = self.steady(cut_patches(pixels, shape), grid, previous, background=background)

@@ -20,6 +20,7 @@ import numpy as np
 from .defaults import TILE_PX
 from .errors import OutputError
 from .files import umask, write_bytes
+from .formats import hex_colour
 from .model import load_weights
 
 PAGE = Path(__file__).with_name("page")
@@ -36,7 +37,7 @@ def page_config(converter, rows: int, cols: int, palette: str = "terminal", mode
     model = converter.model
     return {"mode": mode, "rows": rows, "cols": cols, "camera": CAMERA, "col_choices": COL_CHOICES,
             "palette": palette, "emoji": converter.texts, "change": CHANGE,
-            "background": "#%02x%02x%02x" % tuple(model.background),  # behind the grid: what the emoji were chosen for
+            "background": hex_colour(model.background),  # behind the grid: what the emoji were chosen for
             "model": {"file": Path(model.path).name, "arch": model.arch, "emoji_set": model.emoji_set,
                       "accuracy": model.accuracy}}
 
