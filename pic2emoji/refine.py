@@ -5,21 +5,33 @@ emoji has stay lost. Neighbouring cells can make them up between them (a red and
 as orange from a step back). Iterated conditional modes does that: from the net's choice, each cell
 in turn picks among its k nearest emoji by the structure term the one that minimises
 
-    structure / 36  +  weight · Σ ΔE00(mean of window, photo's window)²  +  edge · Σ (Δluma − Δluma of neighbour)²
+    structure / 36  +  texture · (1 − cs)  +  mean · |Δ cell colour|²
+      +  colour · Σ ΔE00(mean of window, photo's window)²  +  edge · Σ (Δluma − Δluma of neighbour)²
 
-The structure term (the 6×6 block colour distance plus that of the 6×6 grey pattern less its mean) keeps
-what is inside each cell, which SSIM sees. The second is colour as a person sees it from a step back:
-CIEDE2000 over the (up to four) overlapping 2×2-cell windows the cell belongs to. The third keeps the
-light and dark from cell to cell: a cell's error in luma (its mean grey less the photo's) should be
-that of its four neighbours, so a colour is mixed from neighbours of one lightness (chroma) rather
-than from light and dark ones, which would read as texture the photo lacks (SSIM is greyscale) and
-cost cell-PSNR. Cells are updated in four interleaved sub-grids (row and column parity), so no two
-cells updated together share a window or are neighbours: each step is one vectorised numpy pass, and
-the result is the same on every run.
+The structure term (the 6×6 block colour distance plus that of the 6×6 grey pattern less its mean) and
+the texture term (SSIM's contrast-structure factor between the cell's 6×6 greys and the tile's: in a
+flat part of the photo, any pattern in the tile costs) keep what is inside each cell, which SSIM sees;
+the mean term keeps each cell's own colour, which cell-PSNR sees. The colour term is colour as a person
+sees it from a step back: CIEDE2000 over the (up to four) overlapping 2×2-cell windows the cell
+belongs to. The last keeps the light and dark from cell to cell: a cell's error in luma (its mean grey
+less the photo's) should be that of its four neighbours, so a colour is mixed from neighbours of one
+lightness (chroma) rather than from light and dark ones, which would read as texture the photo lacks.
+Cells are updated in four interleaved sub-grids (row and column parity), so no two cells updated
+together share a window or are neighbours: each step is one vectorised numpy pass, and the result is
+the same on every run.
+
+How hard to push colour against structure depends on the photo: a flat, dark sky pays for every
+coloured emoji in SSIM, a cat's fur does not. So the weights come as a ladder of strengths, strongest
+first, and each mosaic is judged (`estimate`: the metrics of quality.py, from the 6×6 block means) against
+the plain lookup's: the first that keeps SSIM@6 and cell-PSNR within KEEP of the lookup's is taken, and
+where none does, the lookup itself. The mosaic is never much less faithful in structure than the lookup.
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from .data import Nearest, oracle_view
+from .quality import psnr, ssim
 
 _SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],  # IEC 61966-2-1, D65
                          [0.2126729, 0.7151522, 0.0721750],
@@ -59,29 +71,43 @@ def delta_e2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(dl ** 2 + dc ** 2 + dhue ** 2 + rotation * dc * dhue, 0))
 
 
+class Strength(NamedTuple):
+    """The weights of one rung of the ladder (see the module's docstring)."""
+    colour: float         # of the windows' CIEDE2000², against the photo's
+    texture: float = 0.0  # of 1 − SSIM's contrast-structure factor inside each cell
+    mean: float = 0.0     # of each cell's own colour error, squared RGB
+
+
+# Strongest first. Measured on sixteen photos (docs/QUALITY.md): the first suits most photos, the
+# second dark skies and steam, the plain weights soft-focus scenes, the last a flat dark background.
+STRENGTHS = (Strength(24, 3000, 1), Strength(12, 3000, 1), Strength(12), Strength(4))
+KEEP = (0.008, 0.25)  # SSIM@6 and cell-PSNR (dB) a mosaic may lose against the lookup's: within issue 13's 0.01 and 0.3
+
+
 class Refiner:
     """ICM over the mosaic for one emoji set on its background.
 
     class_blocks: (N, 108) every class's tile on the background as data.oracle_view sees it (6×6 block
-    means). k: candidates per cell; weight: of the colour term; sweeps: passes over the grid; pattern:
-    weight of the 6×6 grey pattern (less its mean) in the structure term, beside the 6×6 colour
-    distance: it keeps the shapes inside cells, which SSIM sees, while the colour term moves their mean;
-    edge: weight of the luma term, which keeps the light and dark between neighbouring cells.
+    means). k: candidates per cell; sweeps: passes over the grid; pattern: weight of the 6×6 grey
+    pattern (less its mean) in the structure term, beside the 6×6 colour distance; edge: weight of the
+    luma term, which keeps the light and dark between neighbouring cells; strengths: the ladder of
+    weights to try, strongest first; keep: what a mosaic may lose in SSIM@6 and cell-PSNR against the
+    lookup's (None: take the first strength unjudged).
     """
-    def __init__(self, class_blocks: np.ndarray, k: int = 16, weight: float = 12.0, sweeps: int = 2,
-                 pattern: float = 2.0, edge: float = 0.5):
-        self.k, self.weight, self.sweeps, self.pattern, self.edge = k, weight, sweeps, pattern, edge
+    def __init__(self, class_blocks: np.ndarray, k: int = 16, sweeps: int = 2, pattern: float = 2.0,
+                 edge: float = 0.5, strengths=STRENGTHS, keep=KEEP):
+        self.k, self.sweeps, self.pattern, self.edge = k, sweeps, pattern, edge
+        self.strengths, self.keep = tuple(Strength(*s) for s in strengths), keep
         class_blocks = np.asarray(class_blocks, np.float32)
         self.lookup = Nearest.of_blocks(class_blocks)
         self.blocks = self.structure(class_blocks)
         self.half_norms = (self.blocks ** 2).sum(1) / 2
         self.means = class_blocks.reshape(len(class_blocks), 36, 3).mean(1)  # (N, 3): each tile's colour
+        self.greys = grey_patterns(class_blocks)  # (N, 36): each tile's 6×6 greys less their mean
 
     def structure(self, view: np.ndarray) -> np.ndarray:
         """The 6×6 block means and their grey pattern, scaled so that L2 over them is the structure term."""
-        grey = view.reshape(len(view), 36, 3) @ LUMA
-        grey -= grey.mean(1, keepdims=True)
-        return np.concatenate([view, grey * np.float32(np.sqrt(self.pattern))], 1)
+        return np.concatenate([view, grey_patterns(view) * np.float32(np.sqrt(self.pattern))], 1)
 
     def nearest(self, patches: np.ndarray, allowed=None) -> np.ndarray:
         """The 6×6 nearest-colour lookup (data.Nearest) among the allowed classes."""
@@ -103,22 +129,50 @@ class Refiner:
         distance = (view ** 2).sum(1, keepdims=True) - 2 * np.take_along_axis(scores, top, 1)
         return top, distance / 36
 
+    def inside(self, view: np.ndarray, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each cell's candidates, (cells, k): 1 − SSIM's contrast-structure factor between the
+        photo's 6×6 greys and the tile's (0 for the same pattern; near 1 for any pattern where the photo
+        is flat), and the squared distance of the cell's mean colour to the tile's."""
+        photo, tiles = grey_patterns(view), self.greys[top]
+        c2 = 36 * np.float32(0.03 * 255) ** 2  # SSIM's constant, over the cell's 36 values
+        cs = (2 * np.einsum("cd,ckd->ck", photo, tiles) + c2) / ((photo ** 2).sum(1)[:, None] + (tiles ** 2).sum(2) + c2)
+        colour = view.reshape(len(view), 36, 3).mean(1)
+        return 1 - cs, ((self.means[top] - colour[:, None]) ** 2).sum(-1)
+
     def __call__(self, patches: np.ndarray, shape, start: np.ndarray, allowed=None) -> np.ndarray:
-        """(rows·cols, 36, 36, 3) patches and a start grid of classes -> the refined (rows, cols) grid."""
+        """(rows·cols, 36, 36, 3) patches and a start grid of classes -> the refined (rows, cols) grid:
+        the first strength whose mosaic keeps the structure, else the lookup's (see the module)."""
         rows, cols = shape
         start = np.asarray(start).reshape(-1)
         view = oracle_view(patches)
-        top, unary = self.candidates(view, start, allowed)
-        top, unary = top.reshape(rows, cols, -1), unary.reshape(rows, cols, -1)
-        pick = (top == start.reshape(rows, cols, 1)).argmax(-1)  # index of the start among the candidates
-        if rows < 2 or cols < 2 or self.weight == 0:
-            return np.take_along_axis(top, pick[..., None], -1)[..., 0]
+        top, structure = self.candidates(view, start, allowed)
+        pick = (top == start[:, None]).argmax(-1)  # index of the start among the candidates
+        if rows < 2 or cols < 2 or not self.strengths:
+            return np.take_along_axis(top, pick[:, None], -1)[:, 0].reshape(shape)
+        texture, mean = self.inside(view, top)
         photo = view.reshape(rows, cols, 36, 3).mean(2)  # each cell's colour
+        refine = lambda s: self.icm(top, structure + s.texture * texture + s.mean * mean, pick, photo, s.colour)
+        if self.keep is None:
+            return refine(self.strengths[0])
+        lookup = self.lookup.of_view(view, allowed)
+        floor = estimate(view, self.lookup.blocks[lookup], shape)
+        for strength in self.strengths:
+            grid = refine(strength)
+            scores = estimate(view, self.lookup.blocks[grid.reshape(-1)], shape)
+            if scores["ssim6"] >= floor["ssim6"] - self.keep[0] and scores["cell_psnr"] >= floor["cell_psnr"] - self.keep[1]:
+                return grid
+        return lookup.reshape(shape)
+
+    def icm(self, top: np.ndarray, unary: np.ndarray, pick: np.ndarray, photo: np.ndarray, weight: float) -> np.ndarray:
+        """The sweeps of ICM: (cells, k) candidates, their cost alone, the index of each start among them,
+        (rows, cols, 3) each photo cell's colour, the colour term's weight -> the (rows, cols) grid."""
+        rows, cols = photo.shape[:2]
+        top, unary, pick = top.reshape(rows, cols, -1), unary.reshape(rows, cols, -1), pick.reshape(rows, cols).copy()
         target = srgb_to_lab(window_sums(photo) / 4)  # (rows-1, cols-1, 3)
         colours = self.means[top]  # (rows, cols, k, 3)
         luma_error = colours @ LUMA - (photo @ LUMA)[..., None]  # (rows, cols, k)
         neighbours = _neighbour_sums(np.ones((rows, cols), np.float32))
-        for _ in range(self.sweeps):
+        for _ in range(self.sweeps if weight else 0):
             for a in (0, 1):
                 for b in (0, 1):
                     current = np.take_along_axis(colours, pick[..., None, None], 2)[:, :, 0]
@@ -135,9 +189,27 @@ class Refiner:
                             others = sums[np.ix_(wi, wj)] - current[np.ix_(ci, cj)]
                             mean = (others[:, :, None] + colours[np.ix_(ci, cj)][:, :, :, :]) / 4
                             error = delta_e2000(srgb_to_lab(mean), target[np.ix_(wi, wj)][:, :, None]) ** 2
-                            cost[np.ix_(ci_sub, cj_sub)] += self.weight * error
+                            cost[np.ix_(ci_sub, cj_sub)] += weight * error
                     pick[a::2, b::2] = cost.argmin(-1)
         return np.take_along_axis(top, pick[..., None], -1)[..., 0]
+
+
+def grey_patterns(view: np.ndarray) -> np.ndarray:
+    """(N, 108) oracle views -> (N, 36): their 6×6 greys (luma) less each one's mean."""
+    grey = view.reshape(len(view), 36, 3) @ LUMA
+    return grey - grey.mean(1, keepdims=True)
+
+
+def estimate(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
+    """quality.fidelity's dE@2, cell-PSNR and SSIM@6 of a mosaic, from the oracle views (N, 108) of the
+    photo's cells and of the tiles chosen, with numpy alone: what refine judges its mosaics by. The
+    same formulas on the same 6×6 block means; only the metrics' rounding to bytes is left out."""
+    rows, cols = shape
+    cells = [v.reshape(rows, cols, 36, 3).mean(2) for v in (photo, mosaic)]
+    h, w = rows // 2 * 2, cols // 2 * 2
+    windows = [srgb_to_lab(c[:h, :w].reshape(h // 2, 2, w // 2, 2, 3).mean((1, 3))) for c in cells]
+    greys = [(v.reshape(rows, cols, 6, 6, 3) @ LUMA).transpose(0, 2, 1, 3).reshape(rows * 6, cols * 6) for v in (photo, mosaic)]
+    return {"de2": float(delta_e2000(*windows).mean()), "cell_psnr": psnr(*cells), "ssim6": ssim(*greys)}
 
 
 def window_sums(cells: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from pic2emoji.emoji_sets import load_emoji_set
 from pic2emoji.infer import cut_patches, read_photo
 from pic2emoji.pixels import block_means, composite, to_uint8
 from pic2emoji.quality import fidelity
-from pic2emoji.refine import Refiner, delta_e2000, srgb_to_lab
+from pic2emoji.refine import KEEP, Refiner, Strength, delta_e2000, estimate, srgb_to_lab
 
 RED, YELLOW, GREY, ORANGE = (230, 30, 30), (240, 220, 40), (128, 128, 128), (235, 125, 35)
 # CIELAB (60, 50, 40), (60, -5, 55), (60, 22, 50), (60, 0, 0): one lightness, so luma within 7 levels
@@ -35,8 +35,13 @@ def test_lab_of_the_standard_colours():
     np.testing.assert_allclose(lab, [[100, 0, 0], [0, 0, 0], [53.24, 80.09, 67.20]], atol=0.05)
 
 
+def icm(*colours, **settings):
+    """A Refiner that runs its colour term unjudged: the mixing itself, which the ladder may then refuse."""
+    return Refiner(blocks(*colours), strengths=[Strength(12)], keep=None, **settings)
+
+
 def test_amber_from_salmon_and_olive_seen_from_a_step_back():
-    refiner = Refiner(blocks(SALMON, OLIVE, GREY60))
+    refiner = icm(SALMON, OLIVE, GREY60)
     start = refiner.nearest(photo(AMBER))  # the lookup: one colour everywhere
     assert len(np.unique(start)) == 1
     grid = refiner(photo(AMBER), (6, 6), start)
@@ -46,13 +51,33 @@ def test_amber_from_salmon_and_olive_seen_from_a_step_back():
     assert np.abs(mixed - AMBER).max(-1).mean() < np.abs(tiles(SALMON, OLIVE)[:, 0, 0] - AMBER).max(-1).min()
 
 
+def test_the_ladder_takes_a_mixture_only_if_it_keeps_the_cells():
+    """Salmon and olive make amber from a step back, but each cell is then further from amber than the
+    lookup's olive: cell-PSNR falls by more than KEEP allows, so the lookup stands, unless allowed."""
+    start = icm(SALMON, OLIVE, GREY60).nearest(photo(AMBER))
+    judged = Refiner(blocks(SALMON, OLIVE, GREY60), strengths=[Strength(12)])
+    np.testing.assert_array_equal(judged(photo(AMBER), (6, 6), start), start.reshape(6, 6))
+    lenient = Refiner(blocks(SALMON, OLIVE, GREY60), strengths=[Strength(12)], keep=(KEEP[0], 10))
+    assert set(np.unique(lenient(photo(AMBER), (6, 6), start))) == {0, 1}
+
+
+def test_estimate_of_a_perfect_and_a_flat_mosaic():
+    rng = np.random.default_rng(2)
+    cells = rng.uniform(0, 255, (4 * 6, 1, 3)) + rng.normal(0, 20, (4 * 6, 36, 3))  # a colour each, textured
+    view = np.clip(cells, 0, 255).reshape(4 * 6, 108).astype(np.float32)
+    same = estimate(view, view, (4, 6))
+    assert same["de2"] < 1e-3 and same["ssim6"] > 0.9999 and same["cell_psnr"] > 60
+    flat = estimate(view, np.full_like(view, 128), (4, 6))
+    assert flat["de2"] > 5 and flat["ssim6"] < 0.1 and flat["cell_psnr"] < 20
+
+
 def test_light_and_dark_are_not_mixed_into_a_mid_tone():
     light, dark = (150, 150, 150), (106, 106, 106)
-    without_luma_term = Refiner(blocks(light, dark, RED, YELLOW), edge=0)
+    without_luma_term = icm(light, dark, RED, YELLOW, edge=0)
     grid = without_luma_term(photo(GREY), (6, 6), np.zeros(36, int))
     assert set(np.unique(grid)) == {0, 1}  # a chequer of light and dark: grey from a step back, noise close up
     assert set(np.unique(without_luma_term(photo(ORANGE), (6, 6), np.zeros(36, int)))) >= {2, 3}  # red and yellow
-    grid = Refiner(blocks(light, dark, RED, YELLOW))(photo(GREY), (6, 6), np.zeros(36, int))
+    grid = icm(light, dark, RED, YELLOW)(photo(GREY), (6, 6), np.zeros(36, int))
     assert len(np.unique(grid)) == 1  # one flat tone, as the photo is
 
 
@@ -115,6 +140,20 @@ def test_a_photo_meets_issue_13s_targets_against_the_lookup(noto_tiles, name):
     ours = fidelity(pixels, mosaic(refiner(patches, (rows, cols), lookup)), (rows, cols))
     assert ours["de2"] <= 0.9 * theirs["de2"]
     assert ours["cell_psnr"] >= theirs["cell_psnr"] - 0.3 and ours["ssim6"] >= theirs["ssim6"] - 0.01
+
+
+def test_estimate_agrees_with_the_metrics(noto_tiles):
+    """What refine judges by is what --metrics reports, up to the metrics' rounding to bytes."""
+    needs("skimage")
+    refiner = Refiner(oracle_view(noto_tiles))
+    pixels, (rows, cols) = read_photo(Path(__file__).parent.parent / "examples" / "photos" / "coffee.png", BACKGROUND, cols=40)
+    patches = cut_patches(pixels, (rows, cols))
+    grid = refiner(patches, (rows, cols), refiner.nearest(patches))
+    mosaic = to_uint8(noto_tiles[grid].transpose(0, 2, 1, 3, 4).reshape(rows * PATCH, cols * PATCH, 3))
+    measured = fidelity(pixels, mosaic, (rows, cols))
+    estimated = estimate(oracle_view(patches), refiner.lookup.blocks[grid.reshape(-1)], (rows, cols))
+    assert abs(estimated["de2"] - measured["de2"]) < 0.05 and abs(estimated["cell_psnr"] - measured["cell_psnr"]) < 0.05
+    assert abs(estimated["ssim6"] - measured["ssim6"]) < 0.003
 
 
 def test_the_brown_dog_is_brown_on_the_background_auto_chooses():
