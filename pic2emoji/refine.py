@@ -23,8 +23,9 @@ the same on every run.
 How hard to push colour against structure depends on the photo: a flat, dark sky pays for every
 coloured emoji in SSIM, a cat's fur does not. So the weights come as a ladder of strengths, strongest
 first, and each mosaic is judged (`estimate`: the metrics of quality.py, from the 6×6 block means) against
-the plain lookup's: the first that keeps SSIM@6 and cell-PSNR within KEEP of the lookup's is taken, and
-where none does, the lookup itself. The mosaic is never much less faithful in structure than the lookup.
+the plain lookup's: the first that is nearer the photo's colours from a step back (dE@2) and keeps SSIM@6
+and cell-PSNR within KEEP of the lookup's is taken, and where none does, the lookup itself. So the mosaic
+is never further from the photo's colours than the lookup, nor much less faithful in structure.
 """
 from typing import NamedTuple
 
@@ -141,7 +142,8 @@ class Refiner:
 
     def __call__(self, patches: np.ndarray, shape, start: np.ndarray, allowed=None) -> np.ndarray:
         """(rows·cols, 36, 36, 3) patches and a start grid of classes -> the refined (rows, cols) grid:
-        the first strength whose mosaic keeps the structure, else the lookup's (see the module)."""
+        the first strength whose mosaic gains colour and keeps the structure, else the lookup's (see the
+        module)."""
         rows, cols = shape
         start = np.asarray(start).reshape(-1)
         view = oracle_view(patches)
@@ -159,7 +161,8 @@ class Refiner:
         for strength in self.strengths:
             grid = refine(strength)
             scores = estimate(view, self.lookup.blocks[grid.reshape(-1)], shape)
-            if scores["ssim6"] >= floor["ssim6"] - self.keep[0] and scores["cell_psnr"] >= floor["cell_psnr"] - self.keep[1]:
+            if (scores["de2"] < floor["de2"] and scores["ssim6"] >= floor["ssim6"] - self.keep[0]
+                    and scores["cell_psnr"] >= floor["cell_psnr"] - self.keep[1]):
                 return grid
         return lookup.reshape(shape)
 
