@@ -235,7 +235,8 @@ def eval_command(emoji_dir, model_file, device, as_json):
                    "counted: on stdout a blank line apart, with -o OUT.txt into OUT.1.txt, OUT.2.txt, …")
 @click.option("--method", type=click.Choice(METHODS), default=Options.method, show_default=True,
               help="refine: the net's choice, then neighbouring cells chosen together so that colours seen from a "
-                   "step back match the photo's, as far as the shapes inside the cells allow; net: the net's choice per cell; lookup: nearest 6×6 colour per cell.")
+                   "step back match the photo's, as far as the shapes inside the cells allow; net: the net's "
+                   "choice per cell; lookup: nearest 6×6 colour per cell.")
 @click.option("--background", default=None, callback=background_option, metavar="COLOUR|auto",
               help="Colour behind the emoji, which they are chosen for: a name, #rrggbb or r,g,b; auto: the grey "
                    "that suits each photo (mid-grey for most; a dark one for dark photos, so their shadows and "

@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .data import Nearest, oracle_view
+from .pixels import block_means
 from .quality import psnr, ssim
 
 _SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],  # IEC 61966-2-1, D65
@@ -79,8 +80,9 @@ class Strength(NamedTuple):
     mean: float = 0.0     # of each cell's own colour error, squared RGB
 
 
-# Strongest first. Measured on sixteen photos (docs/QUALITY.md): the first suits most photos, the
-# second dark skies and steam, the plain weights soft-focus scenes, the last a flat dark background.
+# Strongest first, chosen on sixteen photos (docs/QUALITY.md): the first is taken for most, the second
+# for rocket's dark sky and coffee, the plain weights for the colour wheel and grace_hopper, the last
+# for the flower's flat dark background.
 STRENGTHS = (Strength(24, 3000, 1), Strength(12, 3000, 1), Strength(12), Strength(4))
 KEEP = (0.008, 0.25)  # SSIM@6 and cell-PSNR (dB) a mosaic may lose against the lookup's: within issue 13's 0.01 and 0.3
 
@@ -210,7 +212,7 @@ def estimate(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
     rows, cols = shape
     cells = [v.reshape(rows, cols, 36, 3).mean(2) for v in (photo, mosaic)]
     h, w = rows // 2 * 2, cols // 2 * 2
-    windows = [srgb_to_lab(c[:h, :w].reshape(h // 2, 2, w // 2, 2, 3).mean((1, 3))) for c in cells]
+    windows = [srgb_to_lab(block_means(c[:h, :w], 2)) for c in cells]  # 2×2-cell blocks, a partial last one left out
     greys = [(v.reshape(rows, cols, 6, 6, 3) @ LUMA).transpose(0, 2, 1, 3).reshape(rows * 6, cols * 6) for v in (photo, mosaic)]
     return {"de2": float(delta_e2000(*windows).mean()), "cell_psnr": psnr(*cells), "ssim6": ssim(*greys)}
 
