@@ -21,11 +21,14 @@ together share a window or are neighbours: each step is one vectorised numpy pas
 the same on every run.
 
 How hard to push colour against structure depends on the photo: a flat, dark sky pays for every
-coloured emoji in SSIM, a cat's fur does not. So the weights come as a ladder of strengths, strongest
-first, and each mosaic is judged (`estimate`: the metrics of quality.py, from the 6×6 block means) against
-the plain lookup's: the first that is nearer the photo's colours from a step back (dE@2) and keeps SSIM@6
-and cell-PSNR within KEEP of the lookup's is taken, and where none does, the lookup itself. So the mosaic
-is never further from the photo's colours than the lookup, nor much less faithful in structure.
+coloured emoji in SSIM, a cat's fur or a lawn does not, and a dim scene close to the lookup's colours
+needs a strong push to gain anything. So the weights come as a ladder of strengths, most colour first,
+and each mosaic is judged (`estimate`: the metrics of quality.py, from the 6×6 block means) against the
+plain lookup's: it is kept if it is nearer the photo's colours from a step back (dE@2) and keeps SSIM@6
+and cell-PSNR within KEEP of the lookup's. The search starts on the rung most photos take; a mosaic kept
+there but short of GOAL climbs to stronger rungs while they are kept, and one not kept steps down to
+weaker rungs until one is; where none is, the lookup itself. So the mosaic is never further from the
+photo's colours than the lookup, nor much less faithful in structure.
 """
 from typing import NamedTuple
 
@@ -80,10 +83,13 @@ class Strength(NamedTuple):
     mean: float = 0.0     # of each cell's own colour error, squared RGB
 
 
-# Strongest first, chosen on sixteen photos (docs/QUALITY.md): the first is taken for most, the second
-# for rocket's dark sky and coffee, the plain weights for the colour wheel and grace_hopper, the last
-# for the flower's flat dark background.
-STRENGTHS = (Strength(24, 3000, 1), Strength(12, 3000, 1), Strength(12), Strength(4))
+# Most colour first, chosen on 24 photos (docs/QUALITY.md). The search starts at FIRST, which most photos
+# keep; grass and nuclei on black climb to 48 and 96; rocket's dark sky and coffee step down to 12, the
+# flower's flat dark ground to 8, the colour wheel and grace_hopper to the plain weights.
+STRENGTHS = (Strength(96, 3000, 1), Strength(48, 3000, 1), Strength(24, 3000, 1), Strength(12, 3000, 1),
+             Strength(8, 3000, 1), Strength(12), Strength(4))
+FIRST = 2
+GOAL = 0.88  # dE@2 against the lookup's at which the search stops climbing: issue 13's 0.90, a little inside
 KEEP = (0.008, 0.25)  # SSIM@6 and cell-PSNR (dB) a mosaic may lose against the lookup's: within issue 13's 0.01 and 0.3
 
 
@@ -94,13 +100,14 @@ class Refiner:
     means). k: candidates per cell; sweeps: passes over the grid; pattern: weight of the 6×6 grey
     pattern (less its mean) in the structure term, beside the 6×6 colour distance; edge: weight of the
     luma term, which keeps the light and dark between neighbouring cells; strengths: the ladder of
-    weights to try, strongest first; keep: what a mosaic may lose in SSIM@6 and cell-PSNR against the
-    lookup's (None: take the first strength unjudged).
+    weights, most colour first; first: the rung the search starts on; keep: what a mosaic may lose in
+    SSIM@6 and cell-PSNR against the lookup's (None: take the first rung unjudged).
     """
     def __init__(self, class_blocks: np.ndarray, k: int = 16, sweeps: int = 2, pattern: float = 2.0,
-                 edge: float = 0.5, strengths=STRENGTHS, keep=KEEP):
+                 edge: float = 0.5, strengths=STRENGTHS, first: int = FIRST, keep=KEEP):
         self.k, self.sweeps, self.pattern, self.edge = k, sweeps, pattern, edge
         self.strengths, self.keep = tuple(Strength(*s) for s in strengths), keep
+        self.first = min(first, len(self.strengths) - 1)
         class_blocks = np.asarray(class_blocks, np.float32)
         self.lookup = Nearest.of_blocks(class_blocks)
         self.blocks = self.structure(class_blocks)
@@ -144,8 +151,7 @@ class Refiner:
 
     def __call__(self, patches: np.ndarray, shape, start: np.ndarray, allowed=None) -> np.ndarray:
         """(rows·cols, 36, 36, 3) patches and a start grid of classes -> the refined (rows, cols) grid:
-        the first strength whose mosaic gains colour and keeps the structure, else the lookup's (see the
-        module)."""
+        the rung the search of the module's docstring ends on, else the lookup's."""
         rows, cols = shape
         start = np.asarray(start).reshape(-1)
         view = oracle_view(patches)
@@ -157,16 +163,35 @@ class Refiner:
         photo = view.reshape(rows, cols, 36, 3).mean(2)  # each cell's colour
         refine = lambda s: self.icm(top, structure + s.texture * texture + s.mean * mean, pick, photo, s.colour)
         if self.keep is None:
-            return refine(self.strengths[0])
+            return refine(self.strengths[self.first])
         lookup = self.lookup.of_view(view, allowed)
         floor = estimate(view, self.lookup.blocks[lookup], shape)
-        for strength in self.strengths:
-            grid = refine(strength)
+
+        def judged(rung: int) -> tuple[np.ndarray, float | None]:
+            """The rung's grid and its dE@2, None where it is not kept (not nearer in colour, or it loses
+            more structure than KEEP allows)."""
+            grid = refine(self.strengths[rung])
             scores = estimate(view, self.lookup.blocks[grid.reshape(-1)], shape)
-            if (scores["de2"] < floor["de2"] and scores["ssim6"] >= floor["ssim6"] - self.keep[0]
-                    and scores["cell_psnr"] >= floor["cell_psnr"] - self.keep[1]):
-                return grid
-        return lookup.reshape(shape)
+            kept = (scores["de2"] < floor["de2"] and scores["ssim6"] >= floor["ssim6"] - self.keep[0]
+                    and scores["cell_psnr"] >= floor["cell_psnr"] - self.keep[1])
+            return grid, scores["de2"] if kept else None
+
+        grid, de2 = judged(self.first)
+        if de2 is None:  # too much colour for this photo: down the ladder to the first rung kept
+            for rung in range(self.first + 1, len(self.strengths)):
+                grid, de2 = judged(rung)
+                if de2 is not None:
+                    return grid
+            return lookup.reshape(shape)
+        best = (de2, grid)
+        for rung in range(self.first - 1, -1, -1):  # kept but short of GOAL: up while the rungs are kept
+            if best[0] <= GOAL * floor["de2"]:
+                break
+            grid, de2 = judged(rung)
+            if de2 is None:
+                break
+            best = min(best, (de2, grid), key=lambda b: b[0])
+        return best[1]
 
     def icm(self, top: np.ndarray, unary: np.ndarray, pick: np.ndarray, photo: np.ndarray, weight: float) -> np.ndarray:
         """The sweeps of ICM: (cells, k) candidates, their cost alone, the index of each start among them,

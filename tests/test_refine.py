@@ -61,6 +61,45 @@ def test_the_ladder_takes_a_mixture_only_if_it_keeps_the_cells():
     assert set(np.unique(lenient(photo(AMBER), (6, 6), start))) == {0, 1}
 
 
+FLOOR = {"de2": 10.0, "ssim6": 0.5, "cell_psnr": 25.0}  # the lookup's scores in the search tests below
+
+
+@pytest.mark.parametrize("scores, taken, tried", [
+    ({2: 9.5, 1: 9.0, 0: 8.5}, 0, [2, 1, 0]),   # kept, short of the goal: up the ladder to its top
+    ({2: 9.5, 1: 8.0, 0: 7.0}, 1, [2, 1]),      # up until the goal (0.88 × 10) is reached
+    ({2: 9.5, 1: "loses structure"}, 2, [2, 1]),  # up until a rung is not kept: the best kept one
+    ({2: 9.0, 1: 9.4}, 2, [2, 1, 0]),           # the nearest in colour of those kept, not the last
+    ({2: "loses structure", 3: 10.5, 4: 9.9}, 4, [2, 3, 4]),  # not kept: down to the first rung kept
+    ({2: "loses structure", 3: "loses structure", 4: 10.0}, "lookup", [2, 3, 4]),  # none kept: the lookup's own
+])
+def test_the_search_along_the_ladder(monkeypatch, scores, taken, tried):
+    """Which rungs refine tries and which it takes, from the scores `estimate` gives each rung's mosaic."""
+    import pic2emoji.refine as refine
+    refiner = Refiner(blocks(RED, YELLOW, GREY, ORANGE, SALMON, OLIVE, AMBER),
+                      strengths=[Strength(w) for w in (50, 40, 30, 20, 10)], first=2)
+    lookup = refiner.nearest(photo(GREY))
+    weights = [s.colour for s in refiner.strengths]
+    asked = []
+
+    def icm(top, unary, pick, photo, weight):  # rung r's mosaic: class r everywhere
+        asked.append(weights.index(weight))
+        return np.full(photo.shape[:2], asked[-1])
+
+    def estimate(view, mosaic, shape):
+        if len(asked) == 0:
+            return FLOOR
+        score = scores.get(asked[-1], 12.0)
+        if score == "loses structure":
+            return {**FLOOR, "de2": 5.0, "ssim6": FLOOR["ssim6"] - 2 * KEEP[0]}
+        return {**FLOOR, "de2": score, "cell_psnr": FLOOR["cell_psnr"] - KEEP[1] / 2}
+
+    monkeypatch.setattr(Refiner, "icm", lambda self, *args: icm(*args))
+    monkeypatch.setattr(refine, "estimate", estimate)
+    grid = refiner(photo(GREY), (6, 6), lookup)
+    assert asked == tried
+    np.testing.assert_array_equal(grid, lookup.reshape(6, 6) if taken == "lookup" else np.full((6, 6), taken))
+
+
 def test_estimate_of_a_perfect_and_a_flat_mosaic():
     rng = np.random.default_rng(2)
     cells = rng.uniform(0, 255, (4 * 6, 1, 3)) + rng.normal(0, 20, (4 * 6, 36, 3))  # a colour each, textured
