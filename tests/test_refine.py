@@ -71,6 +71,11 @@ FLOOR = {"de2": 10.0, "ssim6": 0.5, "cell_psnr": 25.0}  # the lookup's scores in
     ({2: 9.0, 1: 9.4}, 2, [2, 1, 0]),           # the nearest in colour of those kept, not the last
     ({2: "loses structure", 3: 10.5, 4: 9.9}, 4, [2, 3, 4]),  # not kept: down to the first rung kept
     ({2: "loses structure", 3: "loses structure", 4: 10.0}, "lookup", [2, 3, 4]),  # none kept: the lookup's own
+    ({2: 10.5, 1: 9.5, 0: 9.0}, 0, [2, 1, 0]),  # structure kept but not nearer: up, then on while short of the goal
+    ({2: "loses cell-PSNR", 3: 9.0}, 3, [2, 3]),  # nearer but cell-PSNR lost (too much colour): down
+    ({2: 10.5, 1: "loses cell-PSNR", 0: 8.0}, 0, [2, 1, 0]),  # up past a rung that loses cell-PSNR only
+    ({2: 10.5, 1: "loses structure"}, "lookup", [2, 1]),  # up until the structure goes: never down from there
+    ({2: 10.5, 1: 10.2, 0: 10.1}, "lookup", [2, 1, 0]),  # nothing up there kept: the lookup's own
 ])
 def test_the_search_along_the_ladder(monkeypatch, scores, taken, tried):
     """Which rungs refine tries and which it takes, from the scores `estimate` gives each rung's mosaic."""
@@ -91,6 +96,8 @@ def test_the_search_along_the_ladder(monkeypatch, scores, taken, tried):
         score = scores.get(asked[-1], 12.0)
         if score == "loses structure":
             return {**FLOOR, "de2": 5.0, "ssim6": FLOOR["ssim6"] - 2 * KEEP[0]}
+        if score == "loses cell-PSNR":
+            return {**FLOOR, "de2": 9.0, "cell_psnr": FLOOR["cell_psnr"] - 2 * KEEP[1]}
         return {**FLOOR, "de2": score, "cell_psnr": FLOOR["cell_psnr"] - KEEP[1] / 2}
 
     monkeypatch.setattr(Refiner, "icm", lambda self, *args: icm(*args))
