@@ -334,7 +334,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
 @click.option("--net", "where", type=click.Choice(("browser", "server")), default="browser", show_default=True,
               help="Where the net runs: in the page (onnxruntime-web; frames stay in the browser) or here.")
 @click.option("--method", type=click.Choice(("net", "refine")), default="net", show_default=True,
-              help="refine (with --net server): colours closer to the camera's, at 0.15-0.6 s more a frame.")
+              help="refine (with --net server): colours closer to the camera's, at 0.12-0.8 s more a frame.")
 @device_option
 def serve_command(emoji_dir, model_file, host, port, rows, cols, allow_host, where, method, device):
     """Live emoji camera: a local web page that turns your webcam into emoji.

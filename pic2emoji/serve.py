@@ -168,7 +168,7 @@ class EmojiCamServer(ThreadingHTTPServer):
             grid = self.converter.classifier(patches, self.allowed).reshape(rows, cols)
         finished = time.perf_counter()
         stages = {"decode": (decoded - start) * 1e3, "wait": (started - decoded) * 1e3, "net": (finished - started) * 1e3}
-        if self.method == "refine":  # numpy only, outside the lock: 0.13-0.6 s at 54×72 on 2 cores (one to four tries)
+        if self.method == "refine":  # numpy only, outside the lock: 0.12-0.8 s at 54×72 on 2 cores (one to six tries)
             grid = self.converter.refiner(patches, (rows, cols), grid, self.allowed)
             stages["refine"] = (time.perf_counter() - finished) * 1e3
         if client is not None:  # one grid after another per client, even with two of its frames in flight
