@@ -28,8 +28,9 @@ plain lookup's: it is kept if it is nearer the photo's colours from a step back 
 and cell-PSNR within KEEP of the lookup's. The search starts on the rung most photos take. A mosaic kept
 there but short of GOAL climbs to stronger rungs while they are kept. One not kept that lost structure
 steps down to weaker rungs until one is kept; one that kept its structure but was not nearer in colour
-(a greyscale photo: too little colour to gain anything) climbs instead, while the structure holds. Where no rung is kept, the lookup itself. So the mosaic is never further from the
-photo's colours than the lookup, nor much less faithful in structure.
+(a greyscale photo: too little colour to gain anything) climbs instead, while the structure holds.
+Where no rung is kept, the lookup itself. So the mosaic is never further from the photo's colours than
+the lookup, nor much less faithful in structure.
 """
 from typing import NamedTuple
 
@@ -84,10 +85,10 @@ class Strength(NamedTuple):
     mean: float = 0.0     # of each cell's own colour error, squared RGB
 
 
-# Most colour first, chosen on 40 photos (docs/QUALITY.md). The search starts at FIRST, which most photos
-# keep; grass and camera climb to 48, nuclei on black to 96; rocket's dark sky and coffee step down to 12,
-# the office crowd on black to 16, the flower's flat dark ground to 8, a dark notebook to 4, the colour
-# wheel and grace_hopper to the plain weights.
+# Most colour first, chosen on 48 photos (docs/QUALITY.md). The search starts at FIRST, which most photos
+# keep; grass and camera climb to 48, nuclei on black to 96; coffee and an office crowd on black step down
+# to 16, rocket's dark sky to 12, the flower's flat dark ground to 8, a dark notebook and grace_hopper to
+# 4, the colour wheel to the plain weights.
 STRENGTHS = (Strength(96, 3000, 1), Strength(48, 3000, 1), Strength(24, 3000, 1), Strength(16, 3000, 1),
              Strength(12, 3000, 1), Strength(8, 3000, 1), Strength(4, 3000, 1), Strength(12))
 FIRST = 2
