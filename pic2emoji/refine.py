@@ -26,8 +26,8 @@ needs a strong push to gain anything. So the weights come as a ladder of strengt
 and each mosaic is judged (`estimate`: the metrics of quality.py, from the 6×6 block means) against the
 plain lookup's: it is kept if it is nearer the photo's colours from a step back (dE@2) and keeps SSIM@6
 and cell-PSNR within KEEP of the lookup's. The search starts on the rung most photos take. A mosaic kept
-there but short of GOAL climbs to stronger rungs while they are kept. One not kept that lost structure
-steps down to weaker rungs until one is kept; one that kept its structure but was not nearer in colour
+there but short of GOAL climbs to stronger rungs while they are kept. One not kept that lost SSIM@6 or
+cell-PSNR (too much colour) steps down to weaker rungs until one is kept; one that kept its structure but was not nearer in colour
 (a greyscale photo: too little colour to gain anything) climbs instead, while the structure holds.
 Where no rung is kept, the lookup itself. So the mosaic is never further from the photo's colours than
 the lookup, nor much less faithful in structure.
@@ -104,13 +104,13 @@ class Refiner:
     pattern (less its mean) in the structure term, beside the 6×6 colour distance; edge: weight of the
     luma term, which keeps the light and dark between neighbouring cells; strengths: the ladder of
     weights, most colour first; first: the rung the search starts on; keep: what a mosaic may lose in
-    SSIM@6 and cell-PSNR against the lookup's (None: take the first rung unjudged).
+    SSIM@6 and cell-PSNR against the lookup's (None: take rung `first` unjudged).
     """
     def __init__(self, class_blocks: np.ndarray, k: int = 16, sweeps: int = 2, pattern: float = 2.0,
                  edge: float = 0.5, strengths=STRENGTHS, first: int = FIRST, keep=KEEP):
         self.k, self.sweeps, self.pattern, self.edge = k, sweeps, pattern, edge
         self.strengths, self.keep = tuple(Strength(*s) for s in strengths), keep
-        self.first = min(first, len(self.strengths) - 1)
+        self.first = max(0, min(first, len(self.strengths) - 1))
         class_blocks = np.asarray(class_blocks, np.float32)
         self.lookup = Nearest.of_blocks(class_blocks)
         self.blocks = self.structure(class_blocks)
@@ -154,7 +154,8 @@ class Refiner:
 
     def __call__(self, patches: np.ndarray, shape, start: np.ndarray, allowed=None) -> np.ndarray:
         """(rows·cols, 36, 36, 3) patches and a start grid of classes -> the refined (rows, cols) grid:
-        the rung the search of the module's docstring ends on, else the lookup's."""
+        the rung the search of the module's docstring ends on, else the lookup's (a grid of one row or
+        column: the start, unrefined)."""
         rows, cols = shape
         start = np.asarray(start).reshape(-1)
         view = oracle_view(patches)
@@ -181,10 +182,10 @@ class Refiner:
 
         def climb(best: tuple[float, np.ndarray], rung: int) -> np.ndarray:
             """From a kept rung up the ladder while short of GOAL and the rungs are kept: the nearest in colour."""
-            for rung in range(rung - 1, -1, -1):
+            for up in range(rung - 1, -1, -1):
                 if best[0] <= GOAL * floor["de2"]:
                     break
-                grid, de2, *_ = judged(rung)
+                grid, de2, *_ = judged(up)
                 if de2 is None:
                     break
                 best = min(best, (de2, grid), key=lambda b: b[0])

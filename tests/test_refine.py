@@ -82,7 +82,7 @@ def test_the_search_along_the_ladder(monkeypatch, scores, taken, tried):
     import pic2emoji.refine as refine
     refiner = Refiner(blocks(RED, YELLOW, GREY, ORANGE, SALMON, OLIVE, AMBER),
                       strengths=[Strength(w) for w in (50, 40, 30, 20, 10)], first=2)
-    lookup = refiner.nearest(photo(GREY))
+    lookup = refiner.nearest(photo(AMBER))  # class 6: no rung's mosaic
     weights = [s.colour for s in refiner.strengths]
     asked = []
 
@@ -102,7 +102,7 @@ def test_the_search_along_the_ladder(monkeypatch, scores, taken, tried):
 
     monkeypatch.setattr(Refiner, "icm", lambda self, *args: icm(*args))
     monkeypatch.setattr(refine, "estimate", estimate)
-    grid = refiner(photo(GREY), (6, 6), lookup)
+    grid = refiner(photo(AMBER), (6, 6), lookup)
     assert asked == tried
     np.testing.assert_array_equal(grid, lookup.reshape(6, 6) if taken == "lookup" else np.full((6, 6), taken))
 
