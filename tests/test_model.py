@@ -43,12 +43,29 @@ def numpy_forward(weights, patches):
 
 
 @pytest.mark.parametrize("rank, stride", [(None, False), (4, False), (4, True)])
-def test_tinygrad_forward_matches_numpy_reference(rank, stride):
+def test_tinygrad_forward_and_classify_match_numpy_reference(rank, stride):
     net = TinyConvNet(7, rank, stride)
     patches = np.random.default_rng(0).integers(0, 256, (5, 36, 36, 3), dtype=np.uint8)
     ours = net(as_input(Tensor(patches))).numpy()
     reference = numpy_forward({k: v.numpy() for k, v in get_state_dict(net).items()}, patches)
     np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-4)
+    # the inference layout (bytes in, the first convolution as a matrix product): the same
+    np.testing.assert_allclose(net.classify(Tensor(patches)).numpy(), reference, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("stride", [False, True])
+def test_the_net_never_sees_a_patchs_last_two_rows_and_columns(stride):
+    """What lets each convolution skip them (TinyConvNet.seen): the pools drop an odd last row."""
+    net = TinyConvNet(7, 4, stride)
+    assert net.seen[0] == 34
+    rng = np.random.default_rng(4)
+    patches = rng.integers(0, 256, (3, 36, 36, 3), dtype=np.uint8)
+    other = patches.copy()
+    other[:, 34:], other[:, :, 34:] = rng.integers(0, 256, (3, 2, 36, 3)), rng.integers(0, 256, (3, 36, 2, 3))
+    weights = {k: v.numpy() for k, v in get_state_dict(net).items()}
+    np.testing.assert_array_equal(numpy_forward(weights, other), numpy_forward(weights, patches))
+    other[:, 33] = 255 - other[:, 33]  # the row before them counts
+    assert not np.allclose(numpy_forward(weights, other), numpy_forward(weights, patches))
 
 
 def test_start_from_copies_or_factors_the_class_layer():
