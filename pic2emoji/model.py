@@ -63,7 +63,7 @@ class TinyConvNet:
         """The same logits from (N, 36, 36, 3) uint8 patches as numpy cuts them, laid out for inference:
         a 3×3 first convolution is one matrix product over the patches' windows, copied out as bytes
         first (the 1/255 goes into its weights). tinygrad's own kernel for it, fused with the pool, runs
-        at a few GFLOP/s on a CPU; this one several times as fast."""
+        at 5 GFLOP/s on a CPU through PoCL; this way the layer takes a quarter of the time (docs/BENCHMARKS.md)."""
         first, size = self.layers[0], self.seen[0]
         if first.stride != 1:  # the stride-2 convolution: tinygrad's own kernel does well
             return self(as_input(patches))
@@ -72,7 +72,8 @@ class TinyConvNet:
     def _seen(self) -> list[int]:
         """How many rows (and columns) of each layer's input reach the class layer, first layer first.
         The pools drop an odd last row and column: the net never looks at a patch's last two rows and
-        columns, nor at the first pool's last, so its convolutions need not compute them (12% of their work)."""
+        columns, nor at the first pool's last, so its convolutions need not compute them (32×32 outputs of
+        34×34, 14×14 of 15×15: 12% of their work)."""
         size, sizes = 7, []  # the class layer reads 16 channels of 7×7 (FEATURES)
         for layer in reversed(self.layers):
             if isinstance(layer, nn.Conv2d):

@@ -122,8 +122,8 @@ def net_graph(model: Model, class_views: np.ndarray, allowed: np.ndarray | None 
         for name in (f"layers.{last}.weight", f"layers.{last}.bias"):
             g.const(name, g.constants[name][kept])
     x = _up(g, "cells")
-    for i, layer in enumerate(net.layers):
-        x = _layer(g, i, layer, x)
+    for i, (layer, size) in enumerate(zip(net.layers, net.seen)):
+        x = _layer(g, i, layer, x, size)
     pick = g.node("ArgMax", x, axis=1, keepdims=0)
     if allowed is not None:
         pick = g.node("Gather", g.const("kept", kept), pick, axis=0)  # back to the model's class numbers
@@ -144,10 +144,12 @@ def net_graph(model: Model, class_views: np.ndarray, allowed: np.ndarray | None 
                    [_tensor("class", "INT32", ["cells"]), _tensor("pick", "INT32", ["cells"])])
 
 
-def _layer(g: _Graph, i: int, layer, x: str) -> str:
-    """One of TinyConvNet's layers as ONNX, reading the weights by their state-dict names."""
+def _layer(g: _Graph, i: int, layer, x: str, size: int) -> str:
+    """One of TinyConvNet's layers as ONNX, reading the weights by their state-dict names; a convolution
+    reads the first `size` rows and columns of its input, all that reach the class layer (TinyConvNet.seen)."""
     from tinygrad import Tensor, nn
     if isinstance(layer, nn.Conv2d):
+        x = g.node("Slice", x, g.ints(0, 0), g.ints(size, size), g.ints(2, 3))
         stride = [layer.stride] * 2 if isinstance(layer.stride, int) else list(layer.stride)
         return g.node("Conv", x, f"layers.{i}.weight", f"layers.{i}.bias", kernel_shape=list(layer.kernel_size), strides=stride)
     if isinstance(layer, nn.Linear):
