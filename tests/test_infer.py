@@ -270,6 +270,22 @@ def test_the_background_that_lets_a_photos_tones_be_drawn_is_chosen():
     assert choose_background(flat(12), (1, 8), layers, GREY) == GREY  # one row: nothing to judge
 
 
+def test_the_lookups_on_every_background_at_once_are_the_plain_lookups(converter):
+    """choose_background's lookups, two products for every grey and a chunk of cells at a time, pick what
+    data.Nearest picks of the tiles laid on each background: 300 cells, two chunks and a part."""
+    from pic2emoji.data import Nearest
+    from pic2emoji.infer import CHUNK, blocks_on, lookups_on
+    rng = np.random.default_rng(5)
+    view = rng.uniform(0, 255, (300, 108)).astype(np.float32)
+    layers, allowed = converter.class_layers(), rng.random(len(converter.model.classes)) < 0.7
+    backgrounds = [(0, 0, 0), (96, 96, 96), GREY, (200, 40, 90)]
+    assert 2 * CHUNK < len(view) < 3 * CHUNK
+    for background, picks in zip(backgrounds, lookups_on(view, layers, backgrounds, allowed)):
+        expected = Nearest.of_blocks(blocks_on(layers, background)).of_view(view, allowed)
+        assert (picks == expected).mean() >= 0.99, background  # float rounding may part near-ties
+        assert allowed[picks].all()
+
+
 def test_auto_chooses_for_each_photo_and_nothing_asked_keeps_the_models(converter, tmp_path):
     from pic2emoji.infer import AUTO, choose_background
     from pic2emoji.data import oracle_view
