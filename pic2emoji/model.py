@@ -10,7 +10,7 @@ import hashlib
 import json
 import pickle
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from tinygrad import Context, Device, Tensor, TinyJit, dtypes, nn
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from tinygrad.nn.state import get_state_dict, load_state_dict
+from tinygrad.uop.ops import Ops, ParamArg, UOp
 
 from .defaults import BACKGROUND, PATCH
 from .device import cache_dir
@@ -30,7 +31,7 @@ FORMAT = "pic2emoji-model"
 FORMAT_VERSION = 1
 
 FEATURES = 16 * 7 * 7  # what TinyConvNet's convolutions hand to its class layer
-CLASSIFY = 2  # how TinyConvNet.classify lays out the net: part of a captured net's cache key
+CAPTURE_VERSION = 2  # part of a captured net's cache key: bump it when classify or __call__ computes differently
 
 
 class TinyConvNet:
@@ -42,6 +43,9 @@ class TinyConvNet:
     (784 -> rank -> classes, nothing in between): a rank-64 layer does a quarter of the work. With
     `stride`, a 4×4 convolution at stride 2 replaces the first convolution and its pool (36 -> 17 at
     once): 0.11 M multiply-adds instead of 0.25 M, and no 34×34 activations to pool.
+
+    As run, each convolution computes only what the pools keep (`seen`): 32×32 and 14×14 outputs,
+    0.45 M multiply-adds a patch for the two (0.10 M for the stride-2 first convolution).
     """
     def __init__(self, classes: int, rank: int | None = None, stride: bool = False):
         head = [nn.Linear(FEATURES, classes)] if rank is None else [nn.Linear(FEATURES, rank, bias=False), nn.Linear(rank, classes)]
@@ -63,7 +67,7 @@ class TinyConvNet:
         """The same logits from (N, 36, 36, 3) uint8 patches as numpy cuts them, laid out for inference:
         a 3×3 first convolution is one matrix product over the patches' windows, copied out as bytes
         first (the 1/255 goes into its weights). tinygrad's own kernel for it, fused with the pool, runs
-        at 5 GFLOP/s on a CPU through PoCL; this way the layer takes a quarter of the time (docs/BENCHMARKS.md)."""
+        at about 5 GFLOP/s on a CPU through PoCL; this way the layer takes a quarter of the time (docs/BENCHMARKS.md)."""
         first, size = self.layers[0], self.seen[0]
         if first.stride != 1:  # the stride-2 convolution: tinygrad's own kernel does well
             return self(as_input(patches))
@@ -277,8 +281,30 @@ def jit_cache_file(model_file, batch: int) -> Path:
     """The cache file of one model file's net on the current device: named by the file's bytes, so a
     retrained model never meets a stale net."""
     digest = hashlib.sha256(Path(model_file).read_bytes())
-    digest.update(f"{Device.DEFAULT}/{batch}/classify {CLASSIFY}/tinygrad {version('tinygrad')}/python {sys.version_info[:2]}".encode())
+    digest.update(f"{Device.DEFAULT}/{batch}/capture {CAPTURE_VERSION}/tinygrad {version('tinygrad')}/python {sys.version_info[:2]}".encode())
     return cache_dir() / f"{Path(model_file).stem}-{digest.hexdigest()[:20]}.jit"
+
+
+class FreshBuffers(pickle.Unpickler):
+    """Unpickles a captured net with its buffers numbered afresh.
+
+    tinygrad names each buffer by a number counted in each process and keeps one UOp per name, so a
+    pickled buffer whose number a buffer of this process already has (another net's weights, made
+    first) would come back as that buffer, its own contents dropped: a wrong net, silently. Here every
+    buffer of the pickle takes a new number, the same one wherever the pickle names it again."""
+    def __init__(self, file):
+        super().__init__(file)
+        self.numbers: dict[int, int] = {}
+
+    def find_class(self, module: str, name: str):
+        found = super().find_class(module, name)
+        return self.uop if found is UOp else found
+
+    def uop(self, op, *args):
+        if op is Ops.BUFFER and len(args) > 2 and isinstance(args[2], ParamArg):
+            slot = self.numbers.setdefault(args[2].slot, next(UOp.unique_num))
+            args = (*args[:2], replace(args[2], slot=slot), *args[3:])
+        return UOp(op, *args)
 
 
 class Classifier:
@@ -314,7 +340,7 @@ class Classifier:
             return None
         try:
             with open(cache, "rb") as f:
-                return pickle.load(f)
+                return FreshBuffers(f).load()
         except Exception:  # written by another tinygrad, or damaged: capture again and replace it
             return None
 
