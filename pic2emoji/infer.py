@@ -37,8 +37,8 @@ AUTO = "auto"  # background=AUTO: the grey behind the emoji chosen for each phot
 BACKGROUNDS = tuple((g, g, g) for g in (0, 32, 64, 96, 128))  # the greys AUTO chooses among (lighter ones never
 # won on 21 photos: mid-grey's lightest emoji, L* 83, is near white already)
 SWITCH = 0.8  # AUTO: another background only if the lookup's colour error on it is at most 0.8× that on the model's
-CHUNK = 128  # cells whose lookup scores against every class choose_background holds at once (1 MB)
 KEEP_STRUCTURE = 0.02  # ... and its SSIM@6 at most 0.02 lower
+CHUNK = 128  # cells whose lookup scores against every class choose_background holds at once (1 MB)
 
 
 def grid_shape(width: int, height: int, cols: int | None = None, rows: int | None = None) -> tuple[int, int]:
