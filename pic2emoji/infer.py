@@ -315,31 +315,31 @@ def choose_background(view: np.ndarray, shape, layers: np.ndarray, own, allowed=
         return own
     target = srgb_to_lab(window_sums(view.reshape(rows, cols, 36, 3).mean(2)) / 4)
     backgrounds = list(dict.fromkeys((own, *BACKGROUNDS)))
-    blocks = {b: blocks_on(layers, b) for b in backgrounds}
-    picks = dict(zip(backgrounds, lookups_on(view, layers, backgrounds, allowed)))
+    lookups = dict(zip(backgrounds, lookups_on(view, layers, backgrounds, allowed)))  # -> (tiles' blocks, picks)
     colour = {}
-    for background in backgrounds:
-        means = blocks[background].reshape(-1, 36, 3).mean(1)[picks[background].reshape(rows, cols)]
+    for background, (blocks, picks) in lookups.items():
+        means = blocks.reshape(-1, 36, 3).mean(1)[picks.reshape(rows, cols)]
         colour[background] = float(delta_e2000(srgb_to_lab(window_sums(means) / 4), target).mean())
     better = sorted((b for b in colour if colour[b] <= SWITCH * colour[own]), key=colour.get)
     if not better:
         return own
     grey6 = lambda views: (views.reshape(rows, cols, 6, 6, 3) @ LUMA).transpose(0, 2, 1, 3).reshape(rows * 6, cols * 6)
-    structure = lambda b: ssim(grey6(view), grey6(blocks[b][picks[b]]))
+    structure = lambda b: ssim(grey6(view), grey6(lookups[b][0][lookups[b][1]]))
     floor = structure(own) - KEEP_STRUCTURE
     return next((b for b in better if structure(b) >= floor), own)
 
 
-def lookups_on(view: np.ndarray, layers: np.ndarray, backgrounds, allowed=None) -> list[np.ndarray]:
-    """The nearest-colour lookup (data.Nearest) of each cell, (cells,) classes, on each background: the
-    tiles of tile_layers laid on it. Its scores on a grey g are linear in g, view·ink + g·(view's grey
+def lookups_on(view: np.ndarray, layers: np.ndarray, backgrounds, allowed=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """On each background, the tiles of tile_layers laid on it (blocks_on) and the nearest-colour lookup
+    (data.Nearest) of each cell among them, (cells,) classes. Its scores on a grey g are linear in g, view·ink + g·(view's grey
     sums)·clear, so two products serve every grey; they are then taken a chunk of cells at a time, so
     that each chunk's scores against every class stay in the CPU's cache (twice as fast as whole)."""
     ink, clear = layers[:, :108], layers[:, 108:]
     ink_scores, clear_scores = view @ ink.T, view.reshape(len(view), 36, 3).sum(2) @ clear.T
     if allowed is not None:
         ink_scores[:, ~np.asarray(allowed, bool)] = -np.inf
-    half_norms = [(blocks_on(layers, b) ** 2).sum(1) / 2 for b in backgrounds]
+    blocks = [blocks_on(layers, b) for b in backgrounds]
+    half_norms = [(b ** 2).sum(1) / 2 for b in blocks]
     picks = [np.empty(len(view), np.int64) for _ in backgrounds]
     scores = np.empty((CHUNK, len(layers)), np.float32)
     for start in range(0, len(view), CHUNK):
@@ -353,7 +353,7 @@ def lookups_on(view: np.ndarray, layers: np.ndarray, backgrounds, allowed=None) 
             chunk += ink_scores[cells]
             chunk -= half_norm
             pick[cells] = chunk.argmax(1)
-    return picks
+    return list(zip(blocks, picks))
 
 
 class Cells(NamedTuple):

@@ -69,7 +69,7 @@ class TinyConvNet:
         first (the 1/255 goes into its weights). tinygrad's own kernel for it, fused with the pool, runs
         at about 5 GFLOP/s on a CPU through PoCL; this way the layer takes a quarter of the time (docs/BENCHMARKS.md)."""
         first, size = self.layers[0], self.seen[0]
-        if first.stride != 1:  # the stride-2 convolution: tinygrad's own kernel does well
+        if stride_of(first) != 1:  # the stride-2 convolution: tinygrad's own kernel does well
             return self(as_input(patches))
         return self(convolve(patches[:, :size, :size], first, 1 / 255).permute(0, 3, 1, 2), start=1)
 
@@ -81,8 +81,7 @@ class TinyConvNet:
         size, sizes = 7, []  # the class layer reads 16 channels of 7×7 (FEATURES)
         for layer in reversed(self.layers):
             if isinstance(layer, nn.Conv2d):
-                stride = layer.stride if isinstance(layer.stride, int) else layer.stride[0]
-                size = (size - 1) * stride + layer.weight.shape[-1]
+                size = (size - 1) * stride_of(layer) + layer.weight.shape[-1]
             elif layer is Tensor.max_pool2d:
                 size *= 2
             sizes.append(size)
@@ -119,7 +118,7 @@ def convolve(x: Tensor, conv: nn.Conv2d, scale: float = 1) -> Tensor:
     """conv on channels-last x (N, H, W, C), bias included, as one matrix product over x's windows
     (copied out, as x's dtype): (N, H', W', out channels). `scale` multiplies x."""
     out, _, size, _ = conv.weight.shape
-    stride = conv.stride if isinstance(conv.stride, int) else conv.stride[0]
+    stride = stride_of(conv)
     n, height, width, channels = x.shape
     h, w = (height - size) // stride + 1, (width - size) // stride + 1
     windows = [x[:, i:i + stride * (h - 1) + 1:stride, j:j + stride * (w - 1) + 1:stride]
@@ -127,6 +126,11 @@ def convolve(x: Tensor, conv: nn.Conv2d, scale: float = 1) -> Tensor:
     rows = Tensor.stack(*windows, dim=3).reshape(n, h, w, size * size * channels).contiguous()
     weight = conv.weight.permute(0, 2, 3, 1).reshape(out, size * size * channels).T  # rows' (i, j, channel) order
     return rows.cast(dtypes.float32) @ (weight * scale) + conv.bias
+
+
+def stride_of(conv: nn.Conv2d) -> int:
+    """A square convolution's stride (tinygrad keeps an int or a tuple)."""
+    return conv.stride if isinstance(conv.stride, int) else conv.stride[0]
 
 
 def flatten(x: Tensor) -> Tensor:

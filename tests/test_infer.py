@@ -280,7 +280,8 @@ def test_the_lookups_on_every_background_at_once_are_the_plain_lookups(converter
     layers, allowed = converter.class_layers(), rng.random(len(converter.model.classes)) < 0.7
     backgrounds = [(0, 0, 0), (96, 96, 96), GREY, (200, 40, 90)]
     assert 2 * CHUNK < len(view) < 3 * CHUNK
-    for background, picks in zip(backgrounds, lookups_on(view, layers, backgrounds, allowed)):
+    for background, (blocks, picks) in zip(backgrounds, lookups_on(view, layers, backgrounds, allowed)):
+        np.testing.assert_array_equal(blocks, blocks_on(layers, background))
         expected = Nearest.of_blocks(blocks_on(layers, background)).of_view(view, allowed)
         assert (picks == expected).mean() >= 0.99, background  # float rounding may part near-ties
         assert allowed[picks].all()
