@@ -22,13 +22,12 @@ import emoji
 import numpy as np
 from PIL import Image
 
-from .defaults import BACKGROUND
+from .defaults import BACKGROUND, TILE_SIZE
 from .errors import EmojiSetError
 from .files import shipped_dir
 from .pixels import composite, resize_tiles
 
 IMAGE_SUFFIXES = (".png", ".webp", ".gif", ".bmp")
-TILE_SIZE = 72  # pixels; tiles of every set are brought to this size when loaded
 NAMES_FILE = "names.json"  # optional, in the set's folder: {"file name": "its text in mosaics"}
 SKIN_TONES = frozenset(chr(c) for c in range(0x1F3FB, 0x1F400))
 _FULLY_QUALIFIED = emoji.STATUS["fully_qualified"]

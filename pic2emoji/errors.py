@@ -31,3 +31,10 @@ class ServeError(Pic2EmojiError):
 
 class ClusterError(Pic2EmojiError):
     """Ray is missing, the cluster cannot be reached, or its workers cannot start or write the mosaics."""
+
+
+def first_line(error: BaseException, limit: int = 120) -> str:
+    """An exception's message as one short line for our own messages: its first line, cut to `limit`
+    characters, or its type's name when it says nothing."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else type(error).__name__
