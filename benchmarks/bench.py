@@ -24,7 +24,8 @@ from PIL import Image
 
 from pic2emoji.data import Batches, Nearest, default_workers
 from pic2emoji.files import shipped_dir
-from pic2emoji.infer import Converter, cut_patches, read_photo
+from pic2emoji.converter import Converter
+from pic2emoji.photo import cut_patches, read_photo
 from pic2emoji.model import Classifier, load_model, model_path, new_model
 from pic2emoji.pixels import block_means, composite
 from pic2emoji.quality import fidelity

@@ -15,7 +15,8 @@ from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 from sklearn.datasets import load_sample_images
 
-from pic2emoji.infer import Converter, fit_to_grid
+from pic2emoji.converter import Converter
+from pic2emoji.photo import fit_to_grid
 from pic2emoji.pixels import block_means
 
 PHOTOS = Path(__file__).resolve().parent.parent / "examples" / "photos"

@@ -12,7 +12,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import fidelity_photos  # noqa: E402  the same photos as the fidelity table
 
-from pic2emoji.infer import Converter  # noqa: E402
+from pic2emoji.converter import Converter  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "quality"
 TILE = 8  # px per emoji: three 576-px panels

@@ -1,22 +1,23 @@
 """Batch conversion: every photo of some files and folders into a mosaic file each, under one folder.
 
 The listing and its rules (which mosaic goes where, what is there already) stay in this process; an
-engine converts the photos planned. The local one runs them here: while a photo goes through the
-net, a writer thread draws and writes the previous one's mosaic, so the net rarely waits for a PNG
-encoder. The Ray one (cluster.py) spreads them over worker processes, each with its own Converter.
-Both convert a photo with convert_photo. A bad photo is reported and the rest go on.
+engine converts the photos planned and records an Outcome for each. The local one runs them here:
+while a photo goes through the net, a writer thread draws and writes the previous one's mosaic, so the
+net rarely waits for a PNG encoder. The Ray one (cluster.py) spreads them over worker processes, each
+with its own Converter. Both convert a photo with convert.prepare. A bad photo is reported and the
+rest go on.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
+from .convert import Outcome, attempt, check_output, prepare
+from .converter import Converter
 from .errors import ImageError, OutputError, Pic2EmojiError
-from .formats import ANIMATED
-from .convert import Options, animation, check_output, look, save_animation
-from .infer import Converter
+from .options import Options
 from .render import suffix_of
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -71,23 +72,23 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
     """
     if options.split is not None:
         raise OutputError("--split cuts the text of one photo; give one photo and -o FILE.txt, not a folder")
-    out_dir, outcomes = Path(out_dir), []
+    out_dir, outcomes, options = Path(out_dir), [], options if options.fmt else replace(options, fmt="png")
 
-    def record(index, photo, kind, value):  # kind: converted (value: the files), skipped (the mosaic), failed (why)
-        outcomes.append((index, photo, kind, value))
-        if kind == "failed":
-            on_error(value)
+    def record(index: int, outcome: Outcome):
+        outcomes.append((index, outcome))
+        if outcome.error:
+            on_error(outcome.error)
 
     jobs = planned(inputs, out_dir, options, overwrite, skip_existing, progress, record, on_note)
     engine_of(engine)(converter, jobs, out_dir, options, overwrite, record)
     report = BatchReport(out_dir)
-    for index, photo, kind, value in sorted(outcomes, key=lambda outcome: outcome[0]):
-        if kind == "converted":
-            report.converted += value
-        elif kind == "skipped":
-            report.skipped.append(value)
+    for _, outcome in sorted(outcomes, key=lambda indexed: indexed[0]):
+        if outcome.error:
+            report.failed.append((outcome.photo, outcome.error))
+        elif outcome.kept:
+            report.skipped.append(outcome.kept)
         else:
-            report.failed.append((photo, value))
+            report.converted += outcome.written
     if not outcomes:
         raise ImageError(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in {', '.join(map(str, inputs))}; "
                          "give photos or folders that hold some")
@@ -107,52 +108,30 @@ def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_exist
                 raise OutputError(f"{photo}: its mosaic {out} would overwrite another input's; rename one of them")
             planned_outs.add(out)
             if out.exists() and skip_existing:
-                record(index, photo, "skipped", out)
+                record(index, Outcome(photo, kept=out))
                 continue
             check_output(photo, out, overwrite)
         except Pic2EmojiError as e:
-            record(index, photo, "failed", str(e))
+            record(index, Outcome(photo, error=str(e)))
             continue
         yield index, photo, out
 
 
-def convert_photo(converter: Converter, photo, out: Path, options: Options, overwrite: bool):
-    """One planned photo through the net; returns the step that writes its mosaic (and returns the files
-    written), for a writer thread to take. An animation is converted and written here, whole."""
-    if options.fmt in ANIMATED and (moving := animation(photo)):
-        written = save_animation(converter, *moving, out, options, overwrite)
-        return lambda: written
-    grid, colours, background = converter.cells(photo, options.cols, options.rows, options.palette, options.method,
-                                                background=options.background)
-
-    def write():
-        converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite,
-                                 **look(options, photo, colours, background))
-        return [out]
-    return write
-
-
 def local(converter: Converter, jobs, out_dir: Path, options: Options, overwrite: bool, record) -> None:
     """The engine of this process: each mosaic written on a thread while the next photo goes through the net."""
-    def finish(index, photo, future):
-        try:
-            record(index, photo, "converted", future.result())
-        except Pic2EmojiError as e:
-            record(index, photo, "failed", str(e))
-
     writing = None
     with ThreadPoolExecutor(1) as writer:
         for index, photo, out in jobs:
             try:
-                write = convert_photo(converter, photo, out, options, overwrite)
+                write = prepare(converter, photo, out, options, overwrite)
             except Pic2EmojiError as e:
-                record(index, photo, "failed", str(e))
+                record(index, Outcome(photo, error=str(e)))
                 continue
             if writing:
-                finish(*writing)
-            writing = index, photo, writer.submit(write)
+                record(writing[0], writing[1].result())
+            writing = index, writer.submit(attempt, photo, write)
         if writing:
-            finish(*writing)
+            record(writing[0], writing[1].result())
 
 
 def engine_of(engine):

@@ -18,8 +18,9 @@ from .defaults import BACKGROUND, COLS, TILE_PX
 from .errors import Pic2EmojiError
 from .fontset import build_set
 from .info import info_lines
-from .convert import Options, measure, save_mosaic, text_frames, text_mosaic
-from .infer import AUTO, METHODS, PALETTES, Converter
+from .convert import measure, save_mosaic, text_frames, text_mosaic
+from .converter import Converter
+from .options import AUTO, METHODS, PALETTES, Options
 from .device import use_device
 from .model import ARCHITECTURES, local_model_path, model_path
 from .pixels import parse_colour

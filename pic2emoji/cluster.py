@@ -1,7 +1,7 @@
 """Batch conversion on Ray: convert_all's photos spread over worker processes, here or on a cluster.
 
 Each worker is a Ray actor that builds one Converter (the set, the model, the compiled net) when it
-starts, then converts the photos sent to it with batch.convert_photo, the local engine's own function,
+starts, then converts the photos sent to it with convert.prepare, the local engine's own function,
 and writes each mosaic itself. So the workers must find the photos, the set, the model and OUT_DIR at
 the paths this process gives them: on a cluster, a file system every machine shares. The listing and
 its rules stay in convert_all, in this process; one photo per worker is out at a time,
@@ -17,15 +17,17 @@ import socket
 import uuid
 from pathlib import Path
 
-from .batch import convert_photo
-from .errors import ClusterError, OutputError, Pic2EmojiError
+from .convert import Outcome, attempt, prepare
+from .converter import Converter
+from .device import use_device
+from .errors import ClusterError, OutputError, Pic2EmojiError, first_line
 from .files import remove_stale_temps, shipped_dir
 
 # Photos out at once per worker. One: a photo queued behind one that kills its worker would be failed
 # with it and spend its own retries; the round trip that a second would hide is milliseconds a photo.
 IN_FLIGHT = 1
 RETRIES = 2    # tries of a photo after the first, when its worker dies (killed, out of memory)
-CPU_DEVICES = ("CPU", "LLVM", "CLANG")  # tinygrad devices that never need a GPU from Ray
+CPU_DEVICES = ("CPU",)  # tinygrad devices that never need a GPU from Ray (0.14 has no LLVM or CLANG)
 
 
 def need_ray():
@@ -39,8 +41,6 @@ def need_ray():
 class Worker:
     """One Ray worker process: its Converter, built once, and the photos it is sent."""
     def __init__(self, emoji_dir, model_file, device, cwd):  # emoji_dir and model_file as `portable` gives them
-        from .device import use_device
-        from .infer import Converter
         self.error = None
         with contextlib.suppress(OSError):  # relative paths mean what they mean to the driver, where it is shared
             os.chdir(cwd)
@@ -67,11 +67,8 @@ class Worker:
             return f"{out_dir}: not writable from the Ray worker on {socket.gethostname()} ({e.strerror}); {shared}"
         return None
 
-    def convert(self, photo, out, options, overwrite) -> tuple[str, object]:
-        try:
-            return "converted", convert_photo(self.converter, photo, out, options, overwrite)()
-        except Pic2EmojiError as e:
-            return "failed", str(e)
+    def convert(self, photo, out, options, overwrite) -> Outcome:
+        return attempt(photo, lambda: prepare(self.converter, photo, out, options, overwrite)())
 
 
 class RayEngine:
@@ -120,7 +117,7 @@ class RayEngine:
         except (ConnectionError, RuntimeError, ValueError) as e:
             if local:
                 raise
-            raise ClusterError(f"cannot join the Ray cluster at {self.address} ({_first_line(e)}); start one with "
+            raise ClusterError(f"cannot join the Ray cluster at {self.address} ({first_line(e)}); start one with "
                                "`ray start --head` there, or give --ray alone for one on this machine") from None
         # The raylet's notes (a worker died, a task is retried) go to the driver's stdout; ours say what matters.
         ray._private.worker._worker_logs_enabled = False
@@ -153,7 +150,7 @@ class RayEngine:
         try:
             refusals = ray.get([a.probe.remote(str(out_dir), token.name) for a in actors])
         except ray.exceptions.RayActorError as e:
-            raise ClusterError(f"the Ray workers did not start ({_first_line(e)}); every machine of the cluster "
+            raise ClusterError(f"the Ray workers did not start ({first_line(e)}); every machine of the cluster "
                                "needs pic2emoji installed, as here") from None
         finally:
             token.unlink()
@@ -174,12 +171,12 @@ class RayEngine:
             index, photo, out, actor = pending.pop(done)
             load[actor] -= 1
             try:
-                kind, value = ray.get(done)
+                outcome = ray.get(done)
             except ray.exceptions.RayActorError as e:  # died on each of its tries
                 _remove_temps(out)
-                kind, value = "failed", (f"{photo}: the Ray worker converting it died {RETRIES + 1} times "
-                                         f"({_first_line(e)}); out of memory? convert it without --ray to see")
-            record(index, photo, kind, value)
+                outcome = Outcome(photo, error=f"{photo}: the Ray worker converting it died {RETRIES + 1} times "
+                                               f"({first_line(e)}); out of memory? convert it without --ray to see")
+            record(index, outcome)
 
     def _stop(self, ray, actors, pending, started: bool) -> None:
         """Kill the workers (on Ctrl-C, mid-photo), remove what the killed ones were writing, stop our Ray."""
@@ -211,6 +208,3 @@ def _remove_temps(out: Path) -> None:
     with contextlib.suppress(OSError):
         remove_stale_temps(out)
 
-
-def _first_line(error) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:120]

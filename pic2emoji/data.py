@@ -23,40 +23,11 @@ from PIL import Image, ImageFilter
 
 from .defaults import PATCH
 from .pixels import block_means, to_uint8
+from .views import Nearest
 
 HELD_OUT_STREAM = 2 ** 31  # rng stream for the held-out set; training batches use 0, 1, 2, ...
 # Linear interpolation from 5 noise samples to 36 pixels: soft texture, not visible blocks.
 _SMOOTH = np.maximum(0, 1 - np.abs(np.linspace(0, 4, PATCH)[:, None] - np.arange(5)[None, :])).astype(np.float32)
-
-
-def oracle_view(patches: np.ndarray) -> np.ndarray:
-    """(N, 36, 36, 3) -> (N, 108): the mean colour of each 6×6-pixel block, what the oracle compares."""
-    return block_means(patches, PATCH // 6).reshape(len(patches), 6 * 6 * patches.shape[-1])  # 0 patches too
-
-
-class Nearest:
-    """The nearest-colour oracle: the class whose tile has the closest 6×6 block means (L2)."""
-    def __init__(self, class_tiles: np.ndarray):
-        self.blocks = oracle_view(class_tiles.astype(np.float32))
-        self.half_norms = (self.blocks ** 2).sum(1) / 2
-
-    @classmethod
-    def of_blocks(cls, class_blocks: np.ndarray) -> "Nearest":
-        """The oracle from the tiles' oracle_view, (N, 108), when that is all there is."""
-        nearest = cls.__new__(cls)
-        nearest.blocks = np.asarray(class_blocks, np.float32)
-        nearest.half_norms = (nearest.blocks ** 2).sum(1) / 2
-        return nearest
-
-    def __call__(self, patches: np.ndarray, allowed=None) -> np.ndarray:
-        return self.of_view(oracle_view(patches.astype(np.float32)), allowed)
-
-    def of_view(self, view: np.ndarray, allowed=None) -> np.ndarray:
-        """The nearest class of each patch given as its oracle_view, (N, 108)."""
-        scores = view @ self.blocks.T - self.half_norms
-        if allowed is not None:  # a palette: only these classes
-            scores[:, ~np.asarray(allowed, bool)] = -np.inf
-        return scores.argmax(1).astype(np.int32)
 
 
 class SampleMaker:

@@ -98,6 +98,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def cache_dir() -> Path:
+    """Where captured nets and the remembered device are kept: $PIC2EMOJI_CACHE_DIR, else ~/.cache/pic2emoji."""
+    if os.environ.get("PIC2EMOJI_CACHE_DIR"):
+        return Path(os.environ["PIC2EMOJI_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pic2emoji"
+
+
 def shipped_dir(kind: str) -> Path:
     """Where the shipped `emoji_sets` or `models` are: inside the installed package (as `<kind>_data`,
     see setup.cfg) or at the top of a checkout."""

@@ -29,7 +29,7 @@ OPSET.
 import numpy as np
 
 from .defaults import PATCH
-from .infer import STEADY, STEADY_NOISE
+from .views import STEADY, STEADY_NOISE
 from .model import Model, flatten, same
 from .pixels import nearest_pattern
 

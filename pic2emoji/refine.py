@@ -36,46 +36,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .data import Nearest, oracle_view
+from .colour import LUMA, delta_e2000, srgb_to_lab, window_sums
+from .defaults import BLOCKS
 from .pixels import block_means
 from .quality import psnr, ssim
-
-_SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],  # IEC 61966-2-1, D65
-                         [0.2126729, 0.7151522, 0.0721750],
-                         [0.0193339, 0.1191920, 0.9503041]], np.float32)
-_WHITE = np.array([0.95047, 1.0, 1.08883], np.float32)
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601 luma, as Pillow's convert("L")
-
-
-def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB (..., 3) in 0..255 -> CIELAB (D65): the standard formulas, for choosing (the metrics use
-    scikit-image)."""
-    c = np.asarray(rgb, np.float32) / 255
-    linear = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
-    xyz = linear @ (_SRGB_TO_XYZ.T / _WHITE)
-    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
-
-
-def delta_e2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """CIEDE2000 between CIELAB arrays (..., 3), broadcast (Sharma, Wu & Dalal 2005; the metrics' formula,
-    which scikit-image computes there; a test checks the two agree)."""
-    (l1, a1, b1), (l2, a2, b2) = np.moveaxis(lab1, -1, 0), np.moveaxis(lab2, -1, 0)
-    c7 = ((np.hypot(a1, b1) + np.hypot(a2, b2)) / 2) ** 7
-    stretch = 1.5 - 0.5 * np.sqrt(c7 / (c7 + 25.0 ** 7))  # a* stretched near the grey axis
-    a1, a2 = a1 * stretch, a2 * stretch
-    c1, c2 = np.hypot(a1, b1), np.hypot(a2, b2)
-    chromatic = c1 * c2 != 0
-    h1, h2 = np.arctan2(b1, a1) % (2 * np.pi), np.arctan2(b2, a2) % (2 * np.pi)
-    dh = np.where(chromatic, (h2 - h1 + np.pi) % (2 * np.pi) - np.pi, 0)  # the short way round
-    h = np.where(chromatic, h1 + dh / 2, h1 + h2)  # mean hue
-    l, c = (l1 + l2) / 2 - 50, (c1 + c2) / 2
-    t = 1 - 0.17 * np.cos(h - np.pi / 6) + 0.24 * np.cos(2 * h) + 0.32 * np.cos(3 * h + np.pi / 30) - 0.2 * np.cos(4 * h - 0.35 * np.pi)
-    rotation = -np.sin(np.pi / 3 * np.exp(-((np.degrees(h) % 360 - 275) / 25) ** 2)) * 2 * np.sqrt(c ** 7 / (c ** 7 + 25.0 ** 7))
-    dl = (l2 - l1) / (1 + 0.015 * l ** 2 / np.sqrt(20 + l ** 2))
-    dc = (c2 - c1) / (1 + 0.045 * c)
-    dhue = 2 * np.sqrt(c1 * c2) * np.sin(dh / 2) / (1 + 0.015 * c * t)
-    return np.sqrt(np.maximum(dl ** 2 + dc ** 2 + dhue ** 2 + rotation * dc * dhue, 0))
+from .views import Nearest, grey_views, view_of
 
 
 class Strength(NamedTuple):
@@ -99,7 +64,7 @@ KEEP = (0.008, 0.25)  # SSIM@6 and cell-PSNR (dB) a mosaic may lose against the 
 class Refiner:
     """ICM over the mosaic for one emoji set on its background.
 
-    class_blocks: (N, 108) every class's tile on the background as data.oracle_view sees it (6×6 block
+    class_blocks: (N, 108) every class's tile on the background as views.view_of sees it (6×6 block
     means). k: candidates per cell; sweeps: passes over the grid; pattern: weight of the 6×6 grey
     pattern (less its mean) in the structure term, beside the 6×6 colour distance; edge: weight of the
     luma term, which keeps the light and dark between neighbouring cells; strengths: the ladder of
@@ -115,7 +80,7 @@ class Refiner:
         self.lookup = Nearest.of_blocks(class_blocks)
         self.blocks = self.structure(class_blocks)
         self.half_norms = (self.blocks ** 2).sum(1) / 2
-        self.means = class_blocks.reshape(len(class_blocks), 36, 3).mean(1)  # (N, 3): each tile's colour
+        self.means = class_blocks.reshape(len(class_blocks), BLOCKS, 3).mean(1)  # (N, 3): each tile's colour
         self.greys = grey_patterns(class_blocks)  # (N, 36): each tile's 6×6 greys less their mean
 
     def structure(self, view: np.ndarray) -> np.ndarray:
@@ -123,12 +88,12 @@ class Refiner:
         return np.concatenate([view, grey_patterns(view) * np.float32(np.sqrt(self.pattern))], 1)
 
     def nearest(self, patches: np.ndarray, allowed=None) -> np.ndarray:
-        """The 6×6 nearest-colour lookup (data.Nearest) among the allowed classes."""
+        """The 6×6 nearest-colour lookup (views.Nearest) among the allowed classes."""
         return self.lookup(patches, allowed)
 
     def candidates(self, view: np.ndarray, start: np.ndarray, allowed=None) -> tuple[np.ndarray, np.ndarray]:
         """Each cell's k nearest allowed classes by the structure term, its start among them: (cells, k)
-        classes and their structure term (squared L2 / 36). `view`: the patches' oracle_view."""
+        classes and their structure term (squared L2 / 36). `view`: the patches' view_of."""
         view = self.structure(view)
         scores = view @ self.blocks.T - self.half_norms  # larger is nearer: -(distance² - |view|²) / 2
         if allowed is not None:
@@ -140,16 +105,16 @@ class Refiner:
         worst = np.take_along_axis(scores, top, 1).argmin(1)
         top[missing, worst[missing]] = start[missing]
         distance = (view ** 2).sum(1, keepdims=True) - 2 * np.take_along_axis(scores, top, 1)
-        return top, distance / 36
+        return top, distance / BLOCKS
 
     def inside(self, view: np.ndarray, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each cell's candidates, (cells, k): 1 − SSIM's contrast-structure factor between the
         photo's 6×6 greys and the tile's (0 for the same pattern; near 1 for any pattern where the photo
         is flat), and the squared distance of the cell's mean colour to the tile's."""
         photo, tiles = grey_patterns(view), self.greys[top]
-        c2 = 36 * np.float32(0.03 * 255) ** 2  # SSIM's constant, over the cell's 36 values
+        c2 = BLOCKS * np.float32(0.03 * 255) ** 2  # SSIM's constant, over the cell's 36 values
         cs = (2 * np.einsum("cd,ckd->ck", photo, tiles) + c2) / ((photo ** 2).sum(1)[:, None] + (tiles ** 2).sum(2) + c2)
-        colour = view.reshape(len(view), 36, 3).mean(1)
+        colour = view.reshape(len(view), BLOCKS, 3).mean(1)
         return 1 - cs, ((self.means[top] - colour[:, None]) ** 2).sum(-1)
 
     def __call__(self, patches: np.ndarray, shape, start: np.ndarray, allowed=None) -> np.ndarray:
@@ -158,13 +123,13 @@ class Refiner:
         column: the start, unrefined)."""
         rows, cols = shape
         start = np.asarray(start).reshape(-1)
-        view = oracle_view(patches)
+        view = view_of(patches)
         top, structure = self.candidates(view, start, allowed)
         pick = (top == start[:, None]).argmax(-1)  # index of the start among the candidates
         if rows < 2 or cols < 2 or not self.strengths:
             return np.take_along_axis(top, pick[:, None], -1)[:, 0].reshape(shape)
         texture, mean = self.inside(view, top)
-        photo = view.reshape(rows, cols, 36, 3).mean(2)  # each cell's colour
+        photo = view.reshape(rows, cols, BLOCKS, 3).mean(2)  # each cell's colour
         refine = lambda s: self.icm(top, structure + s.texture * texture + s.mean * mean, pick, photo, s.colour)
         if self.keep is None:
             return refine(self.strengths[self.first])
@@ -240,26 +205,21 @@ class Refiner:
 
 
 def grey_patterns(view: np.ndarray) -> np.ndarray:
-    """(N, 108) oracle views -> (N, 36): their 6×6 greys (luma) less each one's mean."""
-    grey = view.reshape(len(view), 36, 3) @ LUMA
+    """(N, 108) views -> (N, 36): their 6×6 greys (luma) less each one's mean."""
+    grey = view.reshape(len(view), BLOCKS, 3) @ LUMA
     return grey - grey.mean(1, keepdims=True)
 
 
 def estimate(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
-    """quality.fidelity's dE@2, cell-PSNR and SSIM@6 of a mosaic, from the oracle views (N, 108) of the
+    """quality.fidelity's dE@2, cell-PSNR and SSIM@6 of a mosaic, from the views (N, 108) of the
     photo's cells and of the tiles chosen, with numpy alone: what refine judges its mosaics by. The
     same formulas on the same 6×6 block means; only the metrics' rounding to bytes is left out."""
     rows, cols = shape
-    cells = [v.reshape(rows, cols, 36, 3).mean(2) for v in (photo, mosaic)]
+    cells = [v.reshape(rows, cols, BLOCKS, 3).mean(2) for v in (photo, mosaic)]
     h, w = rows // 2 * 2, cols // 2 * 2
     windows = [srgb_to_lab(block_means(c[:h, :w], 2)) for c in cells]  # 2×2-cell blocks, a partial last one left out
-    greys = [(v.reshape(rows, cols, 6, 6, 3) @ LUMA).transpose(0, 2, 1, 3).reshape(rows * 6, cols * 6) for v in (photo, mosaic)]
+    greys = [grey_views(v, shape) for v in (photo, mosaic)]
     return {"de2": float(delta_e2000(*windows).mean()), "cell_psnr": psnr(*cells), "ssim6": ssim(*greys)}
-
-
-def window_sums(cells: np.ndarray) -> np.ndarray:
-    """(rows, cols, 3) -> (rows-1, cols-1, 3): the sum of each 2×2 window of cells."""
-    return cells[:-1, :-1] + cells[1:, :-1] + cells[:-1, 1:] + cells[1:, 1:]
 
 
 def _neighbour_sums(cells: np.ndarray) -> np.ndarray:

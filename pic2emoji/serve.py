@@ -41,7 +41,7 @@ from PIL import Image
 
 from .defaults import PATCH, TILE_PX
 from .errors import Pic2EmojiError, ServeError
-from .infer import cut_patches
+from .photo import cut_patches
 from .pixels import upsample_cells
 from .web import CAMERA, PAGE, file_bytes, page_config, web_files
 
@@ -169,7 +169,7 @@ class EmojiCamServer(ThreadingHTTPServer):
         finished = time.perf_counter()
         stages = {"decode": (decoded - start) * 1e3, "wait": (started - decoded) * 1e3, "net": (finished - started) * 1e3}
         if self.method == "refine":  # numpy only, outside the lock: 0.12-0.8 s at 54×72 on 2 cores (one to six tries)
-            grid = self.converter.refiner(patches, (rows, cols), grid, self.allowed)
+            grid = self.converter.refiner()(patches, (rows, cols), grid, self.allowed)
             stages["refine"] = (time.perf_counter() - finished) * 1e3
         if client is not None:  # one grid after another per client, even with two of its frames in flight
             with self.clients_lock:

@@ -46,11 +46,9 @@ def convert_video(converter, source, out: Path, options, overwrite: bool = False
 
         def write(temp):
             with av.open(temp, "w", format=container) as film:
-                encoder, grid, background = None, None, options.background  # AUTO: chosen on the first frame
-                for frame in tqdm(video.decode(stream), total=stream.frames or None, desc="frames", unit="frame",
-                                  disable=not progress):
-                    grid, colours, background = converter.cells(frame.to_image(), options.cols, options.rows,
-                                                                options.palette, options.method, grid, background)
+                encoder, images = None, (frame.to_image() for frame in video.decode(stream))
+                for grid, colours, background in tqdm(converter.frames(images, options), total=stream.frames or None,
+                                                      desc="frames", unit="frame", disable=not progress):
                     backgrounds = converter.renderer.backgrounds(grid, colours) if options.cell_colour else None
                     mosaic = converter.renderer.image(grid, options.tile_px, backgrounds, background)
                     mosaic = mosaic.crop((0, 0, mosaic.width // 2 * 2, mosaic.height // 2 * 2))  # even, for 4:2:0

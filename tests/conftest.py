@@ -80,7 +80,7 @@ def custom_model(custom_set, tiny_config, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def converter(tiny_set, tiny_model):
-    from pic2emoji.infer import Converter
+    from pic2emoji.converter import Converter
     return Converter(tiny_set, tiny_model)
 
 
@@ -143,3 +143,11 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if {"tiny_model", "custom_model"} & set(getattr(item, "fixturenames", ())):  # directly or through `converter`
             item.add_marker(pytest.mark.slow)
+
+
+def dark_scene(size=(144, 108)) -> Image.Image:
+    """A night scene: dark, with a dim red and a dim blue patch; the tiny set's darkest emoji (⬛) is only
+    this dark on a dark background."""
+    pixels = np.full((size[1], size[0], 3), 48, np.uint8)
+    pixels[20:50, 20:60], pixels[60:90, 80:130] = (90, 30, 30), (30, 36, 90)
+    return Image.fromarray(pixels)

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pic2emoji.data import Batches, Nearest, SampleMaker
+from pic2emoji.data import Batches, SampleMaker
+from pic2emoji.views import Nearest
 from pic2emoji.emoji_sets import load_emoji_set
 from pic2emoji.pixels import block_means, to_uint8
 from pic2emoji.train import TrainConfig
@@ -58,12 +59,6 @@ def test_the_held_out_set_is_fixed_and_covers_every_emoji(tiles):
     patches, labels = maker(tiles).held_out(per_emoji=2)
     again, _ = maker(tiles).held_out(per_emoji=2)
     assert np.array_equal(patches, again) and sorted(labels) == sorted(list(range(len(tiles))) * 2)
-
-
-def test_the_oracle_picks_the_tile_itself():
-    rng = np.random.default_rng(0)
-    tiles = rng.integers(0, 256, (5, 36, 36, 3)).astype(np.uint8)
-    assert list(Nearest(tiles)(tiles)) == [0, 1, 2, 3, 4]
 
 
 def test_batches_from_any_number_of_workers_are_the_same_and_in_order(tiles):

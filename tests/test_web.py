@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pic2emoji.data import oracle_view
 from pic2emoji.files import shipped_dir
-from pic2emoji.infer import STEADY, Converter, cut_patches
+from pic2emoji.converter import Converter
+from pic2emoji.photo import cut_patches
+from pic2emoji.views import STEADY, view_of
 from pic2emoji.model import load_model, model_path
 from pic2emoji.onnx_export import cells_graph, net_graph, up_matrix
 from pic2emoji.pixels import nearest_pattern, upsample_cells
@@ -59,7 +60,7 @@ def test_cells_graph_cuts_the_frame_as_serve_does(k):
     patches = cut_patches(upsample_cells(image, (rows, cols)), (rows, cols))  # what serve.py gives the net
     each = image.reshape(rows, k, cols, k, 3).transpose(0, 2, 4, 1, 3).reshape(-1, 3, k, k)  # row by row, NCHW
     assert cells.shape == (rows * cols, 3, k, k) and np.array_equal(np.round(cells * 255), each)
-    assert np.allclose(view, oracle_view(patches.astype(np.float32)), atol=1e-3)
+    assert np.allclose(view, view_of(patches.astype(np.float32)), atol=1e-3)
 
 
 @pytest.mark.slow

@@ -1,0 +1,109 @@
+"""The colour behind the emoji that suits a photo (`--background auto`), and the tiles' layers it needs.
+
+On each candidate grey the nearest-colour lookup's mosaic is judged as the metrics judge a mosaic; a
+dark photo gets a dark background, where its shadows and dark browns can be drawn at all. The tiles'
+layers (tile_layers: colour times opacity, and transparency, as 6×6 block means) lay every tile on any
+background with one product; they are kept in the cache, since reading some 1,850 tile files takes
+seconds. numpy only.
+"""
+import contextlib
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .colour import delta_e2000, srgb_to_lab, window_sums
+from .defaults import BLOCKS, VIEW_SIZE
+from .files import cache_dir, write_bytes
+from .quality import ssim
+from .views import blocks_on, grey_views, tile_layers
+
+BACKGROUNDS = tuple((g, g, g) for g in (0, 32, 64, 96, 128))  # the greys AUTO chooses among (lighter ones never
+# won on 21 photos: mid-grey's lightest emoji, L* 83, is near white already)
+SWITCH = 0.8  # another background only if the lookup's colour error on it is at most 0.8× that on the model's
+KEEP_STRUCTURE = 0.02  # ... and its SSIM@6 at most 0.02 lower
+CHUNK = 128  # cells whose lookup scores against every class lookups_on holds at once (1 MB)
+
+
+def class_layers(files: list[Path], read_tiles, name: str, key: str) -> np.ndarray:
+    """(N, 144) float32: the tile_layers of the tile files, in order; `read_tiles()` gives their RGBA
+    tiles when they must be read. Kept in the cache under `name`, keyed by `key` (the model) and each
+    file's size and time, so a changed tile is read again."""
+    digest = hashlib.sha256(f"{key}/layers".encode())
+    for file in files:
+        stat = file.stat()
+        digest.update(f"{file.name}/{stat.st_size}/{stat.st_mtime_ns}".encode())
+    cached = cache_dir() / f"{name}-{digest.hexdigest()[:20]}.layers.npy"
+    if cached.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            layers = np.load(cached)
+            if layers.shape == (len(files), VIEW_SIZE + BLOCKS) and layers.dtype == np.float32:
+                return layers
+    layers = tile_layers(read_tiles())
+    with contextlib.suppress(OSError):  # a read-only cache costs time, not the mosaic
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(cached, _npy_bytes(layers))
+    return layers
+
+
+def choose_background(view: np.ndarray, shape, layers: np.ndarray, own, allowed=None) -> tuple[int, int, int]:
+    """The grey behind the emoji (of BACKGROUNDS, or the model's own) that suits a photo.
+
+    view: the photo's cells' views, (rows·cols, 108); layers: the classes' tile_layers.
+    On each background the nearest-colour lookup's mosaic is judged as the metrics judge a mosaic:
+    colour seen from a step back (CIEDE2000 over 2×2-cell windows), and structure inside the cells
+    (SSIM of the 6×6 greys). The model's own background is kept unless another draws the photo's
+    colours clearly better (by SWITCH) without costing more than KEEP_STRUCTURE of structure: a dark
+    photo gets a dark background, where its shadows and dark browns can be drawn at all, unless the
+    emoji's edges on it would break the photo's shapes; most photos keep mid-grey."""
+    rows, cols = shape
+    own = tuple(own)
+    if rows < 2 or cols < 2:
+        return own
+    target = srgb_to_lab(window_sums(view.reshape(rows, cols, BLOCKS, 3).mean(2)) / 4)
+    backgrounds = list(dict.fromkeys((own, *BACKGROUNDS)))
+    lookups = dict(zip(backgrounds, lookups_on(view, layers, backgrounds, allowed)))  # -> (tiles' blocks, picks)
+    colour = {}
+    for background, (blocks, picks) in lookups.items():
+        means = blocks.reshape(-1, BLOCKS, 3).mean(1)[picks.reshape(rows, cols)]
+        colour[background] = float(delta_e2000(srgb_to_lab(window_sums(means) / 4), target).mean())
+    better = sorted((b for b in colour if colour[b] <= SWITCH * colour[own]), key=colour.get)
+    if not better:
+        return own
+    structure = lambda b: ssim(grey_views(view, shape), grey_views(lookups[b][0][lookups[b][1]], shape))
+    floor = structure(own) - KEEP_STRUCTURE
+    return next((b for b in better if structure(b) >= floor), own)
+
+
+def lookups_on(view: np.ndarray, layers: np.ndarray, backgrounds, allowed=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """On each background, the tiles of tile_layers laid on it (blocks_on) and the nearest-colour lookup
+    (views.Nearest) of each cell among them, (cells,) classes. Its scores on a grey g are linear in g, view·ink + g·(view's grey
+    sums)·clear, so two products serve every grey; they are then taken a chunk of cells at a time, so
+    that each chunk's scores against every class stay in the CPU's cache (twice as fast as whole)."""
+    ink, clear = layers[:, :VIEW_SIZE], layers[:, VIEW_SIZE:]
+    ink_scores, clear_scores = view @ ink.T, view.reshape(len(view), BLOCKS, 3).sum(2) @ clear.T
+    if allowed is not None:
+        ink_scores[:, ~np.asarray(allowed, bool)] = -np.inf
+    blocks = [blocks_on(layers, b) for b in backgrounds]
+    half_norms = [(b ** 2).sum(1) / 2 for b in blocks]
+    picks = [np.empty(len(view), np.int64) for _ in backgrounds]
+    scores = np.empty((CHUNK, len(layers)), np.float32)
+    for start in range(0, len(view), CHUNK):
+        cells = slice(start, start + CHUNK)
+        chunk = scores[:len(ink_scores[cells])]
+        for background, half_norm, pick in zip(backgrounds, half_norms, picks):
+            if len(set(background)) == 1:  # a grey: r = g = b
+                np.multiply(clear_scores[cells], np.float32(background[0]), out=chunk)
+            else:  # a model trained on a colour
+                chunk[:] = (view[cells].reshape(-1, BLOCKS, 3) @ np.asarray(background, np.float32)) @ clear.T
+            chunk += ink_scores[cells]
+            chunk -= half_norm
+            pick[cells] = chunk.argmax(1)
+    return list(zip(blocks, picks))
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()

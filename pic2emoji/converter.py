@@ -1,0 +1,160 @@
+"""The Converter: an emoji set and its model, loaded and compiled once, turning any number of photos
+into grids of emoji.
+
+For each photo: photo.py lays it on the grid (36 px a cell), background.py chooses the colour behind
+the emoji when asked to (`auto`), the net picks an emoji per cell (runtime.Classifier), refine.py
+refines the mosaic as a whole, and for a frame of a film or camera the steady rule (views.steady)
+keeps what did not change. The renderer draws the grids (render.py). Options (options.py) say how.
+"""
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .background import choose_background, class_layers
+from .defaults import PATCH, TILE_PX
+from .emoji_sets import load_emoji_set, prints_aligned
+from .errors import ModelError
+from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
+from .options import AUTO, Options
+from .photo import cut_patches, is_transparent, on_grid
+from .pixels import as_rgb, block_means, to_uint8
+from .refine import Refiner
+from .render import Renderer
+from .views import blocks_on, steady, view_of
+
+
+class Cells(NamedTuple):
+    """What Converter.cells gives: the grid of classes, each cell's mean colour, the emoji's background."""
+    grid: np.ndarray        # (rows, cols) class indices
+    colours: np.ndarray     # (rows, cols, 3) uint8: the photo's mean colour in each cell (ANSI, cell colours)
+    background: tuple       # the colour the emoji were chosen for
+
+
+class Converter:
+    """An emoji set and its model, loaded and compiled once, to turn any number of photos into mosaics.
+
+    Safe to share between threads: the net (whose compiled kernels reuse their buffers) takes one
+    frame at a time; the rest is numpy on each caller's own arrays."""
+    def __init__(self, emoji_dir, model_file=None):
+        self.emoji_set = load_emoji_set(emoji_dir, lazy=True)
+        self.model = load_model(model_file or model_path(emoji_dir), weights=False)  # read if the net is not cached
+        check_model_fits(self.model, self.emoji_set)
+        index = {f: i for i, f in enumerate(self.emoji_set.files)}
+        self.tile_of = np.array([index[f] for f in self.model.classes])  # class -> its tile in the set
+        self.texts = [self.emoji_set.text(i) for i in self.tile_of]  # what txt prints for each class
+        texts = {"txt": self.texts, "shortcodes": [self.emoji_set.shortcode(i) for i in self.tile_of]}
+        self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), texts,
+                                 self.model.background, [self.emoji_set.chars[i] for i in self.tile_of])
+        self.classifier = Classifier(lambda: load_weights(self.model), len(self.model.classes),
+                                     cache=jit_cache_file(self.model.path, Classifier.batch))
+        self.lock = threading.Lock()  # one frame in the net at a time
+        self._refiners, self._layers = {}, None  # background -> Refiner; the tiles' layers once read
+
+    def allowed(self, palette: str | None) -> np.ndarray:
+        """A bool per class: which emoji the palette lets a mosaic use (None: all)."""
+        allowed = np.ones(len(self.model.classes), bool)
+        # Judged by what txt prints, for every format: shortcodes of a shipped set keep to the one-code-point emoji.
+        if palette == "terminal":
+            allowed = np.array([prints_aligned(t) for t in self.texts])
+            if not allowed.any():
+                raise ModelError(f"{self.emoji_set.path}: no emoji of this set is terminal-safe; use --palette all")
+        elif palette not in (None, "all"):
+            raise ModelError(f"unknown palette {palette!r}; choose all or terminal")
+        return allowed
+
+    def refiner(self, background=None) -> Refiner:
+        """The whole-mosaic refinement (and the lookup it holds) over this set's tiles on a background
+        (None: the model's), made on first use."""
+        background = as_rgb(background, self.model.background)
+        if background not in self._refiners:
+            self._refiners[background] = Refiner(self.views_on(background))
+        return self._refiners[background]
+
+    def views_on(self, background=None) -> np.ndarray:
+        """Every class's tile on a background (None: the model's) as a view, (N, 108)."""
+        return blocks_on(self.layers(), as_rgb(background, self.model.background))
+
+    def layers(self) -> np.ndarray:
+        """Every class's tile_layers (views.py), (N, 144): read once, and kept in the cache."""
+        if self._layers is None:
+            files = [self.emoji_set.path / self.emoji_set.files[i] for i in self.tile_of]
+            self._layers = class_layers(files, lambda: self.emoji_set.tiles(self.tile_of),
+                                        Path(self.model.path).stem, str(self.classifier.cache))
+        return self._layers
+
+    def pixels(self, photo, options: Options | None = None) -> tuple[np.ndarray, tuple, tuple]:
+        """The photo as the grid sees it, (rows·36, cols·36, 3) uint8, its (rows, cols), and the colour
+        behind the emoji: the options' (None: the model's), or with AUTO the grey chosen for this photo
+        (background.choose_background), its clear parts then laid on that colour. `photo`: a file path, a
+        PIL image, or an array already at 36 px a cell."""
+        options = options or Options()
+        auto = options.background == AUTO
+        own = tuple(self.model.background)
+        pixels, shape = on_grid(photo, own if auto else as_rgb(options.background, own), options.cols, options.rows)
+        if not auto:
+            return pixels, shape, as_rgb(options.background, own)
+        background = choose_background(view_of(cut_patches(pixels, shape)), shape, self.layers(), own,
+                                       self.allowed(options.palette))
+        if background != own and is_transparent(photo):
+            pixels, shape = on_grid(photo, background, options.cols, options.rows)  # its clear parts on the new colour
+        return pixels, shape, background
+
+    def cells(self, photo, options: Options | None = None, previous: np.ndarray | None = None,
+              stages: dict | None = None, **settings) -> Cells:
+        """The grid of a photo, the photo's mean colour in each cell and the background the emoji were
+        chosen for, as `options` (or Options(**settings): cols=72, method="net", ...) ask. With
+        `previous`, the last frame's grid, cells keep their emoji unless the new pick is clearly better
+        (views.steady): a still scene does not flicker. `stages`, if given, gets the milliseconds spent
+        waiting for the net, in it, and refining."""
+        options = replace(options, **settings) if options is not None else Options(**settings)
+        pixels, shape, background = self.pixels(photo, options)
+        patches, allowed = cut_patches(pixels, shape), self.allowed(options.palette)  # a palette masks choices
+        if options.method == "lookup":
+            grid = self.refiner(background).nearest(patches, allowed).reshape(shape)
+        else:
+            grid = self._net(patches, allowed, stages).reshape(shape)
+        if options.method == "refine":  # the net knows only the model's background: refine takes it from there
+            started = time.perf_counter()
+            grid = self.refiner(background)(patches, shape, grid.ravel(), allowed)
+            if stages is not None:
+                stages["refine"] = (time.perf_counter() - started) * 1e3
+        if previous is not None and previous.shape == grid.shape:
+            grid = self.steady(patches, grid, previous, background)
+        return Cells(grid, to_uint8(block_means(pixels, PATCH)), background)
+
+    def grid(self, photo, options: Options | None = None, **settings) -> np.ndarray:
+        """Class index of every cell, (rows, cols): `cells(...).grid`."""
+        return self.cells(photo, options, **settings).grid
+
+    def frames(self, images, options: Options | None = None):
+        """The Cells of each frame of an animation or film (PIL images, lazily), as `options` ask: the
+        background chosen on the first frame (AUTO) and kept for all, and each frame steady against the
+        last (views.steady)."""
+        options, grid = options or Options(), None
+        for image in images:
+            cells = self.cells(image, options, previous=grid)
+            grid, options = cells.grid, replace(options, background=cells.background)
+            yield cells
+
+    def steady(self, patches: np.ndarray, grid: np.ndarray, previous: np.ndarray, background=None) -> np.ndarray:
+        """views.steady over this set's tiles on the background (None: the model's)."""
+        return steady(patches, grid, previous, self.refiner(background).lookup.blocks)
+
+    def _net(self, patches: np.ndarray, allowed: np.ndarray, stages: dict | None) -> np.ndarray:
+        asked = time.perf_counter()
+        with self.lock:
+            started = time.perf_counter()
+            grid = self.classifier(patches, allowed)  # needs no tile: text of a set with a damaged one still works
+        if stages is not None:
+            stages.update(wait=(started - asked) * 1e3, net=(time.perf_counter() - started) * 1e3)
+        return grid
+
+    def image(self, grid: np.ndarray, tile_px: int = TILE_PX, background=None):
+        return self.renderer.image(grid, tile_px, background=background)
+
+    def text(self, grid: np.ndarray, fmt: str = "txt") -> str:
+        return self.renderer.text(grid, fmt)

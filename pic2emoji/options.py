@@ -1,0 +1,76 @@
+"""How a photo becomes a mosaic: the options of one conversion, checked once, whatever calls it.
+
+The CLI's infer options mirror these fields; the library holds the rules (the format follows the output
+name, what each format allows), so a Python caller gets the same mosaics and the same refusals.
+"""
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .defaults import TILE_PX
+from .errors import OutputError
+from .pixels import as_rgb
+from .render import FORMATS, TEXT_FORMATS, format_of, suffix_of
+
+METHODS = ("refine", "net", "lookup")  # refine: the net's choice, then the mosaic refined as a whole (refine.py)
+PALETTES = ("all", "terminal")  # terminal: one-code-point emoji, which keep text grids aligned, and plain text
+AUTO = "auto"  # background=AUTO: the grey behind the emoji chosen for each photo (background.py)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a photo becomes a mosaic file. The CLI's infer options mirror these fields."""
+    fmt: str | None = None     # one of render.FORMATS; None: the one the output's name asks for (for_output)
+    cols: int | None = None    # grid columns, rows following the aspect ratio; None: COLS (fewer for tiny photos)
+    rows: int | None = None    # grid rows, instead of cols
+    palette: str | None = None  # emoji allowed, one of PALETTES; None: terminal for text, all for images
+    tile_px: int = TILE_PX     # pixels per emoji in images
+    split: int | None = None   # text only: cut into pieces of at most this many characters, on row boundaries
+    cell_colour: bool = False  # images and HTML: each emoji on a colour chosen for its cell (ANSI always is)
+    quality: int = 90          # JPEG and WebP quality, 1-100
+    truecolor: bool = True     # ANSI: 24-bit colour escapes, else xterm's 256 colours
+    method: str = "refine"     # one of METHODS: refine (colours from a step back), net (its choice per cell), lookup
+    background: tuple | str | None = None  # behind the emoji: an RGB colour or AUTO (chosen per photo); None:
+    # AUTO for pictures made by refine or lookup, the model's for text, for the net's own choice, on cell
+    # colours, and where no format is known yet (Converter.cells)
+
+    def __post_init__(self):
+        if self.fmt is not None and self.fmt not in FORMATS:
+            raise OutputError(f"unknown format {self.fmt!r}; choose one of {', '.join(FORMATS)}")
+        if self.method not in METHODS:
+            raise OutputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.palette is not None and self.palette not in PALETTES:
+            raise OutputError(f"unknown palette {self.palette!r}; choose one of {', '.join(PALETTES)}")
+        if self.split is not None and self.fmt is not None and self.fmt not in ("txt", "shortcodes"):
+            raise OutputError(f"--split cuts plain text, not {self.fmt}; use --format txt or shortcodes")
+        if isinstance(self.background, str) and self.background.lower() == AUTO:
+            object.__setattr__(self, "background", AUTO)
+        elif self.background is not None:
+            try:
+                object.__setattr__(self, "background", as_rgb(self.background))
+            except ValueError as e:
+                raise OutputError(f"background: {e}") from None
+        if self.fmt is None:
+            return  # the rest follows the format, once it is known
+        text = self.fmt in TEXT_FORMATS
+        if self.background == AUTO and text:
+            raise OutputError("--background auto chooses the colour behind the emoji of a picture; text is shown on "
+                              "your terminal's own background: give that colour instead (e.g. --background black)")
+        if self.palette is None:
+            object.__setattr__(self, "palette", "terminal" if text else "all")
+        if self.background is None and not text and self.method != "net" and not self.cell_colour:
+            object.__setattr__(self, "background", AUTO)
+
+    def for_output(self, out) -> "Options":
+        """These options for a file named `out`: without a format, the one its extension names (PNG for a
+        name without one); a format that the name contradicts (a .jpg file asked to hold PNG) is refused."""
+        suffix = Path(out).suffix.lower()
+        named = format_of(out)
+        if self.fmt is None:
+            if suffix and named is None:
+                raise OutputError(f"{out}: unknown extension {suffix!r}; name the file with a mosaic format's "
+                                  f"extension or give the format ({', '.join(FORMATS)})")
+            return replace(self, fmt=named or "png")
+        if named is not None and named != self.fmt and suffix_of(self.fmt) != suffix:
+            raise OutputError(f"{out}: the extension {suffix} names {named}, not {self.fmt}; name the file "
+                              f"{Path(out).stem}{suffix_of(self.fmt)} or leave the format to the name")
+        return self

@@ -1,0 +1,23 @@
+"""One photo into its mosaic: what measure scores (save_mosaic's own tests are in test_options and test_cli)."""
+from conftest import GREY, dark_scene, halves, needs
+
+
+def test_measure_scores_the_mosaic_it_makes(converter, tmp_path):
+    needs("skimage")
+    from pic2emoji.convert import measure
+    from pic2emoji.options import Options
+    path = halves(tmp_path / "rb.png", (230, 30, 30), (30, 60, 230))
+    scores = measure(converter, path, Options(cols=4))
+    assert set(scores) >= {"de2", "de1", "cell_psnr", "ssim6", "distinct"} and scores["method"] == "refine"
+    assert 0 <= scores["de2"] < 30 and scores["cell_psnr"] > 10
+
+
+def test_a_dark_photo_is_drawn_nearer_its_colours_on_its_own_background(converter, tmp_path):
+    needs("skimage")
+    from pic2emoji.convert import measure
+    from pic2emoji.options import Options
+    path = tmp_path / "night.png"
+    dark_scene().save(path)
+    grey, auto = (measure(converter, path, Options(cols=8, background=b)) for b in (GREY, None))  # None: auto, for pictures
+    assert grey["background"] == "#808080" and auto["background"] != "#808080"
+    assert auto["de2"] < 0.9 * grey["de2"], (grey, auto)
