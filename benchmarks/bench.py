@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pic2emoji.data import Batches, Nearest, default_workers
+from pic2emoji.data import Batches, default_workers
 from pic2emoji.files import shipped_dir
 from pic2emoji.converter import Converter
-from pic2emoji.photo import cut_patches, read_photo
+from pic2emoji.options import AUTO, Options
+from pic2emoji.photo import cut_patches
 from pic2emoji.model import Classifier, load_model, model_path, new_model
-from pic2emoji.pixels import block_means, composite
 from pic2emoji.quality import fidelity
 from pic2emoji.train import TrainConfig, classes_of, make_step, sample_maker
 
@@ -282,19 +282,19 @@ def bench_fidelity(converter: Converter, photos: dict, cols: int = 72, palettes=
     "refine@grey"). Text (palette terminal) is chosen for the model's grey."""
     table, grey = {}, tuple(converter.model.background)
     for name, image in photos.items():
-        pixels, shape = converter.pixels(image, cols)
+        pixels, shape, _ = converter.pixels(image, Options(cols=cols))
         for palette in palettes:
             allowed = converter.allowed(palette)
-            background = converter.background_for(pixels, shape, allowed) if palette == "all" else grey
+            background = converter.pixels(pixels, Options(palette=palette, background=AUTO))[2] if palette == "all" else grey
             runs = [("lookup", "lookup", background), ("net", "net", grey), ("refine", "refine", background)]
             if background != grey:
                 runs += [("lookup@grey", "lookup", grey), ("refine@grey", "refine", grey)]
             row = {}
             for label, method, behind in runs:
-                grid = converter.grid_of(pixels, shape, palette, method, behind)
+                grid = converter.grid(pixels, Options(palette=palette, method=method, background=behind))
                 mosaic = np.asarray(converter.image(grid, 36, behind))
                 row[label] = {**fidelity(pixels, mosaic, shape), "distinct": int(len(np.unique(grid))), "background": behind[0]}
-            patches, refiner = cut_patches(pixels, shape), converter.refiner_for(background)
+            patches, refiner = cut_patches(pixels, shape), converter.refiner(background)
             start = converter.classifier(patches, allowed)
             row["refine"]["added_ms"] = round(1000 * timed(lambda: refiner(patches, shape, start, allowed)))
             table[f"{name} ({palette})"] = row

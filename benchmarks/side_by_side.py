@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import fidelity_photos  # noqa: E402  the same photos as the fidelity table
 
 from pic2emoji.converter import Converter  # noqa: E402
+from pic2emoji.options import AUTO, Options  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "quality"
 TILE = 8  # px per emoji: three 576-px panels
@@ -22,11 +23,11 @@ def main(names=("chelsea", "flower", "rocket", "hubble"), cols=72):
     converter, photos = Converter("noto"), fidelity_photos()
     OUT.mkdir(parents=True, exist_ok=True)
     for name in names:
-        pixels, shape = converter.pixels(photos[name], cols)
+        pixels, shape, _ = converter.pixels(photos[name], Options(cols=cols))
         size = (shape[1] * TILE, shape[0] * TILE)
         panels = [Image.fromarray(pixels).resize(size, Image.LANCZOS)]
-        grey, chosen = converter.model.background, converter.background_for(pixels, shape)
-        panels += [converter.image(converter.grid_of(pixels, shape, "all", method, behind), TILE, behind).convert("RGB")
+        grey, chosen = converter.model.background, converter.pixels(pixels, Options(background=AUTO))[2]
+        panels += [converter.image(converter.grid(pixels, method=method, background=behind), TILE, behind).convert("RGB")
                    for method, behind in (("lookup", grey), ("refine", chosen))]
         sheet = Image.new("RGB", (3 * size[0] + 16, size[1]), "white")
         for i, panel in enumerate(panels):

@@ -73,7 +73,7 @@ def fidelity(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
 
 
 def describe(scores: dict) -> str:
-    """infer --metrics' line for a dict from infer.measure."""
+    """infer --metrics' line for a dict from convert.measure."""
     return (f"dE@2 {scores['de2']:.2f}  dE@1 {scores['de1']:.2f}  cell-PSNR {scores['cell_psnr']:.2f} dB  "
             f"SSIM@6 {scores['ssim6']:.4f}  distinct {scores['distinct']}  ({scores['rows']}×{scores['cols']}, "
             f"{scores['method']}, palette {scores['palette']}, background {scores['background']})")

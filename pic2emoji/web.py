@@ -57,7 +57,7 @@ def web_files(converter, rows: int, cols: int, palette: str = "terminal") -> dic
     files.update({f"ort/{p.name}": p for p in sorted((PAGE / "ort").iterdir())})
     files["config.json"] = json.dumps(config, ensure_ascii=False).encode()
     files["cells.onnx"] = cells_graph().SerializeToString()
-    files["net.onnx"] = net_graph(model, converter.class_blocks(), allowed).SerializeToString()
+    files["net.onnx"] = net_graph(model, converter.views_on(), allowed).SerializeToString()
     files["atlas.png"] = _atlas(converter, classes)
     return files
 
