@@ -21,3 +21,13 @@ def test_a_dark_photo_is_drawn_nearer_its_colours_on_its_own_background(converte
     grey, auto = (measure(converter, path, Options(cols=8, background=b)) for b in (GREY, None))  # None: auto, for pictures
     assert grey["background"] == "#808080" and auto["background"] != "#808080"
     assert auto["de2"] < 0.9 * grey["de2"], (grey, auto)
+
+
+def test_save_mosaic_writes_the_format_the_name_asks_for(converter, tmp_path):
+    from PIL import Image
+    from pic2emoji import save_mosaic
+    photo = halves(tmp_path / "p.png", (230, 30, 30), (30, 60, 230))
+    for name, pillow in [("x.webp", "WEBP"), ("x.jpg", "JPEG"), ("x.png", "PNG")]:
+        assert save_mosaic(converter, photo, tmp_path / name) == [tmp_path / name]
+        with Image.open(tmp_path / name) as written:
+            assert written.format == pillow, name
