@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, features
 from tqdm import tqdm
 
-from .defaults import BACKGROUND
-from .emoji_sets import IMAGE_SUFFIXES, SKIN_TONES, TILE_SIZE, char_to_name, is_terminal_safe
+from .defaults import BACKGROUND, TILE_SIZE
+from .emoji_sets import IMAGE_SUFFIXES, SKIN_TONES, char_to_name, is_terminal_safe
 from .errors import EmojiSetError, OutputError
 from .pixels import block_means, composite
 
