@@ -67,6 +67,14 @@ def name_to_char(stem: str) -> str | None:
     return newer if newer and max(map(ord, newer)) >= 0x1F000 else None
 
 
+def unsafe_characters(text: str) -> list[str]:
+    """The characters of `text`, outside its emoji, that would act on a terminal or a page instead of
+    being shown: controls (Cc: a newline, ESC), format characters (Cf: bidi overrides, zero widths) and
+    line or paragraph separators. Inside a real emoji, ZWJ and tags are part of it and fine."""
+    rest = emoji.replace_emoji(text, "")
+    return [c for c in rest if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+
+
 def is_terminal_safe(char: str | None) -> bool:
     """One code point shown as emoji by default: two columns wide in every terminal we know.
 
@@ -195,12 +203,17 @@ def load_emoji_set(name_or_path, size: int = TILE_SIZE, lazy: bool = False) -> E
         raise EmojiSetError(f"{path}: no emoji images ({', '.join(IMAGE_SUFFIXES)}) in this folder; "
                             "point to a folder of emoji images or make one with `pic2emoji build-set`")
     chars = [name_to_char(Path(f).stem) for f in files]
+    for file, char in zip(files, chars):
+        if char is not None and (unsafe := unsafe_characters(char) or [c for c in char if c.isspace()]):
+            raise EmojiSetError(f"{path / file}: its name decodes to {_shown(unsafe)}, which would act on a "
+                                "terminal instead of showing; rename the file (code points of emoji only)")
     seen = {}
     for file, char in zip(files, chars):
         if char is not None and char in seen:
             raise EmojiSetError(f"{path / file}: shows the same emoji {char} as {seen[char]}; remove one")
         seen[char] = file
     emoji_set = EmojiSet(path.resolve().name, path, files, chars, size, read_names(path, files))
+    _refuse_shared_texts(emoji_set)
     if not lazy:
         emoji_set.read_all()
     return emoji_set
@@ -226,10 +239,32 @@ def read_names(folder: Path, files: list[str]) -> dict[str, str]:
         if file not in known:
             raise EmojiSetError(f"{path}: {file!r} is not an image of this folder; give a file name with its "
                                 f"extension, like {example}, or remove the entry")
-        if not isinstance(text, str) or not text.strip() or any(unicodedata.category(c) == "Cc" for c in text):
-            raise EmojiSetError(f"{path}: the text for {file!r} must be a non-empty string on one line, "
-                                f"like {example}")
+        if not isinstance(text, str) or not text.strip() or unsafe_characters(text):
+            raise EmojiSetError(f"{path}: the text for {file!r} must be a non-empty string on one line, without "
+                                f"control or format characters, like {example}")
     return names
+
+
+def _refuse_shared_texts(emoji_set: EmojiSet) -> None:
+    """Two tiles that print as the same text (`party.png` and `PARTY.png` are both :party:) could not be
+    told apart in a text mosaic or a chat: refused, naming both. (Two real emoji may share a shortcode in
+    the emoji data, 🐞 and 🪲 :beetle:; a chat draws its own emoji for it, so those are left as they are.)"""
+    custom = [char is None for char in emoji_set.chars]
+    texts = [emoji_set.text(i) for i in range(len(emoji_set))]
+    shortcodes = [emoji_set.shortcode(i) if custom[i] or emoji_set.files[i] in emoji_set.names else None
+                  for i in range(len(emoji_set))]
+    for printed in (texts, shortcodes):
+        first = {}
+        for i, text in enumerate(printed):
+            if text is not None and text in first:
+                raise EmojiSetError(f"{emoji_set.path / emoji_set.files[i]}: prints as {text} like "
+                                    f"{emoji_set.files[first[text]]}; rename one of them or give each its own "
+                                    f"text in {NAMES_FILE}")
+            first.setdefault(text, i)
+
+
+def _shown(characters: list[str]) -> str:
+    return ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(characters))
 
 
 def near_duplicates(emoji_set: EmojiSet, background=BACKGROUND, threshold: float = 8.0,

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
 from pic2emoji.emoji_sets import (char_to_name, emoji_shortcode, find_emoji_set, is_terminal_safe, load_emoji_set,
@@ -216,3 +217,56 @@ def test_shipped_sets_are_found_by_name():
     noto = load_emoji_set("emoji_sets/noto")
     assert 1850 <= len(noto) <= 1950 and noto.name == "noto"
     assert not any(set(c) & {chr(x) for x in range(0x1F3FB, 0x1F400)} for c in noto.chars)  # no skin tones
+
+
+JOINERS = {"\u200d", "\ufe0f", *map(chr, range(0xE0020, 0xE0080))}  # parts of emoji sequences
+UNSAFE = [0x1B, 0x07, 0x0A, 0x0D, 0x7F, 0x85, 0x9B, 0x200B, 0x200E, 0x202E, 0x2066, 0x2028, 0x2029, 0xFEFF, 0x20]
+# a custom set's hex-style names: code points anywhere, some that act on a terminal, ending in an emoji's
+hex_names = st.lists(st.one_of(st.sampled_from(UNSAFE), st.integers(0x21, 0x2FF), st.sampled_from([0x1F603, 0x200D])),
+                     min_size=1, max_size=5).map(lambda cps: "-".join(f"{c:x}" for c in [*cps, 0x1F600]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stem=hex_names)
+def test_a_name_that_would_act_on_a_terminal_is_refused_in_one_line(tmp_path_factory, stem):
+    folder = tmp_path_factory.mktemp("set")
+    _write(folder, f"{stem}.png", Image.new("RGB", (8, 8)))
+    try:
+        emoji_set = load_emoji_set(folder, lazy=True)
+    except EmojiSetError as e:
+        assert str(e).startswith(str(folder / f"{stem}.png")) and "\n" not in str(e) and "rename" in str(e)
+        return
+    for text in (emoji_set.text(0), emoji_set.shortcode(0)):  # nothing that moves the cursor, rings or hides text
+        assert all(c.isprintable() or c in JOINERS for c in text), (stem, text)
+
+
+@pytest.mark.parametrize("stem", ["1b-5d-30-3b-74-69-74-6c-65-7-1f603", "a-1f600", "202e-1f600", "20-1f600"])
+def test_the_reported_names_are_refused(tmp_path, stem):
+    _write(tmp_path, f"{stem}.png", Image.new("RGB", (8, 8)))
+    with pytest.raises(EmojiSetError, match=r"decodes to U\+"):
+        load_emoji_set(tmp_path, lazy=True)
+
+
+@pytest.mark.parametrize("text", ["\x1b]0;pwned\x07", ":a:\u202e", "a\u2028b", "\u200b"])
+def test_names_json_refuses_texts_that_act_on_a_terminal(tmp_path, text):
+    _write(tmp_path, "a.png", Image.new("RGB", (8, 8)))
+    (tmp_path / "names.json").write_text(json.dumps({"a.png": text}), encoding="utf-8")
+    with pytest.raises(EmojiSetError, match="without control or format characters"):
+        load_emoji_set(tmp_path, lazy=True)
+
+
+def test_names_that_differ_only_in_case_are_refused(tmp_path):
+    _write(tmp_path, "party.png", Image.new("RGB", (8, 8)))
+    _write(tmp_path, "PARTY.png", Image.new("RGB", (8, 8), "red"))
+    with pytest.raises(EmojiSetError, match=r"party\.png: prints as :party: like PARTY\.png; rename one"):
+        load_emoji_set(tmp_path, lazy=True)
+    (tmp_path / "names.json").write_text('{"PARTY.png": ":party2:"}', encoding="utf-8")
+    assert [load_emoji_set(tmp_path, lazy=True).text(i) for i in range(2)] == [":party2:", ":party:"]
+    assert "👨‍👩‍👧" in [load_emoji_set(_family(tmp_path), lazy=True).text(0)]  # a ZWJ inside an emoji is fine
+
+
+def _family(tmp_path):
+    folder = tmp_path / "family"
+    folder.mkdir()
+    _write(folder, f"{char_to_name('👨‍👩‍👧')}.png", Image.new("RGB", (8, 8)))
+    return folder
