@@ -34,7 +34,14 @@ class ClusterError(Pic2EmojiError):
 
 
 def first_line(error: BaseException, limit: int = 120) -> str:
-    """An exception's message as one short line for our own messages: its first line, cut to `limit`
-    characters, or its type's name when it says nothing."""
+    """An exception's message as one short line for our own messages: its first line, cut at a word
+    boundary to at most `limit` characters (an ellipsis marks the cut), or its type's name when it says
+    nothing."""
     lines = str(error).strip().splitlines()
-    return lines[0][:limit] if lines else type(error).__name__
+    if not lines:
+        return type(error).__name__
+    line = lines[0]
+    if len(line) <= limit:
+        return line
+    cut = line[:limit - 1]
+    return (cut[:cut.rfind(" ")] if " " in cut[limit // 2:] else cut).rstrip(" ,;:") + "…"

@@ -53,7 +53,11 @@ def umask() -> int:
 
 
 def check_replaceable(path: Path) -> None:
-    """Refuse a path that holds anything but a regular file: a folder, FIFO or device is never replaced."""
+    """Refuse a path that holds anything but a regular file: a folder, FIFO or device is never replaced,
+    nor a link to nothing (whose name looks free but is not)."""
+    if path.is_symlink() and not path.exists():
+        raise OutputError(f"{path}: is a link to {os.readlink(path)}, which does not exist; remove the link or "
+                          "choose another output name")
     if path.exists() and not path.is_file():
         raise OutputError(f"{path}: is not a regular file (a folder, FIFO or device); choose another output name")
 

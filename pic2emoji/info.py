@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import re
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -37,6 +38,12 @@ def describe_model(path: Path) -> str:
         return f"{path.name} (unreadable)"
 
 
+def tidy(problem: str) -> str:
+    """A back end's reason as tinygrad words it, less a phrase said twice in a row ("No interface for
+    AMD:0 is available is available" in tinygrad 0.14)."""
+    return re.sub(r"\b(\w+(?: \w+)*?)(?: \1\b)+", r"\1", problem)
+
+
 def info_lines(asked_device: str | None = None) -> list[str]:
     why = why_device(asked_device)
     lines = [f"pic2emoji {__version__} (tinygrad {version('tinygrad')}, Python {platform.python_version()}, "
@@ -47,7 +54,7 @@ def info_lines(asked_device: str | None = None) -> list[str]:
         lines.append(f"device: none usable: {e}")
     lines.append("tinygrad back ends:")
     for device, problem in device_report():
-        lines.append(f"  {device}: usable" if problem is None else f"  {device}: not usable ({problem})")
+        lines.append(f"  {device}: usable" if problem is None else f"  {device}: not usable ({tidy(problem)})")
     cache = cache_dir()
     nets = list(cache.glob("*.jit")) if cache.is_dir() else []
     lines.append(f"cache: {cache} ({len(nets)} captured nets, {sum(p.stat().st_size for p in nets) / 1e6:.1f} MB)")

@@ -5,7 +5,7 @@ import tempfile
 import pytest
 
 from pic2emoji.errors import OutputError
-from pic2emoji.files import write_atomically
+from pic2emoji.files import check_replaceable, write_atomically, write_bytes
 
 from conftest import one_line_error, run, solid
 
@@ -71,3 +71,12 @@ def test_only_regular_files_are_replaced(tmp_path):
     os.mkfifo(tmp_path / "fifo")
     with pytest.raises(OutputError, match="fifo: is not a regular file"):
         write_atomically(tmp_path / "fifo", lambda temp: open(temp, "w").write("x"))
+
+
+def test_a_link_to_nothing_is_refused_before_any_work(tmp_path):
+    (tmp_path / "out.png").symlink_to(tmp_path / "gone" / "x.png")
+    with pytest.raises(OutputError, match=r"out\.png: is a link to .*gone/x\.png, which does not exist; remove the link"):
+        check_replaceable(tmp_path / "out.png")
+    with pytest.raises(OutputError, match="which does not exist"):
+        write_bytes(tmp_path / "out.png", b"x", replace=True)
+    assert not (tmp_path / "gone").exists()  # nothing made through the link

@@ -1,0 +1,15 @@
+"""`pic2emoji info`: what pic2emoji runs on here, said plainly."""
+from pic2emoji.info import info_lines, tidy
+
+
+def test_a_phrase_tinygrad_says_twice_is_said_once():
+    assert tidy("No interface for AMD:0 is available is available (3 sub-exceptions)") == \
+        "No interface for AMD:0 is available (3 sub-exceptions)"
+    assert tidy("failed to load library cuda: try setting CUDA_PATH?") == "failed to load library cuda: try setting CUDA_PATH?"
+
+
+def test_info_names_the_device_the_sets_and_the_models():
+    lines = info_lines("CPU")
+    assert lines[0].startswith("pic2emoji ") and lines[1].startswith("device: CPU (--device)")
+    assert any(line.startswith("emoji sets: ") and "noto" in line for line in lines)
+    assert not any("is available is available" in line for line in lines)
