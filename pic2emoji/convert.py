@@ -13,12 +13,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from .converter import Converter
-from .defaults import PATCH
+from .defaults import MAX_MOSAIC_PIXELS, PATCH
 from .errors import ImageError, OutputError, Pic2EmojiError
 from .files import check_replaceable, write_bytes
-from .formats import ANIMATED, VIDEO_FORMATS, hex_colour
+from .formats import ANIMATED, IMAGE_FORMATS, VIDEO_FORMATS, hex_colour
 from .options import Options
-from .photo import animation, grid_shape
+from .photo import animation, grid_of, grid_shape
 from .quality import fidelity
 from .video import convert_video, is_video
 
@@ -68,7 +68,7 @@ def text_mosaic(converter: Converter, photo, options: Options = Options("txt")) 
 def text_frames(converter: Converter, photo, options: Options = Options("txt")) -> list[tuple[str, int]]:
     """An animation's text mosaics, frame by frame, with each frame's duration in ms (steady, see
     Converter.frames); a still photo gives one frame."""
-    moving = animation(photo) if not isinstance(photo, Image.Image) else None
+    moving = animation(photo, options.cols, options.rows) if not isinstance(photo, Image.Image) else None
     if moving is None:
         return [(text_mosaic(converter, photo, options), 0)]
     encode = lambda cells: converter.renderer.encode(cells.grid, options.fmt, **look(options, photo, cells.colours)).decode()
@@ -106,8 +106,9 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
     if options.fmt in VIDEO_FORMATS:
         written = convert_video(converter, photo, out, options, overwrite, progress, on_note)
         return lambda: written
+    check_drawable(out, grid_of(photo, options.cols, options.rows), options)
     if options.fmt in ANIMATED and not isinstance(photo, Image.Image):
-        if moving := animation(photo):  # else a still picture, or one that cells() refuses in one line
+        if moving := animation(photo, options.cols, options.rows):  # else a still picture, or one that cells() refuses in one line
             written = save_animation(converter, *moving, out, options, overwrite, progress)
             return lambda: written
     grid, colours, background = converter.cells(photo, options)
@@ -127,6 +128,18 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
             write_bytes(path, (piece + "\n").encode("utf-8"), replace=overwrite)  # the final newline is not counted
         return outs
     return write_pieces
+
+
+def check_drawable(out: Path, shape, options: Options) -> None:
+    """Refuse, before any work, a picture of more than MAX_MOSAIC_PIXELS (the renderer would refuse it
+    once the grid is made)."""
+    if shape is None or options.fmt not in IMAGE_FORMATS:
+        return
+    pixels = shape[0] * shape[1] * options.tile_px ** 2
+    if pixels > MAX_MOSAIC_PIXELS:
+        raise OutputError(f"{out}: a mosaic of {shape[1]}×{shape[0]} emoji at {options.tile_px} px would be "
+                          f"{pixels / 1e6:.0f} megapixels, more than the {MAX_MOSAIC_PIXELS / 1e6:.0f} pic2emoji "
+                          "draws; lower --tile-px or --cols")
 
 
 def attempt(photo, step) -> Outcome:

@@ -16,3 +16,7 @@ MAX_LIVE_CELLS = 200          # rows or columns the live camera draws at most (s
 # cell, its patches, the mosaic), so 50,000 cells stay under ~1 GB; a mosaic image has at most 120 MP.
 MAX_CELLS = 50_000
 MAX_MOSAIC_PIXELS = 120_000_000
+# An animation's frames are all converted before it is written: at most MAX_FRAMES of them, and at most
+# MAX_FRAME_CELLS cells in all (about ten minutes of the net on two cores), refused up front beyond that.
+MAX_FRAMES = 1_000
+MAX_FRAME_CELLS = 4_000_000

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence
 
-from .defaults import COLS, MAX_CELLS, PATCH
+from .defaults import COLS, MAX_CELLS, MAX_FRAME_CELLS, MAX_FRAMES, PATCH
 from .errors import ImageError, first_line
 from .pixels import to_uint8
 
@@ -54,11 +54,29 @@ def check_grid(path, shape, width: int, height: int) -> None:
                      f"more than the {MAX_CELLS:,} pic2emoji makes at once; give {fit}")
 
 
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) once the EXIF orientation is applied, from the header alone."""
+    width, height = image.size
+    return (height, width) if image.getexif().get(0x0112) in _ORIENTATION_SWAPS else (width, height)
+
+
+def grid_of(photo, cols: int | None = None, rows: int | None = None) -> tuple[int, int] | None:
+    """The (rows, cols) a photo file or PIL image makes, from its header alone; None for what cannot be
+    read that way (read_photo then says why), so every cap can be checked before any work."""
+    if isinstance(photo, Image.Image):
+        return grid_shape(*photo.size, cols, rows)
+    if isinstance(photo, np.ndarray) or not Path(photo).is_file():
+        return None
+    with warnings.catch_warnings(), contextlib.suppress(*UNREADABLE, Image.DecompressionBombError):
+        warnings.simplefilter("ignore")
+        with Image.open(photo) as image:
+            return grid_shape(*upright_size(image), cols, rows)
+    return None
+
+
 def _decode(path, cols, rows) -> tuple[Image.Image, tuple[int, int]]:
     with Image.open(path) as image:
-        width, height = image.size
-        if image.getexif().get(0x0112) in _ORIENTATION_SWAPS:
-            width, height = height, width
+        width, height = upright_size(image)
         shape = grid_shape(width, height, cols, rows)
         check_grid(path, shape, width, height)
         target = (shape[1] * PATCH, shape[0] * PATCH)
@@ -135,9 +153,11 @@ def is_transparent(photo) -> bool:
     return False
 
 
-def animation(path) -> tuple[list, list, int] | None:
+def animation(path, cols: int | None = None, rows: int | None = None) -> tuple[list, list, int] | None:
     """The frames (RGB or RGBA), their durations in ms and the loop count of an animated GIF, APNG or
-    WebP; None for a still picture, and for anything read_photo would refuse (it says why)."""
+    WebP; None for a still picture, and for anything read_photo would refuse (it says why). An animation
+    of more than MAX_FRAMES frames, or more than MAX_FRAME_CELLS cells in all at this grid size, is
+    refused from its header, before any frame is read."""
     if not Path(path).is_file():  # a FIFO would block open() until a writer came
         return None
     with warnings.catch_warnings():
@@ -150,6 +170,7 @@ def animation(path) -> tuple[list, list, int] | None:
         with image:
             if frames_there < 2:
                 return None
+            check_frames(path, frames_there, grid_shape(*image.size, cols, rows))
             try:
                 frames, durations = [], []
                 for frame in ImageSequence.Iterator(image):
@@ -158,3 +179,14 @@ def animation(path) -> tuple[list, list, int] | None:
             except UNREADABLE as e:
                 raise ImageError(f"{path}: a damaged animation ({first_line(e, 80)}); check the file") from None
             return frames, durations, int(image.info.get("loop", 0))
+
+
+def check_frames(path, frames: int, shape) -> None:
+    """Refuse an animation beyond MAX_FRAMES frames or MAX_FRAME_CELLS cells in all, saying what fits."""
+    cells = frames * shape[0] * shape[1]
+    if frames > MAX_FRAMES:
+        raise ImageError(f"{path}: an animation of {frames:,} frames, more than the {MAX_FRAMES:,} pic2emoji converts "
+                         "at once; cut it into parts (e.g. with ffmpeg or gifsicle)")
+    if cells > MAX_FRAME_CELLS:
+        raise ImageError(f"{path}: {frames:,} frames of {shape[0]}×{shape[1]} cells are {cells:,} cells in all, more "
+                         f"than the {MAX_FRAME_CELLS:,} pic2emoji converts at once; lower --cols or cut the animation")

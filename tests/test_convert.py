@@ -31,3 +31,14 @@ def test_save_mosaic_writes_the_format_the_name_asks_for(converter, tmp_path):
         assert save_mosaic(converter, photo, tmp_path / name) == [tmp_path / name]
         with Image.open(tmp_path / name) as written:
             assert written.format == pillow, name
+
+
+def test_a_mosaic_too_large_to_draw_is_refused_before_any_work(converter, tmp_path, monkeypatch):
+    import pytest
+    from pic2emoji.convert import prepare
+    from pic2emoji.errors import OutputError
+    from pic2emoji.options import Options
+    photo = halves(tmp_path / "p.png", (230, 30, 30), (30, 60, 230), size=(800, 600))
+    monkeypatch.setattr(converter, "cells", lambda *a, **k: pytest.fail("converted before the cap was checked"))
+    with pytest.raises(OutputError, match=r"a mosaic of 200×150 emoji at 512 px would be 7864 megapixels"):
+        prepare(converter, photo, tmp_path / "x.png", Options("png", cols=200, tile_px=512))

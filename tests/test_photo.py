@@ -177,3 +177,20 @@ def test_fuzzed_bytes_give_a_photo_or_our_error(tmp_path, data):
         assert str(e).startswith(str(path))
     else:
         assert photo.shape == (shape[0] * 36, shape[1] * 36, 3) and photo.dtype == np.uint8
+
+
+def test_an_animation_beyond_the_caps_is_refused_from_its_header(tmp_path, monkeypatch):
+    import pic2emoji.photo as photo
+    frames = [Image.new("RGB", (40, 30), (i * 40, 0, 0)) for i in range(6)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=50)
+    read = []
+    monkeypatch.setattr(photo, "to_rgb_or_rgba", lambda frame: read.append(frame) or frame)
+    monkeypatch.setattr(photo, "MAX_FRAMES", 5)
+    with pytest.raises(ImageError, match=r"a\.gif: an animation of 6 frames, more than the 5 pic2emoji converts"):
+        photo.animation(tmp_path / "a.gif")
+    monkeypatch.setattr(photo, "MAX_FRAMES", 6)
+    monkeypatch.setattr(photo, "MAX_FRAME_CELLS", 6 * 12 - 1)  # 6 frames of 3×4 cells at --cols 4
+    with pytest.raises(ImageError, match=r"6 frames of 3×4 cells are 72 cells in all, more than the 71"):
+        photo.animation(tmp_path / "a.gif", cols=4)
+    assert read == []  # refused before a frame was decoded
+    assert len(photo.animation(tmp_path / "a.gif", cols=3)[0]) == 6 and len(read) == 6
