@@ -18,9 +18,12 @@ from .convert import Outcome, attempt, check_output, prepare
 from .converter import Converter
 from .errors import ImageError, OutputError, Pic2EmojiError
 from .options import Options
-from .render import suffix_of
+from .formats import VIDEO_FORMATS
+from .render import format_of, suffix_of
+from .video import VIDEO_SUFFIXES, is_video
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+INPUT_SUFFIXES = PHOTO_SUFFIXES + VIDEO_SUFFIXES
 
 
 @dataclass
@@ -52,7 +55,7 @@ def photos_in(inputs, out_dir=None, on_note=lambda message: None):
             folders[:] = sorted(f for f in folders if (Path(root) / f).resolve() != skip)
             for name in sorted(files):
                 path = Path(root) / name
-                if Path(name).suffix.lower() not in PHOTO_SUFFIXES or name.startswith("."):
+                if Path(name).suffix.lower() not in INPUT_SUFFIXES or name.startswith("."):
                     continue
                 if not path.is_file():
                     on_note(f"{path}: not a regular file (a FIFO, socket or device); skipped")
@@ -90,7 +93,7 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
         else:
             report.converted += outcome.written
     if not outcomes:
-        raise ImageError(f"no photos ({', '.join(PHOTO_SUFFIXES)}) in {', '.join(map(str, inputs))}; "
+        raise ImageError(f"no photos or videos ({', '.join(INPUT_SUFFIXES)}) in {', '.join(map(str, inputs))}; "
                          "give photos or folders that hold some")
     return report
 
@@ -102,7 +105,8 @@ def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_exist
     planned_outs = set()
     listing = tqdm(photos_in(inputs, out_dir, on_note), desc="converting", unit="photo", disable=not progress)
     for index, (photo, relative) in enumerate(listing):
-        out = out_dir / relative.with_suffix(suffix_of(options.fmt))
+        mine = options_for(photo, options)
+        out = out_dir / relative.with_suffix(suffix_of(mine.fmt))
         try:
             if out in planned_outs:
                 raise OutputError(f"{photo}: its mosaic {out} would overwrite another input's; rename one of them")
@@ -114,14 +118,23 @@ def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_exist
         except Pic2EmojiError as e:
             record(index, Outcome(photo, error=str(e)))
             continue
-        yield index, photo, out
+        yield index, photo, out, mine
+
+
+def options_for(photo, options: Options) -> Options:
+    """A photo's options in a batch: the batch's; a video becomes a video, in the batch's format if that
+    is a video format, else in its own (.avi and .m4v as MP4)."""
+    if not is_video(photo) or options.fmt in VIDEO_FORMATS:
+        return options
+    own = format_of(photo)
+    return replace(options, fmt=own if own in VIDEO_FORMATS else VIDEO_FORMATS[0])
 
 
 def local(converter: Converter, jobs, out_dir: Path, options: Options, overwrite: bool, record) -> None:
     """The engine of this process: each mosaic written on a thread while the next photo goes through the net."""
     writing = None
     with ThreadPoolExecutor(1) as writer:
-        for index, photo, out in jobs:
+        for index, photo, out, options in jobs:
             try:
                 write = prepare(converter, photo, out, options, overwrite)
             except Pic2EmojiError as e:

@@ -96,7 +96,7 @@ class RayEngine:
         try:
             actors = self._start(ray, converter)
             self._probe(ray, actors, out_dir)
-            self._run(ray, actors, [first], jobs, pending, options, overwrite, record)
+            self._run(ray, actors, [first], jobs, pending, overwrite, record)
         finally:
             self._stop(ray, actors, pending, started)
             if made_out_dir:  # as the local engine, leave no folder where nothing was written
@@ -157,13 +157,13 @@ class RayEngine:
         if refusal := next((r for r in refusals if r), None):
             raise ClusterError(refusal)
 
-    def _run(self, ray, actors, first, jobs, pending, options, overwrite, record) -> None:
+    def _run(self, ray, actors, first, jobs, pending, overwrite, record) -> None:
         load = dict.fromkeys(actors, 0)  # photos sent to each worker and not answered yet
         waiting = iter(first)
         while True:
             while len(pending) < IN_FLIGHT * len(actors) and (job := next(waiting, None) or next(jobs, None)):
                 actor = min(load, key=load.get)
-                pending[actor.convert.remote(job[1], job[2], options, overwrite)] = (*job, actor)
+                pending[actor.convert.remote(*job[1:], overwrite)] = (*job[:3], actor)
                 load[actor] += 1
             if not pending:
                 return

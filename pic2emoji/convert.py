@@ -1,11 +1,14 @@
 """One photo, animation or video into its mosaic: a file in any of the formats, or text for stdout.
 
 The options say how (options.py); the Converter makes the grids; the Renderer (render.py) draws them.
-An animated GIF, APNG or WebP becomes an animation of mosaics and a video a video (video.py), frame
-by frame and steady (Converter.frames). `prepare` is the one conversion of a photo that save_mosaic
+An animation (GIF, APNG, WebP) or a video becomes an animation or a video of mosaics, in any of those
+formats, frame by frame and steady (Converter.frames); to the terminal, text frames. `prepare` is the one conversion of a photo that save_mosaic
 and both batch engines (batch.py, cluster.py) run.
 """
+import contextlib
+import math
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +21,9 @@ from .errors import ImageError, OutputError, Pic2EmojiError
 from .files import check_replaceable, write_bytes
 from .formats import ANIMATED, IMAGE_FORMATS, VIDEO_FORMATS, hex_colour
 from .options import Options
-from .photo import animation, grid_of, grid_shape
+from .photo import UNREADABLE, animation, check_frames, grid_of, grid_shape
 from .quality import fidelity
-from .video import convert_video, is_video
+from .video import Film, is_video, write_film
 
 ANIMATION_PIXELS = 400_000_000  # an animated mosaic's frames are held until it is written: ~1.2 GB at most
 
@@ -66,13 +69,41 @@ def text_mosaic(converter: Converter, photo, options: Options = Options("txt")) 
 
 
 def text_frames(converter: Converter, photo, options: Options = Options("txt")) -> list[tuple[str, int]]:
-    """An animation's text mosaics, frame by frame, with each frame's duration in ms (steady, see
-    Converter.frames); a still photo gives one frame."""
-    moving = animation(photo, options.cols, options.rows) if not isinstance(photo, Image.Image) else None
+    """An animation's or a video's text mosaics, frame by frame, with each frame's duration in ms (steady,
+    see Converter.frames); a still photo gives one frame."""
+    moving = frames_of(photo, options)
     if moving is None:
         return [(text_mosaic(converter, photo, options), 0)]
+    frames, durations, _ = moving
     encode = lambda cells: converter.renderer.encode(cells.grid, options.fmt, **look(options, photo, cells.colours)).decode()
-    return [(encode(cells), duration) for cells, duration in zip(converter.frames(moving[0], options), moving[1])]
+    return [(encode(cells), duration) for cells, duration in zip(converter.frames(frames, options), durations)]
+
+
+def frames_of(photo, options: Options) -> tuple[list, list, int] | None:
+    """The frames (PIL images), their durations in ms and the loop count of an animation or a video, read
+    whole, within the caps (photo.check_frames); None for a still photo."""
+    if isinstance(photo, Image.Image):
+        return None
+    if not is_video(photo):
+        return animation(photo, options.cols, options.rows)
+    with Film(photo) as film:
+        first = None
+        frames = []
+        for frame in film:
+            if first is None:
+                first = grid_shape(frame.width, frame.height, options.cols, options.rows)
+                check_frames(photo, film.count or 1, first)
+            frames.append(frame)
+            check_frames(photo, len(frames), first)
+        return frames, [round(1000 / film.rate)] * len(frames), 0
+
+
+def drawn(converter: Converter, frames, options: Options, progress: bool = False, total: int | None = None):
+    """Each frame's mosaic as a picture (PIL), lazily: steady, on the background chosen for the first."""
+    for grid, colours, background in tqdm(converter.frames(frames, options), total=total, desc="frames", unit="frame",
+                                          disable=not progress):
+        backgrounds = converter.renderer.backgrounds(grid, colours) if options.cell_colour else None
+        yield converter.renderer.image(grid, options.tile_px, backgrounds, background)
 
 
 def save_animation(converter: Converter, frames, durations, loop, out: Path, options: Options, overwrite: bool,
@@ -100,17 +131,28 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
     its mosaic and returns the files written. A still photo goes through the net here and its mosaic is
     drawn and written by the step, so that a batch can draw one photo while the next is in the net; an
     animation or a video is converted and written here, whole."""
-    if (options.fmt in VIDEO_FORMATS) != (not isinstance(photo, Image.Image) and is_video(photo)):
-        raise OutputError(f"{out}: a video makes a video and a photo an image or text; choose an output "
-                          f"name to match {Path(str(photo)).name if not isinstance(photo, Image.Image) else 'the image'}")
-    if options.fmt in VIDEO_FORMATS:
-        written = convert_video(converter, photo, out, options, overwrite, progress, on_note)
+    video, still_out = not isinstance(photo, Image.Image) and is_video(photo), options.fmt not in ANIMATED
+    if (video and still_out and options.fmt not in VIDEO_FORMATS) or (options.fmt in VIDEO_FORMATS and
+                                                                       not video and not _moving(photo)):
+        name = Path(str(photo)).name if not isinstance(photo, Image.Image) else "the image"
+        raise OutputError(f"{out}: a video makes a video or an animation ({', '.join(ANIMATED)}), and a still photo "
+                          f"an image or text; choose an output name to match {name}")
+    check_drawable(out, None if video else grid_of(photo, options.cols, options.rows), options)
+    if options.fmt in VIDEO_FORMATS and video:  # a film to a film, a frame at a time
+        with Film(photo) as film:
+            if film.has_audio:
+                on_note(f"{photo}: its audio is not carried over; the mosaic film is silent")
+            write_film(out, options.fmt, drawn(converter, film, options, progress, film.count), film.rate, overwrite)
+        return lambda: [out]
+    moving = frames_of(photo, options) if options.fmt in VIDEO_FORMATS or not still_out else None
+    if moving is not None and options.fmt in VIDEO_FORMATS:  # an animation to a film: each frame its duration
+        frames, durations, _ = moving
+        write_film(out, options.fmt, drawn(converter, frames, options, progress, len(frames)),
+                   Fraction(1000, max(1, math.gcd(*durations))), overwrite, durations)  # a tick divides each duration
+        return lambda: [out]
+    if moving is not None:  # an animation or a film to an animated GIF, APNG or WebP
+        written = save_animation(converter, *moving, out, options, overwrite, progress)
         return lambda: written
-    check_drawable(out, grid_of(photo, options.cols, options.rows), options)
-    if options.fmt in ANIMATED and not isinstance(photo, Image.Image):
-        if moving := animation(photo, options.cols, options.rows):  # else a still picture, or one that cells() refuses in one line
-            written = save_animation(converter, *moving, out, options, overwrite, progress)
-            return lambda: written
     grid, colours, background = converter.cells(photo, options)
     if options.split is None:
         def write():
@@ -140,6 +182,15 @@ def check_drawable(out: Path, shape, options: Options) -> None:
         raise OutputError(f"{out}: a mosaic of {shape[1]}×{shape[0]} emoji at {options.tile_px} px would be "
                           f"{pixels / 1e6:.0f} megapixels, more than the {MAX_MOSAIC_PIXELS / 1e6:.0f} pic2emoji "
                           "draws; lower --tile-px or --cols")
+
+
+def _moving(photo) -> bool:
+    """Whether a photo file is an animation (more than one frame), from its header."""
+    if isinstance(photo, Image.Image) or not Path(photo).is_file():
+        return False
+    with contextlib.suppress(*UNREADABLE, Image.DecompressionBombError), Image.open(photo) as image:
+        return getattr(image, "n_frames", 1) > 1
+    return False
 
 
 def attempt(photo, step) -> Outcome:

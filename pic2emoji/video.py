@@ -1,19 +1,20 @@
-"""Video in, video out, through PyAV (an optional extra: `pip install 'pic2emoji[video]'`).
+"""Films in and out, through PyAV (an optional extra: `pip install 'pic2emoji[video]'`).
 
-Frames are streamed: each one is decoded, turned into its mosaic and encoded before the next is read,
-so a film of any length needs the memory of one frame. The frame rate is kept; the audio is not
-carried over (a mosaic film is silent), which `infer` says in a note.
+A film is read one frame at a time (Film) and written one frame at a time (write_film), so converting
+one needs the memory of a few frames, whatever its length. The frame rate is kept; an animation made
+into a film keeps each frame's own duration. The audio is not carried over (a mosaic film is silent),
+which `infer` says in a note.
 """
+from fractions import Fraction
 from pathlib import Path
 
-from tqdm import tqdm
-
-from .errors import ImageError, OutputError
+from .errors import ImageError, OutputError, first_line
 from .files import write_atomically
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 CONTAINERS = {"mp4": ("mp4", "libx264"), "mov": ("mov", "libx264"), "mkv": ("matroska", "libx264"),
               "webm": ("webm", "libvpx-vp9")}  # our format: (PyAV's container, its video codec)
+MS = Fraction(1, 1000)  # the time base of a film made from an animation: its frames' durations are in ms
 
 
 def is_video(path) -> bool:
@@ -28,40 +29,64 @@ def _av():
     return av
 
 
-def convert_video(converter, source, out: Path, options, overwrite: bool = False, progress: bool = False,
-                  on_note=lambda message: None) -> list[Path]:
-    """A video to a video of mosaics at the same frame rate, written atomically; returns [out]."""
-    av = _av()
-    container, codec = CONTAINERS[options.fmt]
-    try:
-        video = av.open(str(source))
-    except (av.error.FFmpegError, OSError) as e:
-        raise ImageError(f"{source}: not a readable video ({str(e)[:100]}); check the file") from None
-    with video:
-        if not video.streams.video:
-            raise ImageError(f"{source}: holds no video stream; give a video, or a photo with an image output")
-        if video.streams.audio:
-            on_note(f"{source}: its audio is not carried over; the mosaic film is silent")
-        stream = video.streams.video[0]
-
-        def write(temp):
-            with av.open(temp, "w", format=container) as film:
-                encoder, images = None, (frame.to_image() for frame in video.decode(stream))
-                for grid, colours, background in tqdm(converter.frames(images, options), total=stream.frames or None,
-                                                      desc="frames", unit="frame", disable=not progress):
-                    backgrounds = converter.renderer.backgrounds(grid, colours) if options.cell_colour else None
-                    mosaic = converter.renderer.image(grid, options.tile_px, backgrounds, background)
-                    mosaic = mosaic.crop((0, 0, mosaic.width // 2 * 2, mosaic.height // 2 * 2))  # even, for 4:2:0
-                    if encoder is None:
-                        encoder = film.add_stream(codec, rate=stream.average_rate or 25)
-                        encoder.width, encoder.height, encoder.pix_fmt = mosaic.width, mosaic.height, "yuv420p"
-                    film.mux(encoder.encode(av.VideoFrame.from_image(mosaic)))
-                if encoder is None:
-                    raise ImageError(f"{source}: has no frames")
-                film.mux(encoder.encode())  # flush what the encoder holds back
-
+class Film:
+    """A video file opened for reading: its frames as RGB PIL images, decoded one at a time; its frame
+    rate, its frame count where the file says (else None), and whether it has sound."""
+    def __init__(self, source):
+        self.source, av = source, _av()
         try:
-            write_atomically(out, write, replace=overwrite)
+            self._file = av.open(str(source))
+        except (av.error.FFmpegError, OSError) as e:
+            raise ImageError(f"{source}: not a readable video ({first_line(e, 100)}); check the file") from None
+        if not self._file.streams.video:
+            self._file.close()
+            raise ImageError(f"{source}: holds no video stream; give a video, or a photo with an image output")
+        self._stream = self._file.streams.video[0]
+        self.rate = self._stream.average_rate or Fraction(25)
+        self.count = self._stream.frames or None
+        self.has_audio = bool(self._file.streams.audio)
+
+    def __iter__(self):
+        av = _av()
+        try:
+            for frame in self._file.decode(self._stream):
+                yield frame.to_image()
         except av.error.FFmpegError as e:
-            raise ImageError(f"{source}: could not be decoded or encoded ({str(e)[:100]})") from None
-    return [out]
+            raise ImageError(f"{self.source}: could not be decoded ({first_line(e, 100)})") from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()
+
+
+def write_film(out: Path, fmt: str, mosaics, rate, overwrite: bool = False, durations=None) -> None:
+    """Encode the mosaics (PIL images, lazily) as a film in `fmt` (one of CONTAINERS), atomically: at
+    `rate` frames a second, or each shown for its duration in ms where `durations` are given."""
+    av = _av()
+    container, codec = CONTAINERS[fmt]
+
+    def write(temp):
+        with av.open(temp, "w", format=container) as film:
+            encoder, start, times = None, 0, iter(durations) if durations is not None else None
+            for mosaic in mosaics:
+                mosaic = mosaic.crop((0, 0, mosaic.width // 2 * 2, mosaic.height // 2 * 2))  # even, for 4:2:0
+                if encoder is None:
+                    encoder = film.add_stream(codec, rate=rate)
+                    encoder.width, encoder.height, encoder.pix_fmt = mosaic.width, mosaic.height, "yuv420p"
+                    if times is not None:
+                        encoder.time_base = MS
+                frame = av.VideoFrame.from_image(mosaic)
+                if times is not None:  # each frame at its own time: an animation's durations differ
+                    frame.pts, frame.time_base = start, MS
+                    start += next(times)
+                film.mux(encoder.encode(frame))
+            if encoder is None:
+                raise ImageError(f"{out}: no frames to write; the input has none")
+            film.mux(encoder.encode())  # flush what the encoder holds back
+
+    try:
+        write_atomically(out, write, replace=overwrite)
+    except av.error.FFmpegError as e:
+        raise ImageError(f"{out}: could not be encoded ({first_line(e, 100)})") from None
