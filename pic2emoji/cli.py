@@ -227,7 +227,8 @@ def eval_command(emoji_dir, model_file, device, as_json):
               help="Draw each emoji on a colour chosen for its cell (PNG, JPEG, WebP, HTML), so the mosaic keeps "
                    "colours no emoji has; ANSI always does.")
 @click.option("--quality", type=click.IntRange(1, 100), default=90, help="JPEG and WebP quality.")
-@click.option("--tile-px", type=click.IntRange(4, 512), default=TILE_PX, help="Pixels per emoji in PNG output.")
+@click.option("--tile-px", type=click.IntRange(4, 512), default=None,
+              help=f"Pixels per emoji in pictures and films.  [default: {TILE_PX}; for a film, fewer where its source has little detail]")
 @click.option("--palette", type=click.Choice(PALETTES), default=None,
               help="Emoji allowed: all, or terminal (one code point each, keeps text aligned; :shortcodes: "
                    "always pass).  [default: terminal for text, all for PNG]")

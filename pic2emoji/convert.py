@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .converter import Converter
-from .defaults import MAX_MOSAIC_PIXELS, PATCH
+from .defaults import MAX_CELLS, MAX_MOSAIC_PIXELS, PATCH
 from .errors import ImageError, OutputError, Pic2EmojiError
 from .files import check_replaceable, write_bytes
 from .formats import ANIMATED, IMAGE_FORMATS, VIDEO_FORMATS, hex_colour
@@ -142,11 +142,13 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
         with Film(photo) as film:
             if film.has_audio:
                 on_note(f"{photo}: its audio is not carried over; the mosaic film is silent")
+            options = options.for_source(film.width, grid_shape(film.width, film.height, options.cols, options.rows)[1])
             write_film(out, options.fmt, drawn(converter, film, options, progress, film.count), film.rate, overwrite)
         return lambda: [out]
     moving = frames_of(photo, options) if options.fmt in VIDEO_FORMATS or not still_out else None
     if moving is not None and options.fmt in VIDEO_FORMATS:  # an animation to a film: each frame its duration
         frames, durations, _ = moving
+        options = options.for_source(frames[0].width, grid_shape(*frames[0].size, options.cols, options.rows)[1])
         write_film(out, options.fmt, drawn(converter, frames, options, progress, len(frames)),
                    Fraction(1000, max(1, math.gcd(*durations))), overwrite, durations)  # a tick divides each duration
         return lambda: [out]
@@ -175,8 +177,8 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
 def check_drawable(out: Path, shape, options: Options) -> None:
     """Refuse, before any work, a picture of more than MAX_MOSAIC_PIXELS (the renderer would refuse it
     once the grid is made)."""
-    if shape is None or options.fmt not in IMAGE_FORMATS:
-        return
+    if shape is None or options.fmt not in IMAGE_FORMATS or options.tile_px is None or shape[0] * shape[1] > MAX_CELLS:
+        return  # (a grid beyond MAX_CELLS is refused as the photo is read, saying what fits)
     pixels = shape[0] * shape[1] * options.tile_px ** 2
     if pixels > MAX_MOSAIC_PIXELS:
         raise OutputError(f"{out}: a mosaic of {shape[1]}×{shape[0]} emoji at {options.tile_px} px would be "

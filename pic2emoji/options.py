@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .defaults import TILE_PX
 from .errors import OutputError
+from .formats import VIDEO_FORMATS
 from .pixels import as_rgb
 from .render import FORMATS, TEXT_FORMATS, format_of, suffix_of
 
@@ -23,7 +24,8 @@ class Options:
     cols: int | None = None    # grid columns, rows following the aspect ratio; None: COLS (fewer for tiny photos)
     rows: int | None = None    # grid rows, instead of cols
     palette: str | None = None  # emoji allowed, one of PALETTES; None: terminal for text, all for images
-    tile_px: int = TILE_PX     # pixels per emoji in images
+    tile_px: int | None = None  # pixels per emoji in images; None: TILE_PX, or for a film what suits its source
+    # (film_tile_px: a 320×240 clip at 72 columns has 4.4 source pixels a cell, 18 px tiles show them all)
     split: int | None = None   # text only: cut into pieces of at most this many characters, on row boundaries
     cell_colour: bool = False  # images and HTML: each emoji on a colour chosen for its cell (ANSI always is)
     quality: int = 90          # JPEG and WebP quality, 1-100
@@ -51,6 +53,8 @@ class Options:
                 raise OutputError(f"background: {e}") from None
         if self.fmt is None:
             return  # the rest follows the format, once it is known
+        if self.tile_px is None and self.fmt not in VIDEO_FORMATS:
+            object.__setattr__(self, "tile_px", TILE_PX)
         text = self.fmt in TEXT_FORMATS
         if self.background == AUTO and text:
             raise OutputError("--background auto chooses the colour behind the emoji of a picture; text is shown on "
@@ -74,3 +78,11 @@ class Options:
             raise OutputError(f"{out}: the extension {suffix} names {named}, not {self.fmt}; name the file "
                               f"{Path(out).stem}{suffix_of(self.fmt)} or leave the format to the name")
         return self
+
+    def for_source(self, width: int, cells: int) -> "Options":
+        """These options for a film whose frames are `width` pixels across `cells` columns: a tile size
+        not asked for is about four tile pixels to a source pixel, from 16 to TILE_PX, so that a small
+        clip is not drawn (and encoded) at many times the detail it has."""
+        if self.tile_px is not None:
+            return self
+        return replace(self, tile_px=max(16, min(TILE_PX, round(4 * width / cells))))

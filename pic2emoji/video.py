@@ -14,6 +14,9 @@ from .files import write_atomically
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 CONTAINERS = {"mp4": ("mp4", "libx264"), "mov": ("mov", "libx264"), "mkv": ("matroska", "libx264"),
               "webm": ("webm", "libvpx-vp9")}  # our format: (PyAV's container, its video codec)
+# The encoders look this many frames ahead (x264's default, 40, held ~700 MB of 2304×1728 frames for a
+# file of the same size: docs/BENCHMARKS.md).
+LOOKAHEAD = {"libx264": {"rc-lookahead": "8"}, "libvpx-vp9": {"lag-in-frames": "8"}}
 MS = Fraction(1, 1000)  # the time base of a film made from an animation: its frames' durations are in ms
 
 
@@ -43,6 +46,7 @@ class Film:
             raise ImageError(f"{source}: holds no video stream; give a video, or a photo with an image output")
         self._stream = self._file.streams.video[0]
         self.rate = self._stream.average_rate or Fraction(25)
+        self.width, self.height = self._stream.width, self._stream.height
         self.count = self._stream.frames or None
         self.has_audio = bool(self._file.streams.audio)
 
@@ -73,7 +77,7 @@ def write_film(out: Path, fmt: str, mosaics, rate, overwrite: bool = False, dura
             for mosaic in mosaics:
                 mosaic = mosaic.crop((0, 0, mosaic.width // 2 * 2, mosaic.height // 2 * 2))  # even, for 4:2:0
                 if encoder is None:
-                    encoder = film.add_stream(codec, rate=rate)
+                    encoder = film.add_stream(codec, rate=rate, options=LOOKAHEAD[codec])
                     encoder.width, encoder.height, encoder.pix_fmt = mosaic.width, mosaic.height, "yuv420p"
                     if times is not None:
                         encoder.time_base = MS
