@@ -22,7 +22,7 @@ from tinygrad.nn.state import get_state_dict, load_state_dict
 from tinygrad.uop.ops import Ops, ParamArg, UOp
 
 from .defaults import BACKGROUND, PATCH
-from .device import cache_dir
+from .files import cache_dir
 from .emoji_sets import EmojiSet, find_emoji_set
 from .errors import ModelError, OutputError
 from .files import shipped_dir, write_atomically, write_bytes
