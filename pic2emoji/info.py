@@ -15,7 +15,7 @@ from .device import device_report, remembered_device, use_device
 from .emoji_sets import shipped_sets
 from .errors import Pic2EmojiError
 from .files import cache_dir, shipped_dir
-from .model import read_metadata
+from .modelfile import read_metadata
 
 
 def why_device(asked: str | None) -> str:
