@@ -64,6 +64,9 @@ class TinyConvNet:
             sizes.append(size)
         return sizes[::-1]
 
+    def convolutions(self) -> list[nn.Conv2d]:
+        return [layer for layer in self.layers if isinstance(layer, nn.Conv2d)]
+
     def class_layer(self) -> tuple[np.ndarray, np.ndarray]:
         """The class layer as one matrix and bias: (classes, 784) and (classes,), whatever its rank."""
         last = self.layers[-1]
@@ -71,9 +74,10 @@ class TinyConvNet:
         return weight, last.bias.numpy()
 
     def start_from(self, other: "TinyConvNet") -> None:
-        """Take another TinyConvNet's weights (same classes, any rank): the convolutions as they are, the
-        class layer exactly or, to a lower rank, as its best approximation (truncated SVD)."""
-        for mine, theirs in ((self.layers[0], other.layers[0]), (self.layers[3], other.layers[3])):
+        """Take another TinyConvNet's weights (same classes, any rank): the convolutions as they are (first
+        with first, second with second), the class layer exactly or, to a lower rank, as its best
+        approximation (truncated SVD)."""
+        for mine, theirs in zip(self.convolutions(), other.convolutions()):
             if mine.weight.shape != theirs.weight.shape:
                 continue  # another first convolution: it starts afresh, the rest starts trained
             mine.weight.assign(theirs.weight.contiguous()).realize()
