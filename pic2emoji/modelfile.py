@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 from tinygrad import Tensor, dtypes
 from tinygrad.nn.state import get_state_dict, load_state_dict
 
 from .defaults import BACKGROUND, PATCH
 from .emoji_sets import EmojiSet, find_emoji_set
-from .errors import ModelError
+from .errors import ModelError, first_line
 from .files import shipped_dir, write_atomically
 from .net import ARCHITECTURES, TinyConvNet
 
@@ -94,23 +94,17 @@ def save_model(model: Model, path, extra: dict[str, Tensor] | None = None) -> No
 
 
 def read_metadata(path) -> dict[str, str]:
+    """The model file's metadata (its tensors are checked against the file's size, not read)."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file; train one with `pic2emoji train <emoji set>`")
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            header_len = int.from_bytes(f.read(8), "little")
-            if size < 8 or header_len <= 0 or header_len > min(size - 8, 100 << 20):
-                raise ValueError("bad header length")
-        with open(path, "rb") as f:
-            header = json.loads(f.read(8 + header_len)[8:])
-        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-        if 8 + header_len + end > size:
-            raise ValueError(f"file is truncated: {size} bytes, the header promises {8 + header_len + end}")
-        return header.get("__metadata__") or {}
-    except (ValueError, KeyError, TypeError, AttributeError, OSError, UnicodeDecodeError) as e:
-        raise ModelError(f"{path}: not a pic2emoji model file (unreadable safetensors: {e}); "
+        with safe_open(path, "numpy") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        # safetensors' words when the data does not end where the file does: almost always a cut-off copy
+        why = "file is truncated, or has bytes after its data" if "not fully covered" in str(e) else first_line(e)
+        raise ModelError(f"{path}: not a pic2emoji model file (unreadable safetensors: {why}); "
                          "train a new one with `pic2emoji train`") from None
 
 
