@@ -1,8 +1,8 @@
 """Which tinygrad device runs the net, remembered between runs in the cache folder (files.cache_dir).
 
 Left to itself, tinygrad picks its device by opening every back end in turn (METAL, AMD, NV, CUDA,
-QCOM, CL, CPU, ...), which imports each one: longer than a one-photo run spends on its net (figures
-in docs/BENCHMARKS.md, where a warm one-photo run goes). So the device tinygrad picked is remembered,
+QCOM, CL, CPU, ...), which imports each one: longer than a one-photo run spends on its net (measured
+in docs/BENCHMARKS.md, "Fresh machines and GPUs"). So the device tinygrad picked is remembered,
 with a fingerprint of what decides it (GPU device files, OpenCL drivers, the compilers and libraries
 found, tinygrad's version); a later run on the same machine opens that device directly. When the
 fingerprint differs (a new GPU, a driver installed or removed) or the remembered device fails to open,

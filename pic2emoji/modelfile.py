@@ -62,7 +62,7 @@ def model_path(emoji_dir, fast: bool = False) -> Path:
     """The model for a set: models/<set>.safetensors in the current folder if you trained one there,
     else the one shipped with pic2emoji. With `fast`, <set>-fast.safetensors beside it if there is one
     (the live camera's choice, shipped for noto: more frames a second for a little fidelity, as
-    docs/BENCHMARKS.md measures)."""
+    docs/BENCHMARKS.md, "Inference speed", measures)."""
     local = local_model_path(emoji_dir)
     shipped = shipped_dir("models") / local.name
     default = local if local.is_file() or not shipped.is_file() else shipped
