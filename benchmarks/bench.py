@@ -27,8 +27,9 @@ from pic2emoji.files import shipped_dir
 from pic2emoji.converter import Converter
 from pic2emoji.options import AUTO, Options
 from pic2emoji.photo import cut_patches
-from pic2emoji.model import Classifier, load_model, model_path, new_model
+from pic2emoji.modelfile import load_model, model_path, new_model
 from pic2emoji.quality import fidelity
+from pic2emoji.runtime import Classifier
 from pic2emoji.train import TrainConfig, classes_of, make_step, sample_maker
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "photos"

@@ -22,7 +22,8 @@ from .convert import measure, save_mosaic, text_frames, text_mosaic
 from .converter import Converter
 from .options import AUTO, METHODS, PALETTES, Options
 from .device import use_device
-from .model import ARCHITECTURES, local_model_path, model_path
+from .modelfile import local_model_path, model_path
+from .net import ARCHITECTURES
 from .pixels import parse_colour
 from .quality import describe, require as require_quality
 from .render import FORMATS, TEXT_FORMATS, format_of

@@ -18,12 +18,13 @@ from .background import choose_background, class_layers
 from .defaults import PATCH, TILE_PX
 from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ModelError
-from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
+from .modelfile import check_model_fits, load_model, load_weights, model_path
 from .options import AUTO, Options
 from .photo import cut_patches, is_transparent, on_grid
 from .pixels import as_rgb, block_means, to_uint8
 from .refine import Refiner
 from .render import Renderer
+from .runtime import Classifier, jit_cache_file
 from .views import blocks_on, steady, view_of
 
 

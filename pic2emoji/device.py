@@ -1,12 +1,13 @@
-"""Which tinygrad device runs the net, and the cache folder that remembers it between runs.
+"""Which tinygrad device runs the net, remembered between runs in the cache folder (files.cache_dir).
 
 Left to itself, tinygrad picks its device by opening every back end in turn (METAL, AMD, NV, CUDA,
-QCOM, CL, CPU, ...), which imports each one: about half a second, more than a one-photo run spends on
-its net. So the device tinygrad picked is remembered in the cache folder, with a fingerprint of what
-decides it (GPU device files, OpenCL drivers, the compilers and libraries found, tinygrad's version);
-a later run on the same machine opens that device directly. When the fingerprint differs (a new GPU,
-a driver installed or removed) or the remembered device fails to open, tinygrad chooses afresh.
-`DEV=...` in the environment or `--device` always win, and are never remembered.
+QCOM, CL, CPU, ...), which imports each one: longer than a one-photo run spends on its net (measured
+in docs/BENCHMARKS.md, "Fresh machines and GPUs"). So the device tinygrad picked is remembered,
+with a fingerprint of what decides it (GPU device files, OpenCL drivers, the compilers and libraries
+found, tinygrad's version); a later run on the same machine opens that device directly. When the
+fingerprint differs (a new GPU, a driver installed or removed) or the remembered device fails to open,
+tinygrad chooses afresh. `DEV=...` in the environment or `--device` always win, and are never
+remembered.
 """
 import hashlib
 import json
@@ -26,16 +27,10 @@ from tinygrad import Device  # noqa: E402
 from tinygrad.device import ALL_DEVICES  # noqa: E402
 from tinygrad.helpers import DEV
 
-from .errors import ModelError  # noqa: E402
+from .errors import ModelError, first_line  # noqa: E402
+from .files import cache_dir  # noqa: E402
 
 FIX = "try --device CPU (needs clang) or --device CL (needs an OpenCL driver, e.g. pocl-opencl-icd and ocl-icd-libopencl1)"
-
-
-def cache_dir() -> Path:
-    """Where captured nets and the remembered device are kept: $PIC2EMOJI_CACHE_DIR, else ~/.cache/pic2emoji."""
-    if os.environ.get("PIC2EMOJI_CACHE_DIR"):
-        return Path(os.environ["PIC2EMOJI_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pic2emoji"
 
 
 def fingerprint() -> str:
@@ -53,7 +48,7 @@ def fingerprint() -> str:
 
 
 def _gpu_libraries() -> list[str]:
-    """The GPU runtime libraries the dynamic linker knows (one `ldconfig -p`, a few milliseconds)."""
+    """The GPU runtime libraries the dynamic linker knows (one `ldconfig -p`, cheap beside opening the back ends)."""
     try:
         listed = subprocess.run([shutil.which("ldconfig") or "/sbin/ldconfig", "-p"], capture_output=True,
                                 text=True, timeout=10).stdout
@@ -81,7 +76,7 @@ def _remember(device: str) -> None:
         _memo().parent.mkdir(parents=True, exist_ok=True)
         _memo().write_text(json.dumps({"device": device, "fingerprint": fingerprint()}) + "\n")
     except OSError:
-        pass  # a read-only cache only costs the next run its half second
+        pass  # a read-only cache only costs the next run its choice of device
 
 
 def _open(name: str) -> str:
@@ -104,7 +99,7 @@ def use_device(name: str | None = None) -> str:
         device = _open(Device.DEFAULT)
     except Exception as e:  # tinygrad raises many kinds here; all mean the same to the user
         raise ModelError(f"{f'device {DEV.device} is not' if DEV.device else 'no tinygrad device is'} usable here "
-                         f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__}); {FIX}") from None
+                         f"({first_line(e)}); {FIX}") from None
     if chosen_here:
         _remember(device)
     return device
@@ -118,5 +113,5 @@ def device_report() -> list[tuple[str, str | None]]:
             _open(device)
             report.append((device, None))
         except Exception as e:
-            report.append((device, (str(e).splitlines() or [type(e).__name__])[0][:100]))
+            report.append((device, first_line(e, 100)))
     return report

@@ -1,5 +1,5 @@
-"""Files: where the shipped ones are, and writing so that nothing is ever half-written (a temp file
-beside the target, then a rename)."""
+"""Files: where the shipped ones and the cache are, and writing so that nothing is ever half-written (a
+temp file beside the target, then a rename)."""
 import contextlib
 import errno
 import os
@@ -103,7 +103,8 @@ def _alive(pid: int) -> bool:
 
 
 def cache_dir() -> Path:
-    """Where captured nets and the remembered device are kept: $PIC2EMOJI_CACHE_DIR, else ~/.cache/pic2emoji."""
+    """Where captured nets, tile layers and the remembered device are kept: $PIC2EMOJI_CACHE_DIR, else
+    ~/.cache/pic2emoji."""
     if os.environ.get("PIC2EMOJI_CACHE_DIR"):
         return Path(os.environ["PIC2EMOJI_CACHE_DIR"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pic2emoji"

@@ -11,11 +11,11 @@ from pathlib import Path
 from tinygrad.device import ALL_DEVICES
 
 from . import __version__
-from .device import cache_dir, device_report, remembered_device, use_device
+from .device import device_report, remembered_device, use_device
 from .emoji_sets import shipped_sets
 from .errors import Pic2EmojiError
-from .files import shipped_dir
-from .model import read_metadata
+from .files import cache_dir, shipped_dir
+from .modelfile import read_metadata
 
 
 def why_device(asked: str | None) -> str:

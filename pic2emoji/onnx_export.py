@@ -30,7 +30,8 @@ import numpy as np
 
 from .defaults import PATCH
 from .views import STEADY, STEADY_NOISE
-from .model import Model, flatten, same
+from .modelfile import Model
+from .net import flatten, same
 from .pixels import nearest_pattern
 
 OPSET = 17

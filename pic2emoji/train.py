@@ -19,9 +19,10 @@ from .data import Batches, SampleMaker, default_workers
 from .defaults import BACKGROUND
 from .emoji_sets import EmojiSet, load_emoji_set, near_duplicates
 from .errors import ModelError, OutputError
-from .model import (ARCHITECTURES, FORMAT, Classifier, Model, as_input, check_model_fits, load_model, new_model,
-                    read_metadata, save_model)
+from .modelfile import FORMAT, Model, check_model_fits, load_model, new_model, read_metadata, save_model
+from .net import ARCHITECTURES, as_input
 from .pixels import to_uint8
+from .runtime import Classifier
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class TrainConfig:
     lr: float = 3e-3              # Adam's peak learning rate, reached after `warmup` steps, then cosine to 2%
     warmup: int = 100
     seed: int = 0                 # seeds the weights, every batch and the held-out set
-    arch: str = "tinyconv"        # a name of model.ARCHITECTURES
+    arch: str = "tinyconv"        # a name of net.ARCHITECTURES
     init: str | None = None       # start from this model's weights (same classes; a lower rank by SVD)
     background: tuple = BACKGROUND  # behind the emoji; the model keeps it for rendering
     merge_threshold: float = 8.0  # look-alikes closer than this (RMS at 12×12) become one class

@@ -21,7 +21,7 @@ from .defaults import TILE_PX
 from .errors import OutputError
 from .files import umask, write_bytes
 from .formats import hex_colour
-from .model import load_weights
+from .modelfile import load_weights
 
 PAGE = Path(__file__).with_name("page")
 PAGE_FILES = ("index.html", "worker.js")

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from pic2emoji import __version__
-from pic2emoji.model import Classifier
+from pic2emoji.runtime import Classifier
 
 from conftest import CUSTOM, halves, jpeg_bytes, needs, one_line_error, png_bytes, run, solid
 

@@ -1,11 +1,11 @@
-"""Writing outputs: folders made as needed, refusals in one line, never a half-written file."""
+"""Writing outputs: folders made as needed, refusals in one line, never a half-written file; the cache folder."""
 import os
 import tempfile
 
 import pytest
 
 from pic2emoji.errors import OutputError
-from pic2emoji.files import check_replaceable, write_atomically, write_bytes
+from pic2emoji.files import cache_dir, check_replaceable, write_atomically, write_bytes
 
 from conftest import one_line_error, run, solid
 
@@ -80,3 +80,14 @@ def test_a_link_to_nothing_is_refused_before_any_work(tmp_path):
     with pytest.raises(OutputError, match="which does not exist"):
         write_bytes(tmp_path / "out.png", b"x", replace=True)
     assert not (tmp_path / "gone").exists()  # nothing made through the link
+
+
+def test_the_cache_folder_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIC2EMOJI_CACHE_DIR", str(tmp_path / "ours"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "ours"
+    monkeypatch.delenv("PIC2EMOJI_CACHE_DIR")
+    assert cache_dir() == tmp_path / "xdg" / "pic2emoji"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / ".cache" / "pic2emoji"

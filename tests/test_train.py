@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pic2emoji.errors import ModelError
-from pic2emoji.model import load_model, model_path
+from pic2emoji.modelfile import load_model, model_path
 from pic2emoji.train import TrainConfig, checkpoint_path, evaluate, train
 
 from conftest import one_line_error, run

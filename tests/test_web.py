@@ -16,7 +16,7 @@ from pic2emoji.files import shipped_dir
 from pic2emoji.converter import Converter
 from pic2emoji.photo import cut_patches
 from pic2emoji.views import STEADY, view_of
-from pic2emoji.model import load_model, model_path
+from pic2emoji.modelfile import load_model, model_path
 from pic2emoji.onnx_export import cells_graph, net_graph, up_matrix
 from pic2emoji.pixels import nearest_pattern, upsample_cells
 from pic2emoji.web import export_web

@@ -1,0 +1,151 @@
+"""The model file: one safetensors file that holds everything inference needs (docs/MODEL_FORMAT.md).
+
+A model file is the net's weights plus string metadata (lists and dicts JSON-encoded) with the format
+version, architecture, patch size, background, the ordered class list, merged look-alikes, training
+settings and the measured held-out accuracy. Loading rebuilds the net (net.ARCHITECTURES) from the
+metadata. Files are read and written with the `safetensors` library, through numpy: no tinygrad device
+is involved, so a GPU machine without a C compiler (tinygrad's CPU back end) saves its models too.
+"""
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import load_file, save_file
+from tinygrad import Tensor, dtypes
+from tinygrad.nn.state import get_state_dict, load_state_dict
+
+from .defaults import BACKGROUND, PATCH
+from .emoji_sets import EmojiSet, find_emoji_set
+from .errors import ModelError, first_line
+from .files import shipped_dir, write_atomically
+from .net import ARCHITECTURES, TinyConvNet
+
+FORMAT = "pic2emoji-model"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Model:
+    """A net and what it was trained on."""
+    net: TinyConvNet | None  # None until load_weights, for a model loaded with weights=False
+    arch: str
+    emoji_set: str            # the set's folder name, e.g. "noto"
+    classes: list[str]        # file name of each class's tile, in logit order
+    chars: list[str | None]   # the emoji each class prints as text
+    merged: dict[str, list[str]] = field(default_factory=dict)  # kept file -> look-alike files merged into it
+    background: tuple[int, int, int] = BACKGROUND
+    training: dict = field(default_factory=dict)
+    accuracy: float | None = None  # top-1 on the held-out augmented emoji
+    path: Path | None = None
+
+    @property
+    def files(self) -> set[str]:
+        """Every file of the emoji set this model covers, merged look-alikes included."""
+        return set(self.classes).union(*self.merged.values())
+
+    def metadata(self) -> dict[str, str]:
+        return {"format": FORMAT, "format_version": str(FORMAT_VERSION), "arch": self.arch, "patch": str(PATCH),
+                "emoji_set": self.emoji_set, "classes": json.dumps(self.classes),
+                "chars": json.dumps(self.chars, ensure_ascii=False), "merged": json.dumps(self.merged),
+                "background": json.dumps(list(self.background)), "training": json.dumps(self.training),
+                "accuracy": "" if self.accuracy is None else f"{self.accuracy:.6f}"}
+
+
+def local_model_path(emoji_dir) -> Path:
+    """Where `train` writes a set's model by default: models/<set>.safetensors in the current folder."""
+    return Path("models") / f"{find_emoji_set(emoji_dir).resolve().name}.safetensors"
+
+
+def model_path(emoji_dir, fast: bool = False) -> Path:
+    """The model for a set: models/<set>.safetensors in the current folder if you trained one there,
+    else the one shipped with pic2emoji. With `fast`, <set>-fast.safetensors beside it if there is one
+    (the live camera's choice, shipped for noto: more frames a second for a little fidelity, as
+    docs/BENCHMARKS.md, "Inference speed", measures)."""
+    local = local_model_path(emoji_dir)
+    shipped = shipped_dir("models") / local.name
+    default = local if local.is_file() or not shipped.is_file() else shipped
+    faster = default.with_name(default.stem + "-fast.safetensors")
+    return faster if fast and faster.is_file() else default
+
+
+def check_model_fits(model: Model, emoji_set: EmojiSet) -> None:
+    """Refuse a model trained on another set: its classes would point at the wrong tiles."""
+    files = set(emoji_set.files)
+    if model.files != files:
+        missing, extra = len(model.files - files), len(files - model.files)
+        raise ModelError(f"{model.path}: trained on emoji set '{model.emoji_set}' ({len(model.files)} emoji), "
+                         f"which differs from {emoji_set.path} ({missing} of its emoji missing here, {extra} new); "
+                         f"train a model for it with `pic2emoji train {emoji_set.path}`")
+
+
+def new_model(arch: str, emoji_set: str, classes, chars, merged, background, seed: int = 0) -> Model:
+    Tensor.manual_seed(seed)
+    return Model(ARCHITECTURES[arch](len(classes)), arch, emoji_set, list(classes), list(chars), dict(merged),
+                 tuple(int(c) for c in background))
+
+
+def save_model(model: Model, path, extra: dict[str, Tensor] | None = None) -> None:
+    """Write the model (and, for checkpoints, extra tensors such as optimizer state) atomically."""
+    tensors = {**get_state_dict(model.net), **(extra or {})}
+    arrays = {k: np.ascontiguousarray(v.cast(dtypes.float32).numpy()) for k, v in tensors.items()}  # copied off the device
+    write_atomically(Path(path), lambda temp: save_file(arrays, temp, metadata=model.metadata()))
+
+
+def read_metadata(path) -> dict[str, str]:
+    """The model file's metadata (its tensors are checked against the file's size, not read)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file; train one with `pic2emoji train <emoji set>`")
+    try:
+        with safe_open(path, "numpy") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        # safetensors' words when the data does not end where the file does: almost always a cut-off copy
+        why = "file is truncated, or has bytes after its data" if "not fully covered" in str(e) else first_line(e)
+        raise ModelError(f"{path}: not a pic2emoji model file (unreadable safetensors: {why}); "
+                         "train a new one with `pic2emoji train`") from None
+
+
+def load_model(path, extra: bool = False, weights: bool = True):
+    """Rebuild the net from a model file. With extra=True also return the file's other arrays (numpy).
+    With weights=False only the metadata is read (net is None until load_weights): what a run needs
+    whose captured net comes from the cache, which holds the weights itself."""
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a pic2emoji model (no pic2emoji metadata); train one with `pic2emoji train`")
+    if meta.get("format_version") != str(FORMAT_VERSION):
+        raise ModelError(f"{path}: model format version {meta.get('format_version')}, this pic2emoji reads "
+                         f"{FORMAT_VERSION}; retrain it with `pic2emoji train`")
+    try:
+        classes, chars = json.loads(meta["classes"]), json.loads(meta["chars"])
+        model = Model(None, meta["arch"], meta["emoji_set"], classes, chars, json.loads(meta["merged"]),
+                      tuple(json.loads(meta["background"])), json.loads(meta["training"]),
+                      float(meta["accuracy"]) if meta["accuracy"] else None, path)
+        if int(meta["patch"]) != PATCH or len(chars) != len(classes) or model.arch not in ARCHITECTURES:
+            raise ValueError("patch size, class list or architecture does not fit")
+    except (KeyError, ValueError, TypeError) as e:
+        raise ModelError(f"{path}: damaged or inconsistent model file ({e}); retrain it with `pic2emoji train`") from None
+    if weights:
+        load_weights(model)
+    if extra:  # a checkpoint's optimizer state
+        return model, {k: v for k, v in load_file(path).items() if not k.startswith("layers.")}
+    return model
+
+
+def load_weights(model: Model) -> TinyConvNet:
+    """Build model.net and read its weights from model.path."""
+    try:
+        arrays = load_file(model.path)
+        net = ARCHITECTURES[model.arch](len(model.classes))
+        weights = {k: Tensor(v) for k, v in arrays.items() if k.startswith("layers.")}
+        if set(weights) != set(get_state_dict(net)):
+            raise ValueError(f"weights {sorted(weights)} do not fit the {model.arch} architecture")
+        load_state_dict(net, weights, verbose=False)
+    except (KeyError, ValueError, TypeError, RuntimeError, AssertionError, SafetensorError) as e:
+        raise ModelError(f"{model.path}: damaged or inconsistent model file ({e}); retrain it with "
+                         "`pic2emoji train`") from None
+    model.net = net
+    return net
