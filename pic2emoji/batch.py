@@ -14,12 +14,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import ImageError, OutputError, Pic2EmojiError
-from .formats import ANIMATED
+from .formats import PHOTO_SUFFIXES, kind_of, suffix_of
 from .convert import Options, animation, check_output, look, save_animation
 from .infer import Converter
-from .render import suffix_of
-
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
 @dataclass
@@ -119,7 +116,7 @@ def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_exist
 def convert_photo(converter: Converter, photo, out: Path, options: Options, overwrite: bool):
     """One planned photo through the net; returns the step that writes its mosaic (and returns the files
     written), for a writer thread to take. An animation is converted and written here, whole."""
-    if options.fmt in ANIMATED and (moving := animation(photo)):
+    if kind_of(options.fmt) == "animation" and (moving := animation(photo)):
         written = save_animation(converter, *moving, out, options, overwrite)
         return lambda: written
     grid, colours, background = converter.cells(photo, options.cols, options.rows, options.palette, options.method,

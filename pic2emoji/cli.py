@@ -22,9 +22,9 @@ from .convert import Options, measure, save_mosaic, text_frames, text_mosaic
 from .infer import AUTO, METHODS, PALETTES, Converter
 from .device import use_device
 from .model import ARCHITECTURES, local_model_path, model_path
+from .formats import ANSI, FORMATS, PNG, TXT, format_of, is_text
 from .pixels import parse_colour
 from .quality import describe, require as require_quality
-from .render import FORMATS, TEXT_FORMATS, format_of
 from .serve import run
 from .web import export_web
 from .train import TrainConfig, evaluate, train
@@ -216,7 +216,7 @@ def eval_command(emoji_dir, model_file, device, as_json):
 @click.option("--cols", type=click.IntRange(1, 2000), default=None,
               help=f"Grid columns; rows follow the aspect ratio.  [default: {COLS}, or the terminal's width]")
 @click.option("--rows", type=click.IntRange(1, 2000), default=None, help="Grid rows, instead of --cols.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+@click.option("--format", "fmt", type=click.Choice(tuple(FORMATS)), default=None,
               help="Output format: png, jpg, webp, html (the emoji as text, one file), txt (emoji as characters; "
                    ":name: where a file names no emoji), shortcodes (every emoji as :name:) or ansi (emoji on their "
                    "cells' colours, for terminals).  [default: from the -o extension; png for folders; txt on stdout]")
@@ -283,13 +283,13 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
         raise click.UsageError("--metrics measures one photo; give one photo, not several or a folder")
     if as_json and not metrics:
         raise click.UsageError("--json prints the metrics; add --metrics")
-    fmt = fmt or (output is None and "txt") or (not batch and format_of(output)) or "png"
-    if output is None and fmt not in TEXT_FORMATS:
+    fmt = fmt or (output is None and TXT) or (not batch and format_of(output)) or PNG
+    if output is None and not is_text(fmt):
         raise click.UsageError(f"{fmt} output needs -o FILE; stdout takes txt, shortcodes or ansi")
-    if output is None and fmt in ("txt", "ansi") and colour != "auto":
-        fmt = "ansi" if colour == "always" else "txt"
-    elif output is None and fmt == "ansi" and not sys.stdout.isatty():
-        fmt = "txt"  # --color auto: plain text into pipes and files, as ls and grep
+    if output is None and fmt in (TXT, ANSI) and colour != "auto":
+        fmt = ANSI if colour == "always" else TXT
+    elif output is None and fmt == ANSI and not sys.stdout.isatty():
+        fmt = TXT  # --color auto: plain text into pipes and files, as ls and grep
     truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit") or output is not None
     if output is None and cols is None and rows is None and sys.stdout.isatty():
         cols = max(8, min(COLS, shutil.get_terminal_size().columns // 2))
@@ -301,7 +301,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     converter = Converter(emoji_dir, model_file)
     if output is None:
         frames = text_frames(converter, inputs[0], options) if split is None else [(text_mosaic(converter, inputs[0], options), 0)]
-        play(frames, fmt == "ansi")
+        play(frames, fmt == ANSI)
     elif not batch:
         written = save_mosaic(converter, inputs[0], output, options, overwrite, sys.stderr.isatty(),
                               on_note=lambda message: say(f"note: {message}"))

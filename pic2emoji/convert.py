@@ -15,10 +15,9 @@ from tqdm import tqdm
 from .defaults import PATCH, TILE_PX
 from .errors import ImageError, OutputError
 from .files import check_replaceable, write_bytes
-from .formats import ANIMATED, VIDEO_FORMATS, hex_colour
+from .formats import FORMATS, PNG, SPLITTABLE, TXT, hex_colour, is_text, kind_of
 from .infer import AUTO, METHODS, UNREADABLE, Converter, grid_shape, to_rgb_or_rgba
 from .pixels import as_rgb, block_means, to_uint8
-from .render import FORMATS, TEXT_FORMATS
 from .video import convert_video, is_video
 
 ANIMATION_PIXELS = 400_000_000  # an animated mosaic's frames are held until it is written: ~1.2 GB at most
@@ -27,7 +26,7 @@ ANIMATION_PIXELS = 400_000_000  # an animated mosaic's frames are held until it 
 @dataclass(frozen=True)
 class Options:
     """How a photo becomes a mosaic file. The CLI's infer options mirror these fields."""
-    fmt: str = "png"           # one of render.FORMATS
+    fmt: str = PNG             # one of formats.FORMATS
     cols: int | None = None    # grid columns, rows following the aspect ratio; None: COLS (fewer for tiny photos)
     rows: int | None = None    # grid rows, instead of cols
     palette: str | None = None  # emoji allowed, one of PALETTES; None: terminal for text, all for images
@@ -45,8 +44,8 @@ class Options:
             raise OutputError(f"unknown format {self.fmt!r}; choose one of {', '.join(FORMATS)}")
         if self.method not in METHODS:
             raise OutputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if self.split is not None and self.fmt not in ("txt", "shortcodes"):
-            raise OutputError(f"--split cuts plain text, not {self.fmt}; use --format txt or shortcodes")
+        if self.split is not None and self.fmt not in SPLITTABLE:
+            raise OutputError(f"--split cuts plain text, not {self.fmt}; use --format {' or '.join(SPLITTABLE)}")
         if isinstance(self.background, str) and self.background.lower() == AUTO:
             object.__setattr__(self, "background", AUTO)
         elif self.background is not None:
@@ -54,12 +53,12 @@ class Options:
                 object.__setattr__(self, "background", as_rgb(self.background))
             except ValueError as e:
                 raise OutputError(f"background: {e}") from None
-        if self.background == AUTO and self.fmt in TEXT_FORMATS:
+        if self.background == AUTO and is_text(self.fmt):
             raise OutputError("--background auto chooses the colour behind the emoji of a picture; text is shown on "
                               "your terminal's own background: give that colour instead (e.g. --background black)")
         if self.palette is None:
-            object.__setattr__(self, "palette", "terminal" if self.fmt in TEXT_FORMATS else "all")
-        if self.background is None and self.fmt not in TEXT_FORMATS and self.method != "net" and not self.cell_colour:
+            object.__setattr__(self, "palette", "terminal" if is_text(self.fmt) else "all")
+        if self.background is None and not is_text(self.fmt) and self.method != "net" and not self.cell_colour:
             object.__setattr__(self, "background", AUTO)
 
 
@@ -78,7 +77,7 @@ def piece_path(out: Path, number: int) -> Path:
     return out.with_name(f"{out.stem}.{number}{out.suffix}")
 
 
-def text_frames(converter: Converter, photo, options: Options = Options("txt")) -> list[tuple[str, int]]:
+def text_frames(converter: Converter, photo, options: Options = Options(TXT)) -> list[tuple[str, int]]:
     """An animation's text mosaics, frame by frame, with each frame's duration in ms (steady, see
     Converter.steady); a still photo gives one frame."""
     moving = animation(photo) if not isinstance(photo, Image.Image) else None
@@ -101,7 +100,7 @@ def look(options: Options, photo, colours, background=None) -> dict:
             "truecolor": options.truecolor, "background": background}
 
 
-def text_mosaic(converter: Converter, photo, options: Options = Options("txt")) -> str:
+def text_mosaic(converter: Converter, photo, options: Options = Options(TXT)) -> str:
     """One photo's text mosaic, as stdout shows it: with `options.split`, its pieces, a blank line between."""
     grid, colours, _ = converter.cells(photo, options.cols, options.rows, options.palette, options.method,
                                        background=options.background)
@@ -169,12 +168,12 @@ def save_mosaic(converter: Converter, photo, out, options: Options = Options(), 
     """
     out = Path(out)
     check_output(photo, piece_path(out, 1) if options.split else out, overwrite)
-    if (options.fmt in VIDEO_FORMATS) != (not isinstance(photo, Image.Image) and is_video(photo)):
+    if (kind_of(options.fmt) == "video") != (not isinstance(photo, Image.Image) and is_video(photo)):
         raise OutputError(f"{out}: a video makes a video and a photo an image or text; choose an output "
                           f"name to match {Path(str(photo)).name if not isinstance(photo, Image.Image) else 'the image'}")
-    if options.fmt in VIDEO_FORMATS:
+    if kind_of(options.fmt) == "video":
         return convert_video(converter, photo, out, options, overwrite, progress, on_note)
-    if options.fmt in ANIMATED and not isinstance(photo, Image.Image):
+    if kind_of(options.fmt) == "animation" and not isinstance(photo, Image.Image):
         if moving := animation(photo):  # else a still picture, or one that cells() refuses in one line
             return save_animation(converter, *moving, out, options, overwrite, progress)
     grid, colours, background = converter.cells(photo, options.cols, options.rows, options.palette, options.method,

@@ -21,6 +21,7 @@ from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ImageError, ModelError
 from .device import cache_dir
 from .files import write_bytes
+from .formats import SHORTCODES, TXT
 from .model import Classifier, check_model_fits, jit_cache_file, load_model, load_weights, model_path
 from .pixels import as_rgb, block_means, to_uint8
 from .quality import ssim
@@ -137,7 +138,7 @@ class Converter:
         index = {f: i for i, f in enumerate(self.emoji_set.files)}
         self.tile_of = np.array([index[f] for f in self.model.classes])  # class -> its tile in the set
         self.texts = [self.emoji_set.text(i) for i in self.tile_of]  # what txt prints for each class
-        texts = {"txt": self.texts, "shortcodes": [self.emoji_set.shortcode(i) for i in self.tile_of]}
+        texts = {TXT: self.texts, SHORTCODES: [self.emoji_set.shortcode(i) for i in self.tile_of]}
         self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), texts,
                                  self.model.background, [self.emoji_set.chars[i] for i in self.tile_of])
         self._refiners, self._layers = {}, None  # background -> Refiner; class_layers once read
@@ -279,7 +280,7 @@ class Converter:
     def image(self, grid: np.ndarray, tile_px: int = TILE_PX, background=None) -> Image.Image:
         return self.renderer.image(grid, tile_px, background=background)
 
-    def text(self, grid: np.ndarray, fmt: str = "txt") -> str:
+    def text(self, grid: np.ndarray, fmt: str = TXT) -> str:
         return self.renderer.text(grid, fmt)
 
 

@@ -8,12 +8,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import ImageError, OutputError
+from .errors import ImageError, OutputError, first_line
 from .files import write_atomically
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
-CONTAINERS = {"mp4": ("mp4", "libx264"), "mov": ("mov", "libx264"), "mkv": ("matroska", "libx264"),
-              "webm": ("webm", "libvpx-vp9")}  # our format: (PyAV's container, its video codec)
+from .formats import VIDEO_SUFFIXES, format_named
 
 
 def is_video(path) -> bool:
@@ -32,11 +29,11 @@ def convert_video(converter, source, out: Path, options, overwrite: bool = False
                   on_note=lambda message: None) -> list[Path]:
     """A video to a video of mosaics at the same frame rate, written atomically; returns [out]."""
     av = _av()
-    container, codec = CONTAINERS[options.fmt]
+    container, codec = format_named(options.fmt).container
     try:
         video = av.open(str(source))
     except (av.error.FFmpegError, OSError) as e:
-        raise ImageError(f"{source}: not a readable video ({str(e)[:100]}); check the file") from None
+        raise ImageError(f"{source}: not a readable video ({first_line(e, 100)}); check the file") from None
     with video:
         if not video.streams.video:
             raise ImageError(f"{source}: holds no video stream; give a video, or a photo with an image output")
@@ -65,5 +62,5 @@ def convert_video(converter, source, out: Path, options, overwrite: bool = False
         try:
             write_atomically(out, write, replace=overwrite)
         except av.error.FFmpegError as e:
-            raise ImageError(f"{source}: could not be decoded or encoded ({str(e)[:100]})") from None
+            raise ImageError(f"{source}: could not be decoded or encoded ({first_line(e, 100)})") from None
     return [out]
