@@ -17,12 +17,10 @@ from tqdm import tqdm
 from .convert import Outcome, attempt, check_output, prepare
 from .converter import Converter
 from .errors import ImageError, OutputError, Pic2EmojiError
+from .formats import PHOTO_SUFFIXES, PNG, VIDEO_SUFFIXES, format_of, kind_of, names_of, suffix_of
 from .options import Options
-from .formats import VIDEO_FORMATS
-from .render import format_of, suffix_of
-from .video import VIDEO_SUFFIXES, is_video
+from .video import is_video
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 INPUT_SUFFIXES = PHOTO_SUFFIXES + VIDEO_SUFFIXES
 
 
@@ -75,7 +73,7 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
     """
     if options.split is not None:
         raise OutputError("--split cuts the text of one photo; give one photo and -o FILE.txt, not a folder")
-    out_dir, outcomes, options = Path(out_dir), [], options if options.fmt else replace(options, fmt="png")
+    out_dir, outcomes, options = Path(out_dir), [], options if options.fmt else replace(options, fmt=PNG)
 
     def record(index: int, outcome: Outcome):
         outcomes.append((index, outcome))
@@ -124,10 +122,10 @@ def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_exist
 def options_for(photo, options: Options) -> Options:
     """A photo's options in a batch: the batch's; a video becomes a video, in the batch's format if that
     is a video format, else in its own (.avi and .m4v as MP4)."""
-    if not is_video(photo) or options.fmt in VIDEO_FORMATS:
+    if not is_video(photo) or kind_of(options.fmt) == "video":
         return options
-    own = format_of(photo)
-    return replace(options, fmt=own if own in VIDEO_FORMATS else VIDEO_FORMATS[0])
+    own, films = format_of(photo), names_of("video")
+    return replace(options, fmt=own if own in films else films[0])
 
 
 def local(converter: Converter, jobs, out_dir: Path, options: Options, overwrite: bool, record) -> None:

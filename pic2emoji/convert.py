@@ -19,7 +19,7 @@ from .converter import Converter
 from .defaults import MAX_CELLS, MAX_MOSAIC_PIXELS, PATCH
 from .errors import ImageError, OutputError, Pic2EmojiError
 from .files import check_replaceable, write_bytes
-from .formats import ANIMATED, IMAGE_FORMATS, VIDEO_FORMATS, hex_colour
+from .formats import PNG, TXT, hex_colour, kind_of, names_of
 from .options import Options
 from .photo import UNREADABLE, animation, check_frames, grid_of, grid_shape
 from .quality import fidelity
@@ -60,7 +60,7 @@ def look(options: Options, photo, colours, background=None) -> dict:
             "truecolor": options.truecolor, "background": background}
 
 
-def text_mosaic(converter: Converter, photo, options: Options = Options("txt")) -> str:
+def text_mosaic(converter: Converter, photo, options: Options = Options(TXT)) -> str:
     """One photo's text mosaic, as stdout shows it: with `options.split`, its pieces, a blank line between."""
     grid, colours, _ = converter.cells(photo, options)
     if options.split is None:
@@ -68,7 +68,7 @@ def text_mosaic(converter: Converter, photo, options: Options = Options("txt")) 
     return "\n".join(piece + "\n" for piece in converter.renderer.pieces(grid, options.fmt, options.split))
 
 
-def text_frames(converter: Converter, photo, options: Options = Options("txt")) -> list[tuple[str, int]]:
+def text_frames(converter: Converter, photo, options: Options = Options(TXT)) -> list[tuple[str, int]]:
     """An animation's or a video's text mosaics, frame by frame, with each frame's duration in ms (steady,
     see Converter.frames); a still photo gives one frame."""
     moving = frames_of(photo, options)
@@ -131,22 +131,22 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
     its mosaic and returns the files written. A still photo goes through the net here and its mosaic is
     drawn and written by the step, so that a batch can draw one photo while the next is in the net; an
     animation or a video is converted and written here, whole."""
-    video, still_out = not isinstance(photo, Image.Image) and is_video(photo), options.fmt not in ANIMATED
-    if (video and still_out and options.fmt not in VIDEO_FORMATS) or (options.fmt in VIDEO_FORMATS and
+    video, still_out = not isinstance(photo, Image.Image) and is_video(photo), kind_of(options.fmt) != "animation"
+    if (video and still_out and kind_of(options.fmt) != "video") or (kind_of(options.fmt) == "video" and
                                                                        not video and not _moving(photo)):
         name = Path(str(photo)).name if not isinstance(photo, Image.Image) else "the image"
-        raise OutputError(f"{out}: a video makes a video or an animation ({', '.join(ANIMATED)}), and a still photo "
+        raise OutputError(f"{out}: a video makes a video or an animation ({', '.join(names_of('animation'))}), and a still photo "
                           f"an image or text; choose an output name to match {name}")
     check_drawable(out, None if video else grid_of(photo, options.cols, options.rows), options)
-    if options.fmt in VIDEO_FORMATS and video:  # a film to a film, a frame at a time
+    if kind_of(options.fmt) == "video" and video:  # a film to a film, a frame at a time
         with Film(photo) as film:
             if film.has_audio:
                 on_note(f"{photo}: its audio is not carried over; the mosaic film is silent")
             options = options.for_source(film.width, grid_shape(film.width, film.height, options.cols, options.rows)[1])
             write_film(out, options.fmt, drawn(converter, film, options, progress, film.count), film.rate, overwrite)
         return lambda: [out]
-    moving = frames_of(photo, options) if options.fmt in VIDEO_FORMATS or not still_out else None
-    if moving is not None and options.fmt in VIDEO_FORMATS:  # an animation to a film: each frame its duration
+    moving = frames_of(photo, options) if kind_of(options.fmt) == "video" or not still_out else None
+    if moving is not None and kind_of(options.fmt) == "video":  # an animation to a film: each frame its duration
         frames, durations, _ = moving
         options = options.for_source(frames[0].width, grid_shape(*frames[0].size, options.cols, options.rows)[1])
         write_film(out, options.fmt, drawn(converter, frames, options, progress, len(frames)),
@@ -177,7 +177,7 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
 def check_drawable(out: Path, shape, options: Options) -> None:
     """Refuse, before any work, a picture of more than MAX_MOSAIC_PIXELS (the renderer would refuse it
     once the grid is made)."""
-    if shape is None or options.fmt not in IMAGE_FORMATS or options.tile_px is None or shape[0] * shape[1] > MAX_CELLS:
+    if shape is None or kind_of(options.fmt) not in ("image", "animation") or options.tile_px is None or shape[0] * shape[1] > MAX_CELLS:
         return  # (a grid beyond MAX_CELLS is refused as the photo is read, saying what fits)
     pixels = shape[0] * shape[1] * options.tile_px ** 2
     if pixels > MAX_MOSAIC_PIXELS:
@@ -222,7 +222,7 @@ def measure(converter: Converter, photo, options: Options = Options()) -> dict:
     """How faithful the photo's mosaic is (quality.fidelity: dE@2, dE@1, cell-PSNR, SSIM@6) and how many
     distinct emoji it uses; the mosaic is the one `options` makes (same input, same mosaic; a picture's
     where no format is given)."""
-    options = options if options.fmt else options.for_output("mosaic.png")
+    options = options if options.fmt else replace(options, fmt=PNG)
     pixels, shape, background = converter.pixels(photo, options)
     grid, colours, _ = converter.cells(pixels, replace(options, background=background))
     backgrounds = converter.renderer.backgrounds(grid, colours) if options.cell_colour else None

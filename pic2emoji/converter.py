@@ -18,6 +18,7 @@ from .background import choose_background, class_layers
 from .defaults import PATCH, TILE_PX
 from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ModelError
+from .formats import SHORTCODES, TXT
 from .modelfile import check_model_fits, load_model, load_weights, model_path
 from .options import AUTO, Options
 from .photo import cut_patches, is_transparent, on_grid
@@ -47,7 +48,7 @@ class Converter:
         index = {f: i for i, f in enumerate(self.emoji_set.files)}
         self.tile_of = np.array([index[f] for f in self.model.classes])  # class -> its tile in the set
         self.texts = [self.emoji_set.text(i) for i in self.tile_of]  # what txt prints for each class
-        texts = {"txt": self.texts, "shortcodes": [self.emoji_set.shortcode(i) for i in self.tile_of]}
+        texts = {TXT: self.texts, SHORTCODES: [self.emoji_set.shortcode(i) for i in self.tile_of]}
         self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), texts,
                                  self.model.background, [self.emoji_set.chars[i] for i in self.tile_of])
         self.classifier = Classifier(lambda: load_weights(self.model), len(self.model.classes),
@@ -157,5 +158,5 @@ class Converter:
     def image(self, grid: np.ndarray, tile_px: int = TILE_PX, background=None):
         return self.renderer.image(grid, tile_px, background=background)
 
-    def text(self, grid: np.ndarray, fmt: str = "txt") -> str:
+    def text(self, grid: np.ndarray, fmt: str = TXT) -> str:
         return self.renderer.text(grid, fmt)

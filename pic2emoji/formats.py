@@ -1,25 +1,138 @@
-"""The formats a mosaic is shared in, beyond the PNG and the text of render.py: JPEG and WebP images,
-one self-contained HTML file, ANSI colour for terminals, and the cell colours they can sit on.
+"""The output formats, one record each in FORMATS, and the pure functions that make their bytes.
 
-All pure functions of the grid, the classes' texts and tiles, and the photo's colour in each cell.
+A format is its name, the file names that ask for it, its kind and the function that encodes it; the
+CLI's choices and help, the batch's suffixes and Renderer.encode all read the table, so a new format is
+one record here. The encoders are pure functions of the grid, the classes' texts and tiles, and the
+photo's colour in each cell: they take the Renderer as it is (its image, text, rgba), so nothing here
+imports render.py. Videos are written frame by frame by video.py, from their record's container.
 """
 import base64
 import html
 import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
 
-from .pixels import to_uint8
+from .errors import OutputError
+from .pixels import as_rgb, to_uint8
 
-# Output formats by file extension; the text formats are also what stdout takes.
-SUFFIXES = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".gif": "gif", ".txt": "txt",
-            ".html": "html", ".htm": "html", ".ans": "ansi", ".mp4": "mp4", ".mov": "mov", ".mkv": "mkv",
-            ".webm": "webm"}
-VIDEO_FORMATS = ("mp4", "mov", "mkv", "webm")  # through PyAV, the optional extra
-IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "gif": "GIF"}  # ours -> Pillow's
-ANIMATED = ("png", "webp", "gif")  # an animation in, to one of these, gives an animation out (APNG for png)
+KINDS = ("image", "animation", "text", "video", "page")  # animation: an image that animates when its photo
+# does (APNG for png); text: what stdout takes; page: one HTML file
 CONTRAST = 48  # levels of luminance kept between an emoji and the colour behind it, so it stays visible
+PNG_LEVEL = 1  # zlib level: the fastest; mosaics of a few hundred repeated tiles gain little from more
+PAGE_TILE_PX = 32  # a custom emoji's image inside an HTML page
+
+
+@dataclass(frozen=True)
+class Format:
+    """One output format: what it is called, which file names ask for it, and how it is made."""
+    name: str                  # what --format takes
+    suffixes: tuple            # file names it writes (the first), then the others that ask for it
+    kind: str                  # one of KINDS
+    about: str                 # one phrase for help texts
+    encode: Callable | None = None  # (renderer, grid, this Format, Look) -> the file's bytes; None: video.py
+    pillow: str | None = None  # Pillow's name for it
+    lossy: bool = False        # takes --quality
+    container: tuple | None = None  # a video's (PyAV's container, its video codec)
+    cell_colours: bool = False  # always on its cells' colours, whether or not they are asked for
+    splits: bool = False       # plain text, which --split may cut on row boundaries
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a mosaic is drawn beyond its grid: what Renderer.encode hands a format's encoder."""
+    tile_px: int               # pixels per emoji in pictures
+    backgrounds: np.ndarray | None  # (rows, cols, 3): each cell's colour behind its emoji, or None
+    background: tuple | None   # the colour behind every emoji where cells have none; None: the model's
+    title: str                 # an HTML page's
+    quality: int               # lossy formats', 1-100
+    truecolor: bool            # ANSI: 24-bit colour escapes, else xterm's 256 colours
+
+
+def encode_image(renderer, grid: np.ndarray, fmt: Format, look: Look) -> bytes:
+    return image_bytes(renderer.image(grid, look.tile_px, look.backgrounds, look.background), fmt.name, look.quality)
+
+
+def encode_text(renderer, grid: np.ndarray, fmt: Format, look: Look) -> bytes:
+    return renderer.text(grid, fmt.name).encode("utf-8")
+
+
+def encode_ansi(renderer, grid: np.ndarray, fmt: Format, look: Look) -> bytes:
+    if look.backgrounds is None:
+        raise OutputError("ANSI colour needs the photo's colours; convert a photo, not a bare grid")
+    return ansi(grid, renderer.texts[TXT], look.backgrounds, look.truecolor).encode("utf-8")
+
+
+def encode_page(renderer, grid: np.ndarray, fmt: Format, look: Look) -> bytes:
+    tile_png = lambda c: image_bytes(Image.fromarray(renderer.rgba([c], PAGE_TILE_PX)[0]), PNG)
+    return html_page(grid, renderer.chars, tile_png, look.title, look.backgrounds,
+                     as_rgb(look.background, renderer.background)).encode("utf-8")
+
+
+PNG, TXT, SHORTCODES, ANSI = "png", "txt", "shortcodes", "ansi"  # the formats other modules need by name
+ANIMATES, FILM = "emoji tiles; animated from an animation", "a film of mosaics, from a video"
+# A file name asks for the first format that lists its suffix: .txt for txt, whose shortcodes write .txt too.
+FORMATS = {f.name: f for f in (
+    Format(PNG, (".png",), "animation", ANIMATES, encode_image, pillow="PNG"),
+    Format("jpg", (".jpg", ".jpeg"), "image", "emoji tiles", encode_image, pillow="JPEG", lossy=True),
+    Format("webp", (".webp",), "animation", ANIMATES, encode_image, pillow="WEBP", lossy=True),
+    Format("gif", (".gif",), "animation", ANIMATES, encode_image, pillow="GIF"),
+    Format("html", (".html", ".htm"), "page", "the emoji as text, one file", encode_page),
+    Format(TXT, (".txt",), "text", "emoji as characters; :name: where a file names no emoji", encode_text,
+           splits=True),
+    Format(SHORTCODES, (".txt",), "text", "every emoji as :name:", encode_text, splits=True),
+    Format(ANSI, (".ans",), "text", "emoji on their cells' colours, for terminals", encode_ansi, cell_colours=True),
+    Format("mp4", (".mp4",), "video", FILM, container=("mp4", "libx264")),
+    Format("mov", (".mov",), "video", FILM, container=("mov", "libx264")),
+    Format("mkv", (".mkv",), "video", FILM, container=("matroska", "libx264")),
+    Format("webm", (".webm",), "video", FILM, container=("webm", "libvpx-vp9")),
+)}
+READ_ONLY = {"image": (".bmp", ".tif", ".tiff"), "video": (".avi", ".m4v")}  # inputs no format writes
+
+
+def suffixes_read(*kinds: str) -> tuple:
+    """The suffixes of the inputs of these kinds: their formats', then those only read."""
+    written = tuple(s for f in FORMATS.values() if f.kind in kinds for s in f.suffixes)
+    return written + tuple(s for kind in kinds for s in READ_ONLY.get(kind, ()))
+
+
+PHOTO_SUFFIXES = suffixes_read("image", "animation")  # what a folder of photos is walked for
+VIDEO_SUFFIXES = suffixes_read("video")
+SPLITTABLE = tuple(f.name for f in FORMATS.values() if f.splits)
+
+
+def format_named(name: str) -> Format:
+    """The record of the format called `name`; an OutputError naming the formats for any other name."""
+    if name not in FORMATS:
+        raise OutputError(f"unknown format {name!r}; choose one of {', '.join(FORMATS)}")
+    return FORMATS[name]
+
+
+def kind_of(name: str) -> str:
+    return format_named(name).kind
+
+
+def is_text(name: str) -> bool:
+    """Whether the format is text, which stdout takes."""
+    return kind_of(name) == "text"
+
+
+def names_of(*kinds: str) -> list[str]:
+    return [f.name for f in FORMATS.values() if f.kind in kinds]
+
+
+def format_of(path) -> str | None:
+    """The format a file name asks for by its extension (.png, .jpg, .webp, .html, .txt, .ans, ...), or None."""
+    suffix = Path(path).suffix.lower()
+    return next((f.name for f in FORMATS.values() if suffix in f.suffixes), None)
+
+
+def suffix_of(name: str) -> str:
+    """The extension of a format's files: both plain text formats write .txt."""
+    return format_named(name).suffixes[0]
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -50,16 +163,17 @@ def cell_colours(photo_colours: np.ndarray, coverage: np.ndarray, ink: np.ndarra
     return to_uint8(np.clip(np.where(close, np.where(fits, away, other), behind), 0, 255))
 
 
-def image_bytes(image: Image.Image, fmt: str, quality: int = 90, png_level: int = 1) -> bytes:
+def image_bytes(image: Image.Image, fmt: str, quality: int = 90, png_level: int = PNG_LEVEL) -> bytes:
     return animation_bytes([image], [], 0, fmt, quality, png_level)
 
 
-def animation_bytes(frames: list, durations: list, loop: int, fmt: str, quality: int = 90, png_level: int = 1) -> bytes:
+def animation_bytes(frames: list, durations: list, loop: int, fmt: str, quality: int = 90,
+                    png_level: int = PNG_LEVEL) -> bytes:
     """Images as one file: an animation of `frames` shown for `durations` ms each when there are several."""
-    out, options = io.BytesIO(), {"compress_level": png_level} if fmt == "png" else {"quality": quality}
+    out, options = io.BytesIO(), {"compress_level": png_level} if fmt == PNG else {"quality": quality}
     if len(frames) > 1:
         options.update(save_all=True, append_images=frames[1:], duration=durations, loop=loop)
-    frames[0].save(out, format=IMAGE_FORMATS[fmt], **options)
+    frames[0].save(out, format=format_named(fmt).pillow, **options)
     return out.getvalue()
 
 

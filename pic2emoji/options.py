@@ -8,9 +8,8 @@ from pathlib import Path
 
 from .defaults import TILE_PX
 from .errors import OutputError
-from .formats import VIDEO_FORMATS
+from .formats import FORMATS, PNG, SPLITTABLE, format_of, is_text, kind_of, suffix_of
 from .pixels import as_rgb
-from .render import FORMATS, TEXT_FORMATS, format_of, suffix_of
 
 METHODS = ("refine", "net", "lookup")  # refine: the net's choice, then the mosaic refined as a whole (refine.py)
 PALETTES = ("all", "terminal")  # terminal: one-code-point emoji, which keep text grids aligned, and plain text
@@ -20,7 +19,7 @@ AUTO = "auto"  # background=AUTO: the grey behind the emoji chosen for each phot
 @dataclass(frozen=True)
 class Options:
     """How a photo becomes a mosaic file. The CLI's infer options mirror these fields."""
-    fmt: str | None = None     # one of render.FORMATS; None: the one the output's name asks for (for_output)
+    fmt: str | None = None     # one of formats.FORMATS; None: the one the output's name asks for (for_output)
     cols: int | None = None    # grid columns, rows following the aspect ratio; None: COLS (fewer for tiny photos)
     rows: int | None = None    # grid rows, instead of cols
     palette: str | None = None  # emoji allowed, one of PALETTES; None: terminal for text, all for images
@@ -42,8 +41,8 @@ class Options:
             raise OutputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         if self.palette is not None and self.palette not in PALETTES:
             raise OutputError(f"unknown palette {self.palette!r}; choose one of {', '.join(PALETTES)}")
-        if self.split is not None and self.fmt is not None and self.fmt not in ("txt", "shortcodes"):
-            raise OutputError(f"--split cuts plain text, not {self.fmt}; use --format txt or shortcodes")
+        if self.split is not None and self.fmt is not None and self.fmt not in SPLITTABLE:
+            raise OutputError(f"--split cuts plain text, not {self.fmt}; use --format {' or '.join(SPLITTABLE)}")
         if isinstance(self.background, str) and self.background.lower() == AUTO:
             object.__setattr__(self, "background", AUTO)
         elif self.background is not None:
@@ -53,9 +52,9 @@ class Options:
                 raise OutputError(f"background: {e}") from None
         if self.fmt is None:
             return  # the rest follows the format, once it is known
-        if self.tile_px is None and self.fmt not in VIDEO_FORMATS:
+        if self.tile_px is None and kind_of(self.fmt) != "video":
             object.__setattr__(self, "tile_px", TILE_PX)
-        text = self.fmt in TEXT_FORMATS
+        text = is_text(self.fmt)
         if self.background == AUTO and text:
             raise OutputError("--background auto chooses the colour behind the emoji of a picture; text is shown on "
                               "your terminal's own background: give that colour instead (e.g. --background black)")
@@ -73,7 +72,7 @@ class Options:
             if suffix and named is None:
                 raise OutputError(f"{out}: unknown extension {suffix!r}; name the file with a mosaic format's "
                                   f"extension or give the format ({', '.join(FORMATS)})")
-            return replace(self, fmt=named or "png")
+            return replace(self, fmt=named or PNG)
         if named is not None and named != self.fmt and suffix_of(self.fmt) != suffix:
             raise OutputError(f"{out}: the extension {suffix} names {named}, not {self.fmt}; name the file "
                               f"{Path(out).stem}{suffix_of(self.fmt)} or leave the format to the name")

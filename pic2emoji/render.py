@@ -1,33 +1,17 @@
 """Render a grid of class indices as a mosaic: an image of emoji tiles, or lines of emoji text.
 
 Model-free (no tinygrad): it takes the grid and, from the Renderer, the tiles and the texts of the
-classes. Every output format is drawn here, and text is cut here into pieces that fit a chat message.
+classes. Images are drawn here and any format's file made through its encoder in the format table
+(formats.py); text is cut here into pieces that fit a chat message.
 """
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
 from .defaults import MAX_MOSAIC_PIXELS, TILE_PX
 from .errors import OutputError
 from .files import write_bytes
-from .formats import IMAGE_FORMATS, SUFFIXES, animation_bytes, ansi, cell_colours, html_page, image_bytes
+from .formats import TXT, Look, animation_bytes, cell_colours, format_named
 from .pixels import as_rgb, composite, resize_tiles, to_uint8
-
-FORMATS = ("png", "jpg", "webp", "gif", "html", "txt", "shortcodes", "ansi", "mp4", "mov", "mkv", "webm")
-TEXT_FORMATS = ("txt", "shortcodes", "ansi")  # txt: emoji as characters; shortcodes: :name:, for chats;
-# ansi: emoji on their cells' colours, as terminal escapes
-PNG_LEVEL = 1  # zlib level: the fastest; mosaics of a few hundred repeated tiles gain little from more
-
-
-def format_of(path) -> str | None:
-    """The format a file name asks for by its extension (.png, .jpg, .webp, .html, .txt, .ans), or None."""
-    return SUFFIXES.get(Path(path).suffix.lower())
-
-
-def suffix_of(fmt: str) -> str:
-    """The extension of a format's files: both plain text formats write .txt."""
-    return {"shortcodes": ".txt"}.get(fmt) or next(s for s, f in SUFFIXES.items() if f == fmt)
 
 
 def split_text(text: str, limit: int, fix: str = "make the rows shorter") -> list[str]:
@@ -51,11 +35,11 @@ class Renderer:
     `tiles(classes)` returns the RGBA tiles of those classes; it is asked only for the tiles a mosaic
     shows (a set's lazy reader, so a folder of 1898 emoji costs the few hundred a photo uses), and each
     face (a tile at one size, on the background) is made once and kept for later mosaics. `texts` holds,
-    for each of TEXT_FORMATS, the text of every class.
+    for each plain text format (txt, shortcodes: formats.py), the text of every class.
     """
     def __init__(self, tiles, texts: dict[str, list[str]], background, chars=None):
         self.tiles, self.texts, self.background = tiles, texts, tuple(background)
-        self.chars = chars if chars is not None else texts["txt"]  # None where a class is a custom image
+        self.chars = chars if chars is not None else texts[TXT]  # None where a class is a custom image
         self._faces = {}  # tile_px -> {class: face}
         self._rgba = {}  # tile_px -> {class: RGBA tile at that size}, for faces on cell colours
 
@@ -97,7 +81,7 @@ class Renderer:
             cells[r] = to_uint8(composite(tiles[inverse.reshape(grid.shape)[r]], backgrounds[r][:, None, None, :]))
         return Image.fromarray(cells.transpose(0, 2, 1, 3, 4).reshape(rows * t, cols * t, 3))
 
-    def text(self, grid: np.ndarray, fmt: str = "txt") -> str:
+    def text(self, grid: np.ndarray, fmt: str = TXT) -> str:
         """One line per grid row, one emoji per cell, each line ending in a newline."""
         texts = self.texts[fmt]
         return "".join("".join(texts[c] for c in row) + "\n" for row in grid)
@@ -112,22 +96,17 @@ class Renderer:
     def encode(self, grid: np.ndarray, fmt: str, tile_px: int = TILE_PX, colours: np.ndarray | None = None,
                cell_colour: bool = False, title: str = "mosaic", quality: int = 90, truecolor: bool = True,
                background=None) -> bytes:
-        """The bytes of a mosaic file in one of FORMATS. `colours`: the photo's mean colour in each cell
-        (rows, cols, 3), which ANSI (always) and `cell_colour` mosaics put behind the emoji; `background`:
-        the colour behind the emoji in images and HTML pages (None: the model's)."""
-        backgrounds = self.backgrounds(grid, colours) if colours is not None and (cell_colour or fmt == "ansi") else None
-        if fmt == "ansi":
-            if backgrounds is None:
-                raise OutputError("ANSI colour needs the photo's colours; convert a photo, not a bare grid")
-            return ansi(grid, self.texts["txt"], backgrounds, truecolor).encode("utf-8")
-        if fmt in TEXT_FORMATS:
-            return self.text(grid, fmt).encode("utf-8")
-        if fmt == "html":
-            tile_png = lambda c: image_bytes(Image.fromarray(self.rgba([c], 32)[0]), "png")
-            return html_page(grid, self.chars, tile_png, title, backgrounds, as_rgb(background, self.background)).encode("utf-8")
-        if fmt in IMAGE_FORMATS:
-            return image_bytes(self.image(grid, tile_px, backgrounds, background), fmt, quality, PNG_LEVEL)
-        raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        """The bytes of a mosaic file in one of formats.FORMATS but a video's, made by its encoder there.
+        `colours`: the photo's mean colour in each cell (rows, cols, 3), which ANSI (always) and
+        `cell_colour` mosaics put behind the emoji; `background`: the colour behind the emoji in images
+        and HTML pages (None: the model's)."""
+        record = format_named(fmt)
+        if record.encode is None:
+            raise OutputError(f"{fmt} is a video's format, written frame by frame from a video (video.py)")
+        wanted = colours is not None and (cell_colour or record.cell_colours)
+        look = Look(tile_px=tile_px, backgrounds=self.backgrounds(grid, colours) if wanted else None,
+                    background=background, title=title, quality=quality, truecolor=truecolor)
+        return record.encode(self, grid, record, look)
 
     def encode_animation(self, grids: list, colours: list, durations: list, loop: int, fmt: str,
                          tile_px: int = TILE_PX, cell_colour: bool = False, quality: int = 90,
@@ -135,7 +114,7 @@ class Renderer:
         """An animated GIF, APNG or WebP of one mosaic per frame, each shown for its duration (ms)."""
         frames = [self.image(grid, tile_px, self.backgrounds(grid, c) if cell_colour else None, background)
                   for grid, c in zip(grids, colours)]
-        return animation_bytes(frames, durations, loop, fmt, quality, PNG_LEVEL)
+        return animation_bytes(frames, durations, loop, fmt, quality)
 
     def write(self, grid: np.ndarray, path, fmt: str, tile_px: int = TILE_PX, overwrite: bool = False, **look) -> None:
         """Write the mosaic to `path` atomically: never half a file, even on a full disk; an existing

@@ -41,6 +41,7 @@ from PIL import Image
 
 from .defaults import PATCH, TILE_PX
 from .errors import Pic2EmojiError, ServeError
+from .formats import PNG
 from .photo import cut_patches
 from .pixels import upsample_cells
 from .web import CAMERA, PAGE, file_bytes, page_config, web_files
@@ -310,7 +311,7 @@ class Handler(BaseHTTPRequestHandler):
         if grid.ndim != 2 or not (1 <= grid.shape[0] <= 200 and 1 <= grid.shape[1] <= 200) or grid.dtype.kind != "i" \
                 or grid.min() < 0 or grid.max() >= classes:
             raise ClientError(400, f"grid must be 1 to 200 rows of 1 to 200 class indices each, from 0 to {classes - 1}")
-        self.send(self.server.converter.renderer.encode(grid, "png", TILE_PX), "image/png")
+        self.send(self.server.converter.renderer.encode(grid, PNG, TILE_PX), "image/png")
 
     def send_json(self, obj, status: int):
         self.send(json.dumps(obj, ensure_ascii=False).encode(), "application/json", status=status)

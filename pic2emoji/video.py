@@ -10,10 +10,8 @@ from pathlib import Path
 
 from .errors import ImageError, OutputError, first_line
 from .files import write_atomically
+from .formats import VIDEO_SUFFIXES, format_named
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
-CONTAINERS = {"mp4": ("mp4", "libx264"), "mov": ("mov", "libx264"), "mkv": ("matroska", "libx264"),
-              "webm": ("webm", "libvpx-vp9")}  # our format: (PyAV's container, its video codec)
 # The encoders look this many frames ahead (x264's default, 40, held ~700 MB of 2304×1728 frames for a
 # file of the same size: docs/BENCHMARKS.md).
 LOOKAHEAD = {"libx264": {"rc-lookahead": "8"}, "libvpx-vp9": {"lag-in-frames": "8"}}
@@ -66,10 +64,10 @@ class Film:
 
 
 def write_film(out: Path, fmt: str, mosaics, rate, overwrite: bool = False, durations=None) -> None:
-    """Encode the mosaics (PIL images, lazily) as a film in `fmt` (one of CONTAINERS), atomically: at
+    """Encode the mosaics (PIL images, lazily) as a film in `fmt` (a video format), atomically: at
     `rate` frames a second, or each shown for its duration in ms where `durations` are given."""
     av = _av()
-    container, codec = CONTAINERS[fmt]
+    container, codec = format_named(fmt).container
 
     def write(temp):
         with av.open(temp, "w", format=container) as film:

@@ -1,4 +1,6 @@
-"""Outputs people share: JPEG/WebP, one HTML file, ANSI colour, cell colours, animations; each read back."""
+"""Outputs people share: JPEG/WebP, one HTML file, ANSI colour, cell colours, animations; each read back.
+The format table is the one place that names them."""
+import ast
 import os
 import re
 from pathlib import Path
@@ -7,12 +9,37 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from pic2emoji.formats import CONTRAST, cell_colours, luminance, xterm_256
+import pic2emoji
+from pic2emoji.formats import CONTRAST, FORMATS, cell_colours, format_of, luminance, suffix_of, xterm_256
 
 from browser import CHROMIUM
 from conftest import halves, needs, one_line_error, run, solid
 
 ANSI = re.compile(r"\x1b\[48;(?:2;(\d+);(\d+);(\d+)|5;(\d+))m")
+
+
+def format_names_written_outside_the_table(package: Path) -> list[str]:
+    """Each whole string constant that is a format's name, in any module of `package` but formats.py."""
+    names, found = {"png", "jpg", "webp", "gif", "html", "txt", "shortcodes", "ansi", "mp4", "mov", "mkv", "webm"}, []
+    for module in sorted(package.glob("*.py")):
+        if module.name == "formats.py":
+            continue
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in names:
+                found.append(f"{module.name}:{node.lineno}: {node.value!r}")
+    return found
+
+
+def test_each_format_is_named_in_the_table_only(tmp_path):
+    assert set(FORMATS) == {"png", "jpg", "webp", "gif", "html", "txt", "shortcodes", "ansi", "mp4", "mov", "mkv", "webm"}
+    assert format_names_written_outside_the_table(Path(pic2emoji.__file__).parent) == []
+    (tmp_path / "elsewhere.py").write_text('fmt = "webp" if animated else "png"\nnote = "a png"\n')
+    assert format_names_written_outside_the_table(tmp_path) == ["elsewhere.py:1: 'webp'", "elsewhere.py:1: 'png'"]
+
+
+def test_both_text_formats_write_txt_files():
+    assert [suffix_of(f) for f in ("png", "txt", "shortcodes")] == [".png", ".txt", ".txt"]
+    assert format_of("m.TXT") == "txt" and format_of("m.shortcodes") is None and format_of("m") is None
 
 
 @pytest.mark.parametrize("name, pillow", [("m.jpg", "JPEG"), ("m.jpeg", "JPEG"), ("m.webp", "WEBP"), ("m.gif", "GIF")])

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from pic2emoji.errors import OutputError
-from pic2emoji.render import Renderer, format_of, split_text, suffix_of
+from pic2emoji.render import Renderer, split_text
 
 from conftest import one_line_error, run, solid
 
@@ -34,11 +34,6 @@ def test_image_size_and_colours():
 def test_text_lines():
     assert renderer().text(np.array([[0, 1], [1, 1]])) == "🟥⬜\n⬜⬜\n"
     assert renderer().text(np.array([[0, 2]]), "shortcodes") == ":red_square::b:\n"
-
-
-def test_both_text_formats_write_txt_files():
-    assert [suffix_of(f) for f in ("png", "txt", "shortcodes")] == [".png", ".txt", ".txt"]
-    assert format_of("m.TXT") == "txt" and format_of("m.shortcodes") is None and format_of("m") is None
 
 
 @pytest.mark.parametrize("limit", [3, 4, 7, 8, 11, 12, 100])

@@ -1,0 +1,23 @@
+"""What several commands share: the --model and --device options, colours given on the command line,
+and `say`, which writes what people read to stderr (stdout is for results)."""
+from functools import partial
+from pathlib import Path
+
+import click
+
+from .pixels import parse_colour
+
+say = partial(click.echo, err=True)  # messages for people, and progress bars on a terminal, go to stderr
+
+
+def colour_option(ctx, param, text: str) -> tuple[int, int, int]:
+    try:
+        return parse_colour(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+model_option = click.option("--model", "model_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                            help="Model file.  [default: models/<set name>.safetensors, or the shipped one]")
+device_option = click.option("--device", default=None,
+                             help="tinygrad device (CPU, CL, METAL, CUDA, ...).  [default: tinygrad's choice]")
