@@ -136,7 +136,7 @@ class EmojiCamServer(ThreadingHTTPServer):
             grid = self.converter.classifier(patches, self.allowed).reshape(rows, cols)
         finished = time.perf_counter()
         stages = {"decode": (decoded - start) * 1e3, "wait": (started - decoded) * 1e3, "net": (finished - started) * 1e3}
-        if self.method == "refine":  # numpy only, outside the lock: the slow part (docs/BENCHMARKS.md)
+        if self.method == "refine":  # numpy only, outside the lock: the other frame's net need not wait (cost: docs/BENCHMARKS.md)
             grid = self.converter.refiner(patches, (rows, cols), grid, self.allowed)
             stages["refine"] = (time.perf_counter() - finished) * 1e3
         if client is not None:  # one grid after another per client, even with two of its frames in flight
