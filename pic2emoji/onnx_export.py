@@ -8,9 +8,9 @@ cells.onnx: what a browser has in hand, a camera frame drawn at k px per cell as
   ->
     cells   float32 (rows·cols, 3, k, k)   each cell's pixels in [0, 1], row by row
     view    float32 (rows·cols, 108)       each cell's 6×6 block means (0..255) once brought to 36×36:
-                                           data.oracle_view, what the steady rule compares
+                                           views.view_of, what the steady rule compares
 
-net.onnx: the model's net on any number of those cells, and the steady rule (Converter.steady)
+net.onnx: the model's net on any number of those cells, and the steady rule (views.steady)
     cells, up                              as above, for the cells to classify
     view    float32 (M, 108)               their views
     previous int32 (M,)                    each cell's emoji on screen, or -1 for none
@@ -20,19 +20,18 @@ net.onnx: the model's net on any number of those cells, and the steady rule (Con
     pick    int32 (M,)                     the plain arg-max (what `infer --method net` would pick)
 
 Each cell is brought to 36×36 by nearest neighbour (pixels.nearest_pattern, as serve.py does) with two
-products by the 0/1 matrix `up`: exact, and far cheaper than gathering pixels (measured with
-onnxruntime on one core: 27 ms for a 54×72 frame, where Gather took 66). A palette leaves the classes
-it does not allow out of the class layer. rows, cols, k and M are free dimensions: one pair of graphs
-serves any grid and any band of it. Written with the `onnx` package from the model's own weights; opset
-OPSET.
+products by the 0/1 matrix `up`: exact, and far cheaper than gathering pixels (docs/BENCHMARKS.md). A
+palette leaves the classes it does not allow out of the class layer. rows, cols, k and M are free
+dimensions: one pair of graphs serves any grid and any band of it. Written with the `onnx` package from
+the model's own weights; opset OPSET.
 """
 import numpy as np
 
-from .defaults import PATCH
-from .views import STEADY, STEADY_NOISE
+from .defaults import PATCH, VIEW, VIEW_SIZE
 from .modelfile import Model
 from .net import flatten, same
 from .pixels import nearest_pattern
+from .views import STEADY, STEADY_NOISE
 
 OPSET = 17
 IR_VERSION = 8  # read by onnxruntime 1.14 and later, onnxruntime-web included
@@ -98,20 +97,22 @@ def cells_graph():
     g.node("Reshape", g.node("Transpose", grid, perm=[1, 3, 0, 2, 4]),  # (rows, cols, 3, k, k), row by row
            g.node("Concat", g.ints(-1, 3), k, k, axis=0), out="cells")
     # 6×6 block means of the 36×36 patch straight from the k×k cell: blocks · cell · blocksᵀ, where
-    # blocks (6, k) is up's rows averaged six at a time; in oracle_view's (6, 6, 3) order, 0..255
-    blocks = g.node("ReduceMean", g.node("Reshape", "up", g.node("Concat", g.ints(6, 6), k, axis=0)), axes=[1], keepdims=0)
+    # blocks (6, k) is up's rows averaged six at a time; in views.view_of's (6, 6, 3) order, 0..255
+    rows_per_block = PATCH // VIEW
+    blocks = g.node("ReduceMean", g.node("Reshape", "up", g.node("Concat", g.ints(VIEW, rows_per_block), k, axis=0)),
+                    axes=[1], keepdims=0)
     view = g.node("MatMul", g.node("MatMul", blocks, "cells"), g.node("Transpose", blocks, perm=[1, 0]))
-    view = g.node("Reshape", g.node("Transpose", view, perm=[0, 2, 3, 1]), g.ints(-1, 108))
+    view = g.node("Reshape", g.node("Transpose", view, perm=[0, 2, 3, 1]), g.ints(-1, VIEW_SIZE))
     g.node("Mul", view, g.const("to_255", np.float32(255)), out="view")
     return g.model("pic2emoji cells", [_tensor("frame", "UINT8", [1, "height", "width", 4]), _tensor("up", "FLOAT", [PATCH, "k"])],
-                   [_tensor("cells", "FLOAT", ["cells", 3, "k", "k"]), _tensor("view", "FLOAT", ["cells", 108])])
+                   [_tensor("cells", "FLOAT", ["cells", 3, "k", "k"]), _tensor("view", "FLOAT", ["cells", VIEW_SIZE])])
 
 
 def net_graph(model: Model, class_views: np.ndarray, allowed: np.ndarray | None = None, margin: float = STEADY,
               noise: float = STEADY_NOISE):
     """net.onnx (see the module's docstring) for a model with its weights loaded. class_views: each
-    class's (108,) view (Converter.class_blocks); allowed: a bool per class (a palette); margin and
-    noise: the steady rule's, as Converter.steady."""
+    class's (108,) view (Converter.views_on); allowed: a bool per class (a palette); margin and
+    noise: the steady rule's, as views.steady."""
     from onnx import TensorProto
     from tinygrad.nn.state import get_state_dict
     g, net = _Graph(), model.net
@@ -141,7 +142,7 @@ def net_graph(model: Model, class_views: np.ndarray, allowed: np.ndarray | None 
     g.node("Where", keep, old, pick, out="class")
     return g.model(f"pic2emoji {model.arch} {model.emoji_set}",
                    [_tensor("cells", "FLOAT", ["cells", 3, "k", "k"]), _tensor("up", "FLOAT", [PATCH, "k"]),
-                    _tensor("view", "FLOAT", ["cells", 108]), _tensor("previous", "INT32", ["cells"])],
+                    _tensor("view", "FLOAT", ["cells", VIEW_SIZE]), _tensor("previous", "INT32", ["cells"])],
                    [_tensor("class", "INT32", ["cells"]), _tensor("pick", "INT32", ["cells"])])
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .defaults import TILE_PX
+from .defaults import PATCH, TILE_PX, VIEW_SIZE
 from .errors import OutputError
 from .files import umask, write_bytes
 from .formats import hex_colour
@@ -33,10 +33,11 @@ ATLAS_COLUMNS = 64
 
 def page_config(converter, rows: int, cols: int, palette: str = "terminal", mode: str = "browser") -> dict:
     """What the page reads from config.json. In server mode there are no models and no atlas: the
-    server classifies frames and draws the PNG."""
+    server classifies frames and draws the PNG. The page types no sizes of its own: the net sees a
+    cell as `patch`×`patch` px, and a cell's view (what the change test compares) is `view_size` numbers."""
     model = converter.model
     return {"mode": mode, "rows": rows, "cols": cols, "camera": CAMERA, "col_choices": COL_CHOICES,
-            "palette": palette, "emoji": converter.texts, "change": CHANGE,
+            "patch": PATCH, "view_size": VIEW_SIZE, "palette": palette, "emoji": converter.texts, "change": CHANGE,
             "background": hex_colour(model.background),  # behind the grid: what the emoji were chosen for
             "model": {"file": Path(model.path).name, "arch": model.arch, "emoji_set": model.emoji_set,
                       "accuracy": model.accuracy}}

@@ -1,6 +1,6 @@
 import numpy as np
 
-from pic2emoji.pixels import block_means, composite, to_uint8
+from pic2emoji.pixels import block_means, composite, nearest_pattern, to_uint8, upsample_cells
 
 
 def test_to_uint8_rounds_and_clips():
@@ -25,3 +25,13 @@ def test_block_means_of_bytes_are_the_float_means_exactly():
     images = np.random.default_rng(1).integers(0, 256, (5, 72, 72, 3), dtype=np.uint8)
     for block in (1, 6, 36, 72):
         np.testing.assert_array_equal(block_means(images, block), block_means(images.astype(np.float32), block))
+
+
+def test_nearest_pattern_takes_the_pixel_under_each_output_pixel_centre():
+    assert nearest_pattern(8).tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3,
+                                           4, 4, 4, 4, 5, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7, 7]
+    assert nearest_pattern(36).tolist() == list(range(36)) and nearest_pattern(1).tolist() == [0] * 36
+    image = np.arange(2 * 5 * 3 * 5, dtype=np.int32).reshape(10, 15, 1)  # 2×3 cells of 5 px
+    up = upsample_cells(image, (2, 3))
+    assert up.shape == (72, 108, 1)
+    assert np.array_equal(up[40, 36:72, 0], image[5 + nearest_pattern(5)[40 - 36], 5 + nearest_pattern(5), 0])
