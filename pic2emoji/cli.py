@@ -79,23 +79,23 @@ def main(debug):
 
 
 @main.command("build-set")
-@click.argument("font", type=click.Path(dir_okay=False))
+@click.argument("source", type=click.Path())
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--size", type=click.IntRange(8, 512), default=72, help="Tile size in pixels.")
 @click.option("--skin-tones", is_flag=True, help="Keep the skin-tone variants (left out by default).")
 @click.option("--pick", type=click.IntRange(1), default=None,
               help="Keep only this many terminal-safe emoji, chosen for colour and shape diversity.")
 @click.option("--force", is_flag=True, help="Replace the images already in OUT_DIR.")
-def build_set_command(font, out_dir, size, skin_tones, pick, force):
-    """Render every emoji a colour emoji FONT draws into OUT_DIR, one PNG per emoji.
+def build_set_command(source, out_dir, size, skin_tones, pick, force):
+    """Render every emoji a colour font or a folder of SVG emoji (SOURCE) draws into OUT_DIR, one PNG each.
 
     \b
     pic2emoji build-set /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf my_noto
+    pic2emoji build-set twemoji/dist/svg my_twemoji   # SVGs named 1f600.svg ...; pip install 'pic2emoji[svg]'
     """
-    built = build_set(font, out_dir, size=size, skin_tones=skin_tones, pick=pick, force=force,
+    built = build_set(source, out_dir, size=size, skin_tones=skin_tones, pick=pick, force=force,
                       progress=sys.stderr.isatty())
-    say(f"wrote {built.count} emoji from {built.font_name} ({built.version}) to {built.out_dir}; "
-        f"{built.skipped} not drawn by this font")
+    say(built.summary())
 
 
 @main.command("train")
