@@ -118,7 +118,8 @@ def build_set_command(source, out_dir, size, skin_tones, pick, force):
               help="The net: tinyconv (the seed), tinyconv-r64 (its class layer at rank 64: 4× faster), "
                    "tinyconv-s2r64 (also a stride-2 first convolution: 6× faster, a little less exact).")
 @click.option("--init", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Start from this model's weights (same set): e.g. a tinyconv-r64 from a trained tinyconv.")
+              help="Start from this model's weights: e.g. a tinyconv-r64 from a trained tinyconv, or another set's "
+                   "model (its convolutions, and the emoji both sets have by name).")
 @device_option
 @click.option("--workers", type=click.IntRange(1, 256), default=None,
               help="Processes making training batches.  [default: one per core, less one]")

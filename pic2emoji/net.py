@@ -73,16 +73,22 @@ class TinyConvNet:
         weight = last.weight.numpy() if self.rank is None else last.weight.numpy() @ self.layers[-2].weight.numpy()
         return weight, last.bias.numpy()
 
-    def start_from(self, other: "TinyConvNet") -> None:
-        """Take another TinyConvNet's weights (same classes, any rank): the convolutions as they are (first
-        with first, second with second), the class layer exactly or, to a lower rank, as its best
-        approximation (truncated SVD)."""
+    def start_from(self, other: "TinyConvNet", rows: np.ndarray | None = None) -> None:
+        """Take another TinyConvNet's weights (any rank): the convolutions as they are (first with first,
+        second with second), the class layer exactly or, to a lower rank, as its best approximation
+        (truncated SVD). `rows`: for a net of other classes (another emoji set), the row of `other`'s
+        class layer each of this net's classes takes, -1 where `other` has no such class: those start
+        from the mean row, with a little noise so that they part."""
         for mine, theirs in zip(self.convolutions(), other.convolutions()):
             if mine.weight.shape != theirs.weight.shape:
                 continue  # another first convolution: it starts afresh, the rest starts trained
             mine.weight.assign(theirs.weight.contiguous()).realize()
             mine.bias.assign(theirs.bias.contiguous()).realize()
         weight, bias = other.class_layer()
+        if rows is not None:
+            known, noise = rows >= 0, np.random.default_rng(0).normal(0, weight.std() / 10, (len(rows), FEATURES))
+            weight = np.where(known[:, None], weight[np.maximum(rows, 0)], weight.mean(0) + noise).astype(np.float32)
+            bias = np.where(known, bias[np.maximum(rows, 0)], bias.mean()).astype(np.float32)
         self.layers[-1].bias.assign(Tensor(bias)).realize()
         if self.rank is None:
             self.layers[-1].weight.assign(Tensor(weight)).realize()

@@ -34,7 +34,7 @@ class TrainConfig:
     warmup: int = 100
     seed: int = 0                 # seeds the weights, every batch and the held-out set
     arch: str = "tinyconv"        # a name of net.ARCHITECTURES
-    init: str | None = None       # start from this model's weights (same classes; a lower rank by SVD)
+    init: str | None = None       # start from this model's weights (any set: shared classes by name)
     background: tuple = BACKGROUND  # behind the emoji; the model keeps it for rendering
     merge_threshold: float = 8.0  # look-alikes closer than this (RMS at 12×12) become one class
     rotate: float = 10.0          # degrees, ±
@@ -90,12 +90,18 @@ def held_out_set(maker: SampleMaker, config: TrainConfig):
     return maker.held_out(per_emoji=max(1, math.ceil(config.held_out / len(maker.tiles))))
 
 
-def check_init(path, classes) -> None:
-    """Refuse, before any work, a starting model whose classes are not these (read from its metadata only)."""
+def init_rows(path, classes) -> np.ndarray | None:
+    """Which class of the starting model each of `classes` continues: None where its classes are these
+    (the same set), else a row index per class, -1 for a class it lacks (another set names its emoji by
+    the same code points). Read from the metadata only, before any work."""
     meta = read_metadata(path)
-    if meta.get("format") != FORMAT or json.loads(meta.get("classes", "[]")) != list(classes):
-        raise ModelError(f"{path}: cannot start from this model: it was not trained on these {len(classes)} classes "
-                         "(same emoji set, background and look-alike threshold); leave out --init")
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{path}: cannot start from this file: it is not a pic2emoji model; leave out --init")
+    theirs = json.loads(meta.get("classes", "[]"))
+    if theirs == list(classes):
+        return None
+    index = {name: i for i, name in enumerate(theirs)}
+    return np.array([index.get(name, -1) for name in classes])
 
 
 def accuracy(classifier: Classifier, patches, labels) -> tuple[float, np.ndarray]:
@@ -158,8 +164,7 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log, workers) ->
     labels, classes, chars, merged = classes_of(emoji_set, config)
     if config.steps is None:
         config = replace(config, steps=min(6000, max(1000, 3 * len(classes))))
-    if config.init and not resume:
-        check_init(config.init, classes)
+    rows = init_rows(config.init, classes) if config.init and not resume else None
     maker = sample_maker(emoji_set, config)
     patches, answers = held_out_set(maker, config)
     first = int(model.training["steps_done"]) if resume else 0
@@ -172,7 +177,10 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log, workers) ->
     if not resume:
         model = new_model(config.arch, emoji_set.name, classes, chars, merged, config.background, config.seed)
         if config.init:
-            model.net.start_from(load_model(config.init).net)
+            model.net.start_from(load_model(config.init).net, rows)
+            if rows is not None:
+                log(f"starting from {config.init}: its convolutions, and {(rows >= 0).sum()} of these "
+                    f"{len(classes)} classes by name")
     optimizer = Adam(get_parameters(model.net), lr=config.lr)
     moments = optimizer.m + optimizer.v
     if saved:

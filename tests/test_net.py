@@ -78,3 +78,20 @@ def test_start_from_copies_or_factors_the_class_layer():
     np.testing.assert_array_equal(strided.layers[0].weight.numpy(), first)
     np.testing.assert_array_equal(strided.layers[3].weight.numpy(), full.layers[3].weight.numpy())
     np.testing.assert_allclose(strided.class_layer()[0], weight, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("rank", [None, 64])
+def test_a_net_of_other_classes_starts_from_the_shared_ones(rank):
+    """Another emoji set: the convolutions as they are, each shared class's row of the class layer, and
+    for a class the other net lacks a row of its own near the mean (to a rank's precision)."""
+    other = TinyConvNet(5)
+    net = TinyConvNet(4, rank)
+    rows = np.array([3, -1, 0, -1])
+    net.start_from(other, rows)
+    for mine, theirs in zip(net.convolutions(), other.convolutions()):
+        assert np.array_equal(mine.weight.numpy(), theirs.weight.numpy())
+    (weight, bias), (w, b) = net.class_layer(), other.class_layer()
+    np.testing.assert_allclose(weight[[0, 2]], w[[3, 0]], atol=1e-5)
+    np.testing.assert_allclose(bias, [b[3], b.mean(), b[0], b.mean()], atol=1e-6)
+    assert not np.allclose(weight[1], weight[3])  # the new classes part from the start
+    assert np.abs(weight[1] - w.mean(0)).max() < np.abs(w - w.mean(0)).max()

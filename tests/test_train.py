@@ -122,11 +122,21 @@ def test_a_low_rank_model_starts_from_a_trained_one(tiny_set, tiny_config, tiny_
     assert model.arch == "tinyconv-r64" and model.net.rank == 64 and model.training["config"]["init"] == str(tiny_model)
 
 
-def test_init_from_a_model_of_other_classes_is_refused(tiny_set, tiny_config, tmp_path):
-    config = replace(tiny_config, init=str(model_path("noto-small")))
-    with pytest.raises(ModelError, match="noto-small.safetensors: cannot start from this model"):
+def test_init_from_another_set_takes_the_shared_classes(tiny_set, tiny_config, tmp_path):
+    """The tiny set is a part of noto-small's emoji: every class starts from noto-small's row for it."""
+    said = []
+    config = replace(tiny_config, init=str(model_path("noto-small")), steps=2, eval_every=2)
+    train(tiny_set, tmp_path / "m.safetensors", config, progress=False, log=said.append)
+    shared = len(set(load_model(model_path("noto-small")).classes) & set(load_model(tmp_path / "m.safetensors").classes))
+    assert shared > 0 and any(f"and {shared} of these" in line for line in said), said
+
+
+def test_init_from_a_file_that_is_no_model_is_refused_before_work(tiny_set, tiny_config, tmp_path):
+    (tmp_path / "notes.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    config = replace(tiny_config, init=str(tmp_path / "notes.safetensors"))
+    with pytest.raises(ModelError, match="notes.safetensors: cannot start from this file: it is not a pic2emoji model"):
         train(tiny_set, tmp_path / "m.safetensors", config, progress=False)
-    assert list(tmp_path.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.safetensors"]
 
 
 @pytest.mark.slow
