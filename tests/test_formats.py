@@ -140,53 +140,6 @@ def test_html_opens_offline_as_an_aligned_grid_of_copyable_emoji(tiny_set, tiny_
         browser.close()
 
 
-def make_video(path, colours, rate=10, size=(64, 48)):
-    av = needs("av")  # the video extra, in the test extra
-    with av.open(str(path), "w") as film:
-        stream = film.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        for colour in colours:
-            film.mux(stream.encode(av.VideoFrame.from_image(Image.new("RGB", size, colour))))
-        film.mux(stream.encode())
-    return path
-
-
-@pytest.mark.parametrize("name", ["m.mp4", "m.webm"])
-def test_a_video_gives_a_video_of_mosaics_at_its_frame_rate(tiny_set, tiny_model, tmp_path, name):
-    import av
-    source = make_video(tmp_path / "in.mp4", [(230, 30, 30)] * 3 + [(30, 60, 230)] * 3)
-    result = run("infer", tiny_set, source, "--model", tiny_model, "-o", tmp_path / name, "--cols", 4, "--tile-px", 8)
-    assert result.exit_code == 0, result.output
-    with av.open(str(tmp_path / name)) as film:
-        stream = film.streams.video[0]
-        frames = [frame.to_ndarray(format="rgb24") for frame in film.decode(stream)]
-        assert float(stream.average_rate) == pytest.approx(10) and len(frames) == 6
-    assert frames[0].shape == (24, 32, 3)  # 4 × 3 cells of 8 px
-    assert frames[0].mean((0, 1))[0] > frames[0].mean((0, 1))[2] and frames[-1].mean((0, 1))[2] > frames[-1].mean((0, 1))[0]
-
-
-def test_a_video_keeps_the_background_auto_chose_for_its_first_frame(tiny_set, tiny_model, tmp_path):
-    import av
-    source = make_video(tmp_path / "in.mp4", [(48, 48, 48)] * 3 + [(200, 200, 200)] * 3, size=(128, 96))
-    result = run("infer", tiny_set, source, "--model", tiny_model, "-o", tmp_path / "m.mp4", "--cols", 4, "--tile-px", 32)
-    assert result.exit_code == 0, result.output
-    with av.open(str(tmp_path / "m.mp4")) as film:
-        corners = [frame.to_ndarray(format="rgb24")[1, 1].astype(int) for frame in film.decode(film.streams.video[0])]
-    assert len(corners) == 6 and all(max(c) < 60 for c in corners), corners  # dark, as the first frames need, to the end
-
-
-def test_videos_and_photos_do_not_mix_and_pyav_is_named_when_missing(tiny_set, tiny_model, tmp_path, monkeypatch):
-    photo = solid(tmp_path / "p.png", (0, 0, 200))
-    one_line_error(run("infer", tiny_set, photo, "--model", tiny_model, "-o", tmp_path / "m.mp4"), "a video makes a video")
-    import builtins
-    real = builtins.__import__
-    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
-                        if name == "av" else real(name, *a, **k))
-    (tmp_path / "in.mp4").write_bytes(b"not really a video")
-    one_line_error(run("infer", tiny_set, tmp_path / "in.mp4", "--model", tiny_model, "-o", tmp_path / "m.mp4"),
-                   "pip install 'pic2emoji[video]'")
-
-
 def test_an_animation_as_text_gives_every_frame(tiny_set, tiny_model, tmp_path):
     frames = [Image.new("RGB", (120, 90), colour) for colour in [(230, 30, 30), (30, 60, 230), (30, 200, 60)]]
     frames[0].save(tmp_path / "in.gif", save_all=True, append_images=frames[1:], duration=[100, 200, 300], loop=0)
