@@ -151,3 +151,15 @@ def dark_scene(size=(144, 108)) -> Image.Image:
     pixels = np.full((size[1], size[0], 3), 48, np.uint8)
     pixels[20:50, 20:60], pixels[60:90, 80:130] = (90, 30, 30), (30, 36, 90)
     return Image.fromarray(pixels)
+
+
+def make_video(path, colours, rate=10, size=(64, 48)):
+    """A short H.264 film of flat frames, one per colour (PyAV: the video extra, in the test extra)."""
+    av = needs("av")
+    with av.open(str(path), "w") as film:
+        stream = film.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for colour in colours:
+            film.mux(stream.encode(av.VideoFrame.from_image(Image.new("RGB", size, colour))))
+        film.mux(stream.encode())
+    return path

@@ -1,7 +1,7 @@
 """One photo into its mosaic: what measure scores (save_mosaic's own tests are in test_options and test_cli)."""
 import numpy as np
 
-from conftest import GREY, dark_scene, halves, needs
+from conftest import GREY, dark_scene, halves, make_video, needs
 
 
 def test_measure_scores_the_mosaic_it_makes(converter, tmp_path):
@@ -46,18 +46,6 @@ def test_a_mosaic_too_large_to_draw_is_refused_before_any_work(converter, tmp_pa
         prepare(converter, photo, tmp_path / "x.png", Options("png", cols=200, tile_px=512))
 
 
-def _film(path, colours, rate=10, size=(64, 48)):
-    av = needs("av")
-    from PIL import Image
-    with av.open(str(path), "w") as film:
-        stream = film.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        for colour in colours:
-            film.mux(stream.encode(av.VideoFrame.from_image(Image.new("RGB", size, colour))))
-        film.mux(stream.encode())
-    return path
-
-
 def test_animations_and_videos_go_to_every_animated_format(converter, tmp_path):
     """GIF to MP4 and WebM with each frame's duration kept; MP4 to GIF, APNG and WebP at its frame rate."""
     import av
@@ -70,7 +58,7 @@ def test_animations_and_videos_go_to_every_animated_format(converter, tmp_path):
         with av.open(str(tmp_path / name)) as film:
             times = [round(float(f.time), 2) for f in film.decode(film.streams.video[0])]
         assert times == [0.0, 0.1, 0.3], name  # each frame when the GIF shows it
-    film = _film(tmp_path / "in.mp4", [(230, 30, 30)] * 2 + [(30, 60, 230)] * 2)
+    film = make_video(tmp_path / "in.mp4", [(230, 30, 30)] * 2 + [(30, 60, 230)] * 2)
     for name in ("b.gif", "b.png", "b.webp"):
         save_mosaic(converter, film, tmp_path / name, _options(cols=4, tile_px=8))
         with Image.open(tmp_path / name) as out:
@@ -94,7 +82,7 @@ def _options(**settings):
 
 def test_a_video_to_text_gives_its_frames_at_its_rate(converter, tmp_path):
     from pic2emoji.convert import text_frames
-    film = _film(tmp_path / "in.mp4", [(230, 30, 30)] * 2 + [(30, 60, 230)] * 2)
+    film = make_video(tmp_path / "in.mp4", [(230, 30, 30)] * 2 + [(30, 60, 230)] * 2)
     frames = text_frames(converter, film, _options(fmt="txt", cols=4))
     assert [duration for _, duration in frames] == [100] * 4
     assert all(len(text.splitlines()) == 3 for text, _ in frames) and frames[0][0] != frames[-1][0]

@@ -8,18 +8,7 @@ from PIL import Image
 from pic2emoji.errors import ImageError
 from pic2emoji.video import Film, write_film
 
-from conftest import needs, one_line_error, run, solid
-
-
-def make_video(path, colours, rate=10, size=(64, 48)):
-    av = needs("av")  # the video extra, in the test extra
-    with av.open(str(path), "w") as film:
-        stream = film.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
-        for colour in colours:
-            film.mux(stream.encode(av.VideoFrame.from_image(Image.new("RGB", size, colour))))
-        film.mux(stream.encode())
-    return path
+from conftest import make_video, needs, one_line_error, run, solid
 
 
 @pytest.mark.parametrize("name", ["m.mp4", "m.webm"])
