@@ -30,6 +30,7 @@ def test_size_option(tmp_path):
     assert load_emoji_set(tmp_path / "out", size=32).images.shape == (1, 32, 32, 4)
 
 
+@pytest.mark.slow
 def test_reproduces_the_shipped_noto_set(tmp_path):
     built = build_set(NOTO, tmp_path / "noto", progress=False)
     shipped = sorted(p.name for p in (shipped_dir("emoji_sets") / "noto").glob("*.png"))

@@ -36,6 +36,7 @@ def test_evaluate_reproduces_the_training_accuracy(tiny_model, tiny_set):
     assert report["classes"] == 12 and report["samples"] == 120
 
 
+@pytest.mark.slow
 def test_interrupt_saves_a_checkpoint_and_resume_finishes(tiny_set, tiny_config, tmp_path, monkeypatch):
     import pic2emoji.train as training
     out = tmp_path / "m.safetensors"
@@ -122,6 +123,7 @@ def test_a_low_rank_model_starts_from_a_trained_one(tiny_set, tiny_config, tiny_
     assert model.arch == "tinyconv-r64" and model.net.rank == 64 and model.training["config"]["init"] == str(tiny_model)
 
 
+@pytest.mark.slow
 def test_init_from_another_set_takes_the_shared_classes(tiny_set, tiny_config, tmp_path):
     """The tiny set is a part of noto-small's emoji: every class starts from noto-small's row for it."""
     said = []
