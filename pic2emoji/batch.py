@@ -9,17 +9,16 @@ rest go on.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .convert import Outcome, attempt, check_output, prepare
+from .convert import Outcome, attempt, check_output, film_options, names_folder, prepare
 from .converter import Converter
 from .errors import ImageError, OutputError, Pic2EmojiError
-from .formats import PHOTO_SUFFIXES, PNG, VIDEO_SUFFIXES, format_of, kind_of, names_of, suffix_of
+from .formats import PHOTO_SUFFIXES, VIDEO_SUFFIXES, format_of, suffix_of
 from .options import Options
-from .video import is_video
 
 INPUT_SUFFIXES = PHOTO_SUFFIXES + VIDEO_SUFFIXES
 
@@ -73,7 +72,8 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
     """
     if options.split is not None:
         raise OutputError("--split cuts the text of one photo; give one photo and -o FILE.txt, not a folder")
-    out_dir, outcomes, options = Path(out_dir), [], options if options.fmt else replace(options, fmt=PNG)
+    check_folder(out_dir)
+    out_dir, outcomes = Path(out_dir), []
 
     def record(index: int, outcome: Outcome):
         outcomes.append((index, outcome))
@@ -96,6 +96,16 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
     return report
 
 
+def check_folder(out_dir) -> None:
+    """Refuse, before any work, an output for several mosaics that is a file, or that a file's name
+    (mosaic.png) makes look like one: a folder of that name would surprise."""
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise OutputError(f"{out_dir}: is a file, and the mosaics of several photos go into a folder; give a folder")
+    if not names_folder(out_dir) and format_of(out_dir):
+        raise OutputError(f"{out_dir}: names a {format_of(out_dir)} file, and the mosaics of several photos go "
+                          f"into a folder; give a folder (e.g. {Path(out_dir).stem}/), or one photo")
+
+
 def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_existing: bool, progress: bool, record,
             on_note):
     """(index in the listing, photo, its mosaic) of each photo to convert, lazily; the photos skipped or
@@ -103,7 +113,7 @@ def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_exist
     planned_outs = set()
     listing = tqdm(photos_in(inputs, out_dir, on_note), desc="converting", unit="photo", disable=not progress)
     for index, (photo, relative) in enumerate(listing):
-        mine = options_for(photo, options)
+        mine = film_options(photo, options)
         out = out_dir / relative.with_suffix(suffix_of(mine.fmt))
         try:
             if out in planned_outs:
@@ -117,15 +127,6 @@ def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_exist
             record(index, Outcome(photo, error=str(e)))
             continue
         yield index, photo, out, mine
-
-
-def options_for(photo, options: Options) -> Options:
-    """A photo's options in a batch: the batch's; a video becomes a video, in the batch's format if that
-    is a video format, else in its own (.avi and .m4v as MP4)."""
-    if not is_video(photo) or kind_of(options.fmt) == "video":
-        return options
-    own, films = format_of(photo), names_of("video")
-    return replace(options, fmt=own if own in films else films[0])
 
 
 def local(converter: Converter, jobs, out_dir: Path, options: Options, overwrite: bool, record) -> None:

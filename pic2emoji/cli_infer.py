@@ -14,10 +14,10 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from .batch import convert_all
-from .cli_options import colour_option, device_option, model_option, say
+from .batch import check_folder, convert_all
+from .cli_options import colour_option, device_option, model_option, on_terminal, say
 from .cluster import RayEngine
-from .convert import measure, save_mosaic, text_frames, text_mosaic
+from .convert import measure, names_folder, piece_path, save_mosaic, target, text_frames, text_mosaic
 from .converter import Converter
 from .defaults import COLS, TILE_PX
 from .device import use_device
@@ -72,13 +72,15 @@ def check_usage(inputs, output, fmt, cols, rows, metrics, as_json, overwrite, sk
         raise click.UsageError("--overwrite and --skip-existing contradict each other; pick one")
     if cols and rows:
         raise click.UsageError("give --cols or --rows, not both: the other follows the photo's aspect ratio")
-    batch = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs) or (output is not None and output.is_dir())
+    batch = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs)
     if batch and output is None:
         raise click.UsageError("several photos or a folder need -o OUT_DIR for the mosaics")
-    if output is not None and not batch and not fmt and output.suffix and not format_of(output):
+    if batch:
+        check_folder(output)  # before any work: not a file, nor a file's name
+    elif output is not None and not names_folder(output) and not fmt and Path(output).suffix and not format_of(output):
         others = ", ".join(s for s in WRITTEN if s not in VIDEOS)
-        raise click.UsageError(f"{output}: unknown extension {output.suffix!r}; use {others} or a video's "
-                               f"{', '.join(VIDEOS)}, or name the format with --format")
+        raise click.UsageError(f"{output}: unknown extension {Path(output).suffix!r}; use {others} or a video's "
+                               f"{', '.join(VIDEOS)}, or name the format with --format (or end a folder's name with /)")
     if ray_address and not (ray_address in ("local", "auto") or ":" in ray_address):
         raise click.UsageError(f"--ray {ray_address}: not a Ray address; give auto, ray://HOST:PORT or HOST:PORT "
                                "(a word right after --ray is taken as the address: put --ray after the inputs)")
@@ -104,8 +106,9 @@ def stdout_format(fmt: str, colour: str) -> str:
 @click.command("infer")
 @click.argument("emoji_dir")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help=f"Output file ({', '.join(WRITTEN)}), or folder for several inputs.  [default: text to stdout]")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help=f"Output file ({', '.join(WRITTEN)}), or folder (one that exists, or a name ending in /): each "
+                   "mosaic in it named after its photo.  [default: text to stdout]")
 @model_option
 @click.option("--cols", type=click.IntRange(1, 2000), default=None,
               help=f"Grid columns; rows follow the aspect ratio.  [default: {COLS}, or the terminal's width]")
@@ -162,7 +165,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     pic2emoji infer noto photo.jpg -o mosaic.png --metrics --method lookup   # compare settings
     """
     batch = check_usage(inputs, output, fmt, cols, rows, metrics, as_json, overwrite, skip_existing, ray_address)
-    fmt = fmt or (output is None and TXT) or (not batch and format_of(output)) or PNG
+    fmt = fmt or (output is None and TXT) or None  # else each file's follows its name or is PNG (convert.target)
     if output is None:
         fmt = stdout_format(fmt, colour)
         if cols is None and rows is None and sys.stdout.isatty():
@@ -170,6 +173,8 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit") or output is not None
     options = Options(fmt=fmt, cols=cols, rows=rows, palette=palette, tile_px=tile_px, split=split,
                       cell_colour=cell_colour, quality=quality, truecolor=truecolor, method=method, background=background)
+    if output is not None and not batch:
+        out, options = target(inputs[0], output, options)  # a folder takes the mosaic named after the photo
     if metrics:
         require_quality()
     engine = ray_address and RayEngine(None if ray_address == "local" else ray_address)  # without Ray, said first
@@ -178,14 +183,18 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     if output is None:
         frames = text_frames(converter, inputs[0], options) if split is None else [(text_mosaic(converter, inputs[0], options), 0)]
         play(frames, fmt == ANSI)
+    elif not batch and skip_existing and (piece_path(out, 1) if split else out).exists():
+        say(f"kept {out}: it exists, and --skip-existing leaves it")
     elif not batch:
-        written = save_mosaic(converter, inputs[0], output, options, overwrite, sys.stderr.isatty(),
+        written = save_mosaic(converter, inputs[0], out, options, overwrite, on_terminal(),
                               on_note=lambda message: say(f"note: {message}"))
         if split:
             last = f" … {written[-1].name}" if len(written) > 1 else ""
             say(f"wrote {len(written)} text piece(s) of at most {split} characters: {written[0]}{last}")
+        elif on_terminal():
+            say(f"wrote {written[0]}")
     else:
-        report = convert_all(converter, inputs, output, options, overwrite, skip_existing, sys.stderr.isatty(),
+        report = convert_all(converter, inputs, output, options, overwrite, skip_existing, on_terminal(),
                              on_error=lambda message: tqdm.write(f"error: {message}", file=sys.stderr),
                              on_note=lambda message: tqdm.write(f"note: {message}", file=sys.stderr),
                              engine=engine)

@@ -1,5 +1,6 @@
 """What several commands share: the --model and --device options, colours given on the command line,
 and `say`, which writes what people read to stderr (stdout is for results)."""
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -8,6 +9,12 @@ import click
 from .pixels import parse_colour
 
 say = partial(click.echo, err=True)  # messages for people, and progress bars on a terminal, go to stderr
+
+
+def on_terminal() -> bool:
+    """Whether someone watches stderr: progress bars, what is happening and what was written are said
+    only then (a script's log stays quiet)."""
+    return sys.stderr.isatty()
 
 
 def colour_option(ctx, param, text: str) -> tuple[int, int, int]:

@@ -263,3 +263,29 @@ def test_background_colour_and_auto_from_the_command_line(tiny_set, tiny_model, 
     assert refused.stdout == ""
     bad = run("infer", tiny_set, night, "--model", tiny_model, "--background", "nocolour", "-o", tmp_path / "x.png")
     assert bad.exit_code == 2 and "nocolour" in bad.output and not (tmp_path / "x.png").exists()
+
+
+# --- where the mosaic goes ------------------------------------------------------------------------------
+
+def test_an_output_folder_takes_one_photo_named_after_it(tiny_set, tiny_model, tmp_path):
+    photo = solid(tmp_path / "cat.jpg", (200, 30, 30))
+    args = ["infer", tiny_set, photo, "--model", tiny_model, "--cols", 4]
+    assert run(*args, "-o", f"{tmp_path / 'new'}/").exit_code == 0
+    assert (tmp_path / "new").is_dir() and Image.open(tmp_path / "new" / "cat.png").size == (128, 96)
+    assert run(*args, "-o", tmp_path / "new", "--format", "txt").exit_code == 0  # a folder that exists
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["cat.png", "cat.txt"]
+    kept = run(*args, "-o", tmp_path / "new", "--skip-existing")
+    assert kept.exit_code == 0 and "kept" in kept.stderr
+
+
+def test_a_folder_of_photos_into_a_file_name_is_refused_before_anything_is_made(tiny_set, tiny_model, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    solid(photos / "a.png", (200, 30, 30))
+    one_line_error(run("infer", tiny_set, photos, "--model", tiny_model, "-o", tmp_path / "one.png"), "one.png",
+                   "names a png file", "folder")
+    (tmp_path / "notes.txt").write_text("mine")
+    one_line_error(run("infer", tiny_set, photos, "--model", tiny_model, "-o", tmp_path / "notes.txt"), "is a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "photos"]
+    assert run("infer", tiny_set, photos, "--model", tiny_model, "-o", f"{tmp_path / 'one.png'}/").exit_code == 0
+    assert (tmp_path / "one.png" / "a.png").is_file()  # a slash says it is a folder whatever its name
