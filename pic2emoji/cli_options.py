@@ -25,6 +25,7 @@ def colour_option(ctx, param, text: str) -> tuple[int, int, int]:
 
 
 model_option = click.option("--model", "model_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                            help="Model file.  [default: models/<set name>.safetensors, or the shipped one]")
+                            help="Model file.  [default: the one train wrote (models/<set>.safetensors beside the "
+                                 "set's folder; for a shipped set, in ~/.local/share/pic2emoji/models), else the shipped one]")
 device_option = click.option("--device", default=None,
                              help="tinygrad device (CPU, CL, METAL, CUDA, ...).  [default: tinygrad's choice]")
