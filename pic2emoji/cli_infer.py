@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from tqdm import tqdm
 
 from .batch import check_folder, convert_all
@@ -21,7 +22,7 @@ from .convert import measure, names_folder, piece_path, save_mosaic, target, tex
 from .converter import Converter
 from .defaults import COLS, TILE_PX
 from .device import use_device
-from .formats import ANSI, FORMATS, PNG, TXT, format_of, is_text, names_of
+from .formats import ANSI, FORMATS, PNG, TXT, format_of, is_text, names_of, suffix_of
 from .options import AUTO, METHODS, PALETTES, Options
 from .quality import describe, require as require_quality
 
@@ -95,12 +96,26 @@ def check_usage(inputs, output, fmt, cols, rows, metrics, as_json, overwrite, sk
 
 def stdout_format(fmt: str, colour: str) -> str:
     """The text format stdout gets: --color always or never turns plain text and ANSI into each other;
-    auto gives ANSI only to a terminal, as ls and grep do."""
+    auto gives ANSI only to a terminal, as ls and grep do (and says so, once, when it was asked for)."""
     if not is_text(fmt):
         raise click.UsageError(f"{fmt} output needs -o FILE; stdout takes {listed(names_of('text'))}")
     if fmt in (TXT, ANSI) and colour != "auto":
         return ANSI if colour == "always" else TXT
-    return TXT if fmt == ANSI and not sys.stdout.isatty() else fmt
+    if fmt == ANSI and not sys.stdout.isatty():
+        say(f"note: stdout is not a terminal, so {ANSI} is plain text; add --color always to keep the colours")
+        return TXT
+    return fmt
+
+
+def note_unused(options: Options) -> None:
+    """One line naming the options given that do nothing for the format chosen."""
+    context = click.get_current_context()
+    given = [p for p in ("cell_colour", "quality", "tile_px")
+             if context.get_parameter_source(p) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+    unused = options.unused(*given)
+    if unused:
+        flags = listed([f"--{name.replace('_', '-')}" for name in unused], "and")
+        say(f"note: {flags} {'does' if len(unused) == 1 else 'do'} nothing for {options.fmt or PNG} output; left out")
 
 
 @click.command("infer")
@@ -116,7 +131,9 @@ def stdout_format(fmt: str, colour: str) -> str:
 @click.option("--format", "fmt", type=click.Choice(tuple(FORMATS)), default=None,
               help=f"Output format: {described()}.  [default: from the -o extension; {PNG} for folders; {TXT} on stdout]")
 @click.option("--color", "--colour", "colour", type=click.Choice(["auto", "always", "never"]), default="auto",
-              help="ANSI colour on stdout: auto (only when it is a terminal), always, never; as ls and grep.")
+              help=f"{ANSI} colour on stdout: auto (only when it is a terminal: a pipe gets plain text), always, never; "
+                   "as ls and grep. On stdout 24-bit where COLORTERM says truecolor, else xterm's 256 colours; "
+                   f"-o FILE{suffix_of(ANSI)} is always 24-bit.")
 @click.option("--cell-colour", "--cell-color", is_flag=True,
               help=f"Draw each emoji on a colour chosen for its cell (every format but "
                    f"{listed([f.name for f in FORMATS.values() if f.kind == 'text' and not f.cell_colours], 'and')}), "
@@ -138,10 +155,11 @@ def stdout_format(fmt: str, colour: str) -> str:
                    "step back match the photo's, as far as the shapes inside the cells allow; net: the net's "
                    "choice per cell; lookup: nearest 6×6 colour per cell.")
 @click.option("--background", default=None, callback=background_option, metavar="COLOUR|auto",
-              help="Colour behind the emoji, which they are chosen for: a name, #rrggbb or r,g,b; auto: the grey "
-                   "that suits each photo (mid-grey for most; a dark one for dark photos, so their shadows and "
-                   "browns can be drawn); for text, your terminal's colour.  [default: auto for pictures, the "
-                   "model's mid-grey for text and --method net]")
+              help="Colour behind the emoji, which they are chosen for: a name, #rrggbb or r,g,b; auto (pictures "
+                   "only): the grey that suits each photo (mid-grey for most; a dark one for dark photos, so their "
+                   "shadows and browns can be drawn). Text is shown on your terminal's colour: give it (e.g. black) "
+                   "to have the emoji chosen for it.  [default: auto for pictures, the model's mid-grey for text "
+                   "and --method net]")
 @click.option("--metrics", is_flag=True, help="Also print how faithful the mosaic is: dE@2, dE@1 (CIEDE2000; "
               "needs pic2emoji[quality]), cell-PSNR, SSIM@6 and distinct emoji; on stderr when the mosaic is on stdout.")
 @click.option("--json", "as_json", is_flag=True, help="With --metrics: one JSON object instead of a line.")
@@ -175,6 +193,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
                       cell_colour=cell_colour, quality=quality, truecolor=truecolor, method=method, background=background)
     if output is not None and not batch:
         out, options = target(inputs[0], output, options)  # a folder takes the mosaic named after the photo
+    note_unused(options)
     if metrics:
         require_quality()
     engine = ray_address and RayEngine(None if ray_address == "local" else ray_address)  # without Ray, said first

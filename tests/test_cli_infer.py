@@ -289,3 +289,26 @@ def test_a_folder_of_photos_into_a_file_name_is_refused_before_anything_is_made(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "photos"]
     assert run("infer", tiny_set, photos, "--model", tiny_model, "-o", f"{tmp_path / 'one.png'}/").exit_code == 0
     assert (tmp_path / "one.png" / "a.png").is_file()  # a slash says it is a folder whatever its name
+
+
+# --- help and behaviour agree ---------------------------------------------------------------------------
+
+def test_help_says_what_ansi_background_and_colour_depth_do():
+    text = " ".join(run("infer", "--help").stdout.split())
+    assert "ansi (emoji on their cells' colours, for terminals; into a pipe with --color always)" in text
+    assert "-o FILE.ans is always 24-bit" in text and "xterm's 256 colours" in text
+    assert "for text, your terminal's colour" not in text and "auto (pictures only)" in text
+
+
+def test_options_that_do_nothing_for_the_format_are_noted_once(tiny_set, tiny_model, tmp_path):
+    photo = solid(tmp_path / "p.png", (200, 30, 30))
+    args = ["infer", tiny_set, photo, "--model", tiny_model, "--cols", 4]
+    text = run(*args, "-o", tmp_path / "m.txt", "--quality", 50, "--tile-px", 10, "--cell-colour")
+    assert text.exit_code == 0 and text.stderr.splitlines() == \
+        ["note: --cell-colour, --quality and --tile-px do nothing for txt output; left out"]
+    png = run(*args, "-o", tmp_path / "m.png", "--quality", 50)
+    assert png.stderr == "note: --quality does nothing for png output; left out\n"
+    assert run(*args, "-o", tmp_path / "m.jpg", "--quality", 50, "--tile-px", 10).stderr == ""
+    piped = run(*args, "--format", "ansi")  # CliRunner's stdout is no terminal
+    assert piped.exit_code == 0 and "\x1b[" not in piped.stdout and "--color always" in piped.stderr
+    assert "\x1b[48;" in run(*args, "--format", "ansi", "--color", "always").stdout
