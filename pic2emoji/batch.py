@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .convert import Outcome, attempt, check_output, film_options, names_folder, prepare
+from .convert import THERE, Outcome, attempt, check_output, film_options, names_folder, prepare
 from .converter import Converter
 from .errors import ImageError, OutputError, Pic2EmojiError
 from .formats import PHOTO_SUFFIXES, VIDEO_SUFFIXES, format_of, suffix_of
@@ -64,8 +64,9 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
                 skip_existing: bool = False, progress: bool = False, on_error=lambda message: None,
                 on_note=lambda message: None, engine=None) -> BatchReport:
     """Convert every photo of `inputs` (files, or folders walked recursively) into OUT_DIR, mirroring
-    their relative paths. Each failure is passed to `on_error` as one line and the batch goes on;
-    files skipped as not regular are passed to `on_note`. `engine`: None or "local" converts here;
+    their relative paths. Each failure is passed to `on_error` as one line and the batch goes on (the
+    mosaics already there, without overwrite or skip_existing, in one line for all at the end); files
+    skipped as not regular are passed to `on_note`. `engine`: None or "local" converts here;
     "ray" or a cluster.RayEngine(address) on Ray. The report lists photos in the order of the listing.
 
     Raises ImageError when the inputs hold no photo at all.
@@ -74,14 +75,21 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
         raise OutputError("--split cuts the text of one photo; give one photo and -o FILE.txt, not a folder")
     check_folder(out_dir)
     out_dir, outcomes = Path(out_dir), []
+    there = []  # mosaics already there, neither to be replaced nor kept: one line for them all at the end
 
     def record(index: int, outcome: Outcome):
         outcomes.append((index, outcome))
-        if outcome.error:
+        if outcome.error and outcome.error.endswith(THERE):
+            there.append(outcome.error.removesuffix(THERE))
+        elif outcome.error:
             on_error(outcome.error)
 
     jobs = planned(inputs, out_dir, options, overwrite, skip_existing, progress, record, on_note)
     engine_of(engine)(converter, jobs, out_dir, options, overwrite, record)
+    if there:
+        some = ", ".join(there[:2]) + (", …" if len(there) > 2 else "")
+        on_error(f"{len(there)} mosaic{'s' * (len(there) > 1)} already there, left as they were ({some}); pass "
+                 "--overwrite to replace them or --skip-existing to keep them without an error")
     report = BatchReport(out_dir)
     for _, outcome in sorted(outcomes, key=lambda indexed: indexed[0]):
         if outcome.error:
@@ -111,7 +119,9 @@ def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_exist
     """(index in the listing, photo, its mosaic) of each photo to convert, lazily; the photos skipped or
     refused (two inputs for one mosaic, an existing mosaic without --overwrite) go to `record` instead."""
     planned_outs = set()
-    listing = tqdm(photos_in(inputs, out_dir, on_note), desc="converting", unit="photo", disable=not progress)
+    total = sum(1 for _ in photos_in(inputs, out_dir)) if progress else None  # names only: a quick walk
+    listing = tqdm(photos_in(inputs, out_dir, on_note), total=total, desc="converting", unit="photo",
+                   disable=not progress)
     for index, (photo, relative) in enumerate(listing):
         mine = film_options(photo, options)
         out = out_dir / relative.with_suffix(suffix_of(mine.fmt))

@@ -198,7 +198,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
         require_quality()
     engine = ray_address and RayEngine(None if ray_address == "local" else ray_address)  # without Ray, said first
     use_device(device)
-    converter = Converter(emoji_dir, model_file)
+    converter = Converter(emoji_dir, model_file, log=lambda message: on_terminal() and say(f"{message}…"))
     if output is None:
         frames = text_frames(converter, inputs[0], options) if split is None else [(text_mosaic(converter, inputs[0], options), 0)]
         play(frames, fmt == ANSI)
@@ -221,5 +221,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
         if report.failed:
             sys.exit(1)
     if metrics:  # one photo: the usage checks above refuse a batch
+        if on_terminal():
+            say("measuring the mosaic against the photo (a second or two)…")
         scores = measure(converter, inputs[0], options)
         click.echo(json.dumps(scores) if as_json else describe(scores), err=output is None)

@@ -26,6 +26,7 @@ from .photo import UNREADABLE, animation, check_frames, grid_of, grid_shape
 from .quality import fidelity
 from .video import Film, is_video, write_film
 
+THERE = ": already exists; pass --overwrite to replace it or --skip-existing to keep it"  # after a mosaic's name
 ANIMATION_PIXELS = 400_000_000  # an animated mosaic's frames are held until it is written: ~1.2 GB at most
 
 
@@ -45,7 +46,7 @@ def check_output(photo, out: Path, overwrite: bool = False) -> None:
         raise OutputError(f"{out}: is the input photo itself; choose another output name")
     check_replaceable(out)  # before any work; write_atomically checks again as it writes
     if out.exists() and not overwrite:
-        raise OutputError(f"{out}: already exists; pass --overwrite to replace it or --skip-existing to keep it")
+        raise OutputError(f"{out}{THERE}")
 
 
 def piece_path(out: Path, number: int) -> Path:

@@ -41,7 +41,9 @@ class Converter:
 
     Safe to share between threads: the net (whose compiled kernels reuse their buffers) takes one
     frame at a time; the rest is numpy on each caller's own arrays."""
-    def __init__(self, emoji_dir, model_file=None):
+    def __init__(self, emoji_dir, model_file=None, log=lambda message: None):
+        """`log` hears, once each, of the slow first-run work: compiling the net, reading the tiles."""
+        self.log = log
         self.emoji_set = load_emoji_set(emoji_dir, lazy=True)
         self.model = load_model(model_file or model_path(emoji_dir), weights=False)  # read if the net is not cached
         check_model_fits(self.model, self.emoji_set)
@@ -84,8 +86,10 @@ class Converter:
         """Every class's tile_layers (views.py), (N, 144): read once, and kept in the cache."""
         if self._layers is None:
             files = [self.emoji_set.path / self.emoji_set.files[i] for i in self.tile_of]
-            self._layers = class_layers(files, lambda: self.emoji_set.tiles(self.tile_of),
-                                        Path(self.model.path).stem, str(self.classifier.cache))
+            def read():
+                self.log(f"reading the {len(files)} emoji of {self.emoji_set.path.name} (once: kept in the cache)")
+                return self.emoji_set.tiles(self.tile_of)
+            self._layers = class_layers(files, read, Path(self.model.path).stem, str(self.classifier.cache))
         return self._layers
 
     def pixels(self, photo, options: Options | None = None) -> tuple[np.ndarray, tuple, tuple]:
@@ -150,6 +154,9 @@ class Converter:
         asked = time.perf_counter()
         with self.lock:
             started = time.perf_counter()
+            if not self.classifier.captured:  # captured now, even for a photo of one chunk, and so cached
+                self.log("compiling the net for this machine (once: later runs take it from the cache)")
+                self.classifier.warm_up()
             grid = self.classifier(patches, allowed)  # needs no tile: text of a set with a damaged one still works
         if stages is not None:
             stages.update(wait=(started - asked) * 1e3, net=(time.perf_counter() - started) * 1e3)

@@ -312,3 +312,48 @@ def test_options_that_do_nothing_for_the_format_are_noted_once(tiny_set, tiny_mo
     piped = run(*args, "--format", "ansi")  # CliRunner's stdout is no terminal
     assert piped.exit_code == 0 and "\x1b[" not in piped.stdout and "--color always" in piped.stderr
     assert "\x1b[48;" in run(*args, "--format", "ansi", "--color", "always").stdout
+
+
+# --- long work says what it does, on a terminal -----------------------------------------------------------
+
+def test_a_cold_first_run_says_what_takes_the_time(tiny_set, tiny_model, tmp_path, monkeypatch):
+    import pic2emoji.cli_infer as cli_infer
+    monkeypatch.setattr(cli_infer, "on_terminal", lambda: True)  # stderr a terminal, as a person sees it
+    monkeypatch.setenv("PIC2EMOJI_CACHE_DIR", str(tmp_path / "cache"))  # nothing compiled or read yet
+    photo = solid(tmp_path / "cat.png", (200, 30, 30))
+    args = ["infer", tiny_set, photo, "--model", tiny_model, "--cols", 4, "-o", tmp_path / "m.png"]
+    cold = run(*args)
+    assert cold.exit_code == 0 and cold.stderr.splitlines() == [
+        f"reading the 12 emoji of {tiny_set.name} (once: kept in the cache)…",
+        "compiling the net for this machine (once: later runs take it from the cache)…", f"wrote {tmp_path / 'm.png'}"]
+    warm = run(*args, "--overwrite")
+    assert warm.stderr == f"wrote {tmp_path / 'm.png'}\n"
+    assert run(*args[:-2]).stderr == ""  # text to stdout: nothing more to say
+    monkeypatch.setattr(cli_infer, "on_terminal", lambda: False)
+    assert run(*args, "--overwrite").stderr == ""  # a script's log stays quiet
+
+
+def test_metrics_say_they_are_measuring(tiny_set, tiny_model, tmp_path, monkeypatch):
+    needs("skimage")
+    import pic2emoji.cli_infer as cli_infer
+    monkeypatch.setattr(cli_infer, "on_terminal", lambda: True)
+    photo = solid(tmp_path / "cat.png", (200, 30, 30))
+    result = run("infer", tiny_set, photo, "--model", tiny_model, "--cols", 4, "-o", tmp_path / "m.png", "--metrics")
+    assert result.exit_code == 0 and "measuring the mosaic" in result.stderr and "dE@2" in result.stdout
+
+
+def test_a_batch_bar_has_a_total_and_mosaics_already_there_are_one_line(tiny_set, tiny_model, tmp_path, monkeypatch):
+    import pic2emoji.cli_infer as cli_infer
+    monkeypatch.setattr(cli_infer, "on_terminal", lambda: True)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        solid(photos / name, (200, 30, 30))
+    args = ["infer", tiny_set, photos, "--model", tiny_model, "--cols", 2, "-o", tmp_path / "out"]
+    first = run(*args)
+    assert first.exit_code == 0 and "3/3" in first.stderr and "converted 3" in first.stderr, first.stderr
+    (photos / "d.png").write_bytes((photos / "a.png").read_bytes())
+    again = run(*args)
+    errors = [line for line in again.stderr.replace("\r", "\n").splitlines() if "error:" in line]
+    assert again.exit_code == 1 and "converted 1, skipped 0, failed 3" in again.stderr
+    assert len(errors) == 1 and "3 mosaics already there" in errors[0] and "--overwrite" in errors[0], again.stderr
