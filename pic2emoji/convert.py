@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .converter import Converter
+from .converter import UNREACHED, Converter
 from .defaults import MAX_CELLS, MAX_MOSAIC_PIXELS, PATCH
 from .errors import ImageError, OutputError, Pic2EmojiError
 from .files import check_replaceable, write_bytes
@@ -157,7 +157,11 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
     if moving is not None:  # an animation or a film to an animated GIF, APNG or WebP
         written = save_animation(converter, *moving, out, options, overwrite, progress)
         return lambda: written
-    grid, colours, background = converter.cells(photo, options)
+    grid, colours, background = cells = converter.cells(photo, options)
+    off = 0.0 if options.cell_colour or options.unused("cell_colour") else converter.unreached(cells)
+    if off > UNREACHED:  # colours no emoji has, on this background: cell colours have them
+        on_note(f"{look(options, photo, None)['title']}: {off:.0%} of the mosaic is far from the photo's colours, "
+                "which no emoji has; --cell-colour draws each emoji on its cell's colour")
     if options.split is None:
         def write():
             converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite,

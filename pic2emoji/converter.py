@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .background import choose_background, class_layers
+from .colour import delta_e2000, srgb_to_lab, window_sums
 from .defaults import PATCH, TILE_PX
 from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ModelError
@@ -27,6 +28,10 @@ from .refine import Refiner
 from .render import Renderer
 from .runtime import Classifier, jit_cache_file
 from .views import blocks_on, steady, view_of
+
+
+OFF = 10.0  # CIEDE2000 at which a window's colour is plainly not the photo's (2.3 is a just-noticeable step)
+UNREACHED = 0.25  # the share of such windows at which infer suggests cell colours
 
 
 class Cells(NamedTuple):
@@ -83,12 +88,14 @@ class Converter:
         return blocks_on(self.layers(), as_rgb(background, self.model.background))
 
     def layers(self) -> np.ndarray:
-        """Every class's tile_layers (views.py), (N, 144): read once, and kept in the cache."""
+        """Every class's tile_layers (views.py), (N, 144), from its tile as the mosaic draws it at 36 px
+        (what the metrics measure, not the 72-px file): read once, and kept in the cache."""
         if self._layers is None:
             files = [self.emoji_set.path / self.emoji_set.files[i] for i in self.tile_of]
+
             def read():
                 self.log(f"reading the {len(files)} emoji of {self.emoji_set.path.name} (once: kept in the cache)")
-                return self.emoji_set.tiles(self.tile_of)
+                return self.renderer.rgba(np.arange(len(files)), PATCH)
             self._layers = class_layers(files, read, Path(self.model.path).stem, str(self.classifier.cache))
         return self._layers
 
@@ -131,6 +138,16 @@ class Converter:
         if previous is not None and previous.shape == grid.shape:
             grid = self.steady(patches, grid, previous, background)
         return Cells(grid, to_uint8(block_means(pixels, PATCH)), background)
+
+    def unreached(self, cells: Cells) -> float:
+        """The share of a mosaic's 2×2-cell windows whose colour from a step back (its tiles' mean colours
+        on their background) is more than OFF CIEDE2000 from the photo's: where the emoji cannot reach
+        the photo's colours, which cell colours could (0 for a grid of one row or column)."""
+        if min(cells.grid.shape) < 2:
+            return 0.0
+        means = self.refiner(cells.background).means[cells.grid]
+        lab = [srgb_to_lab(window_sums(c.astype(np.float32)) / 4) for c in (means, cells.colours)]
+        return float((delta_e2000(*lab) > OFF).mean())
 
     def grid(self, photo, options: Options | None = None, **settings) -> np.ndarray:
         """Class index of every cell, (rows, cols): `cells(...).grid`."""

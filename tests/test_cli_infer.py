@@ -357,3 +357,15 @@ def test_a_batch_bar_has_a_total_and_mosaics_already_there_are_one_line(tiny_set
     errors = [line for line in again.stderr.replace("\r", "\n").splitlines() if "error:" in line]
     assert again.exit_code == 1 and "converted 1, skipped 0, failed 3" in again.stderr
     assert len(errors) == 1 and "3 mosaics already there" in errors[0] and "--overwrite" in errors[0], again.stderr
+
+
+def test_colours_no_emoji_has_get_a_hint_for_cell_colours(tiny_set, tiny_model, tmp_path):
+    purple = solid(tmp_path / "purple.png", (150, 40, 200), size=(160, 120))  # the tiny set has no purple
+    args = ["infer", tiny_set, "--model", tiny_model, "--cols", 8]
+    hinted = run(*args, purple, "-o", tmp_path / "m.png")
+    assert hinted.exit_code == 0 and hinted.stderr.count("\n") == 1, hinted.stderr
+    assert hinted.stderr.startswith("note: purple.png: 100% of the mosaic is far from") and "--cell-colour" in hinted.stderr
+    assert run(*args, purple, "-o", tmp_path / "c.png", "--cell-colour").stderr == ""  # taken already
+    assert run(*args, purple, "-o", tmp_path / "m.txt").stderr == ""  # text has no cell colours
+    red = solid(tmp_path / "red.png", (220, 30, 30), size=(160, 120))
+    assert run(*args, red, "-o", tmp_path / "r.png").stderr == ""
