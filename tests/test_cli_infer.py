@@ -301,7 +301,7 @@ def test_help_says_what_ansi_background_and_colour_depth_do():
 
 
 def test_options_that_do_nothing_for_the_format_are_noted_once(tiny_set, tiny_model, tmp_path):
-    photo = solid(tmp_path / "p.png", (200, 30, 30))
+    photo = solid(tmp_path / "p.png", (220, 30, 30))  # a red the tiny set has: no hint for cell colours
     args = ["infer", tiny_set, photo, "--model", tiny_model, "--cols", 4]
     text = run(*args, "-o", tmp_path / "m.txt", "--quality", 50, "--tile-px", 10, "--cell-colour")
     assert text.exit_code == 0 and text.stderr.splitlines() == \
@@ -320,7 +320,7 @@ def test_a_cold_first_run_says_what_takes_the_time(tiny_set, tiny_model, tmp_pat
     import pic2emoji.cli_infer as cli_infer
     monkeypatch.setattr(cli_infer, "on_terminal", lambda: True)  # stderr a terminal, as a person sees it
     monkeypatch.setenv("PIC2EMOJI_CACHE_DIR", str(tmp_path / "cache"))  # nothing compiled or read yet
-    photo = solid(tmp_path / "cat.png", (200, 30, 30))
+    photo = solid(tmp_path / "cat.png", (220, 30, 30))
     args = ["infer", tiny_set, photo, "--model", tiny_model, "--cols", 4, "-o", tmp_path / "m.png"]
     cold = run(*args)
     assert cold.exit_code == 0 and cold.stderr.splitlines() == [
