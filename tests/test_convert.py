@@ -106,6 +106,6 @@ def test_a_folder_takes_the_mosaic_named_after_the_photo(tmp_path):
 def test_a_video_into_a_folder_is_a_video_in_it(converter, tmp_path):
     from pic2emoji.convert import save_mosaic
     from pic2emoji.options import Options
-    clip = _film(tmp_path / "clip.mp4", [(30, 60, 230)] * 2)
+    clip = make_video(tmp_path / "clip.mp4", [(30, 60, 230)] * 2)
     written = save_mosaic(converter, clip, f"{tmp_path / 'films'}/", Options("mp4", cols=4, tile_px=8))
     assert written == [tmp_path / "films" / "clip.mp4"] and (tmp_path / "films").is_dir()
