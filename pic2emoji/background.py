@@ -23,6 +23,10 @@ BACKGROUNDS = tuple((g, g, g) for g in (0, 32, 64, 96, 128))  # the greys AUTO c
 # won on 21 photos: mid-grey's lightest emoji, L* 83, is near white already)
 SWITCH = 0.8  # another background only if the lookup's colour error on it is at most 0.8× that on the model's
 KEEP_STRUCTURE = 0.02  # ... and its SSIM@6 at most 0.02 lower
+DOMINATE = 0.9  # or at most 0.9× with SSIM@6 gained
+BALANCE = 1.0  # of those, the least colour error (relative to own's) less BALANCE × the SSIM@6 gained over own's
+# (chosen on the 12 dark photos of benchmarks/dark_photos.py: the best colour alone put 7 of them on black,
+# whose few dark emoji lose the shapes, SSIM@6 0.21 where a grey of 32 or 64 kept 0.45)
 CHUNK = 128  # cells whose lookup scores against every class lookups_on holds at once (1 MB)
 
 
@@ -30,7 +34,7 @@ def class_layers(files: list[Path], read_tiles, name: str, key: str) -> np.ndarr
     """(N, 144) float32: the tile_layers of the tile files, in order; `read_tiles()` gives their RGBA
     tiles when they must be read. Kept in the cache under `name`, keyed by `key` (the model) and each
     file's size and time, so a changed tile is read again."""
-    digest = hashlib.sha256(f"{key}/layers".encode())
+    digest = hashlib.sha256(f"{key}/layers as drawn".encode())  # (those of the 72-px tiles were keyed "layers")
     for file in files:
         stat = file.stat()
         digest.update(f"{file.name}/{stat.st_size}/{stat.st_mtime_ns}".encode())
@@ -54,9 +58,10 @@ def choose_background(view: np.ndarray, shape, layers: np.ndarray, own, allowed=
     On each background the nearest-colour lookup's mosaic is judged as the metrics judge a mosaic:
     colour seen from a step back (CIEDE2000 over 2×2-cell windows), and structure inside the cells
     (SSIM of the 6×6 greys). The model's own background is kept unless another draws the photo's
-    colours clearly better (by SWITCH) without costing more than KEEP_STRUCTURE of structure: a dark
-    photo gets a dark background, where its shadows and dark browns can be drawn at all, unless the
-    emoji's edges on it would break the photo's shapes; most photos keep mid-grey."""
+    colours clearly better (by SWITCH) without costing more than KEEP_STRUCTURE of structure, or better
+    (by DOMINATE) with structure gained; of those, the one that balances colour and structure best (BALANCE): a dark
+    photo gets a dark background, where its shadows and dark browns can be drawn at all, but not so
+    dark that its few emoji lose the photo's shapes; most photos keep mid-grey."""
     rows, cols = shape
     own = tuple(own)
     if rows < 2 or cols < 2:
@@ -68,12 +73,14 @@ def choose_background(view: np.ndarray, shape, layers: np.ndarray, own, allowed=
     for background, (blocks, picks) in lookups.items():
         means = blocks.reshape(-1, BLOCKS, 3).mean(1)[picks.reshape(rows, cols)]
         colour[background] = float(delta_e2000(srgb_to_lab(window_sums(means) / 4), target).mean())
-    better = sorted((b for b in colour if colour[b] <= SWITCH * colour[own]), key=colour.get)
+    better = [b for b in colour if b != own and colour[b] <= DOMINATE * colour[own]]
     if not better:
         return own
-    structure = lambda b: ssim(grey_views(view, shape), grey_views(lookups[b][0][lookups[b][1]], shape))
-    floor = structure(own) - KEEP_STRUCTURE
-    return next((b for b in better if structure(b) >= floor), own)
+    structure = {b: ssim(grey_views(view, shape), grey_views(lookups[b][0][lookups[b][1]], shape)) for b in [own, *better]}
+    fits = [b for b in better if structure[b] > structure[own] or  # SSIM@6 gained, or clearly nearer in colour
+            (colour[b] <= SWITCH * colour[own] and structure[b] >= structure[own] - KEEP_STRUCTURE)]
+    cost = lambda b: colour[b] / colour[own] - BALANCE * (structure[b] - structure[own])
+    return min(fits, key=cost, default=own)
 
 
 def lookups_on(view: np.ndarray, layers: np.ndarray, backgrounds, allowed=None) -> list[tuple[np.ndarray, np.ndarray]]:

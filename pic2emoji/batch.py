@@ -9,17 +9,16 @@ rest go on.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .convert import Outcome, attempt, check_output, prepare
+from .convert import THERE, Outcome, attempt, check_output, film_options, names_folder, prepare
 from .converter import Converter
 from .errors import ImageError, OutputError, Pic2EmojiError
-from .formats import PHOTO_SUFFIXES, PNG, VIDEO_SUFFIXES, format_of, kind_of, names_of, suffix_of
+from .formats import PHOTO_SUFFIXES, VIDEO_SUFFIXES, format_of, suffix_of
 from .options import Options
-from .video import is_video
 
 INPUT_SUFFIXES = PHOTO_SUFFIXES + VIDEO_SUFFIXES
 
@@ -65,23 +64,32 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
                 skip_existing: bool = False, progress: bool = False, on_error=lambda message: None,
                 on_note=lambda message: None, engine=None) -> BatchReport:
     """Convert every photo of `inputs` (files, or folders walked recursively) into OUT_DIR, mirroring
-    their relative paths. Each failure is passed to `on_error` as one line and the batch goes on;
-    files skipped as not regular are passed to `on_note`. `engine`: None or "local" converts here;
+    their relative paths. Each failure is passed to `on_error` as one line and the batch goes on (the
+    mosaics already there, without overwrite or skip_existing, in one line for all at the end); files
+    skipped as not regular are passed to `on_note`. `engine`: None or "local" converts here;
     "ray" or a cluster.RayEngine(address) on Ray. The report lists photos in the order of the listing.
 
     Raises ImageError when the inputs hold no photo at all.
     """
     if options.split is not None:
         raise OutputError("--split cuts the text of one photo; give one photo and -o FILE.txt, not a folder")
-    out_dir, outcomes, options = Path(out_dir), [], options if options.fmt else replace(options, fmt=PNG)
+    check_folder(out_dir)
+    out_dir, outcomes = Path(out_dir), []
+    there = []  # mosaics already there, neither to be replaced nor kept: one line for them all at the end
 
     def record(index: int, outcome: Outcome):
         outcomes.append((index, outcome))
-        if outcome.error:
+        if outcome.error and outcome.error.endswith(THERE):
+            there.append(outcome.error.removesuffix(THERE))
+        elif outcome.error:
             on_error(outcome.error)
 
     jobs = planned(inputs, out_dir, options, overwrite, skip_existing, progress, record, on_note)
     engine_of(engine)(converter, jobs, out_dir, options, overwrite, record)
+    if there:
+        some = ", ".join(there[:2]) + (", …" if len(there) > 2 else "")
+        on_error(f"{len(there)} mosaic{'s' * (len(there) > 1)} already there, left as they were ({some}); pass "
+                 "--overwrite to replace them or --skip-existing to keep them without an error")
     report = BatchReport(out_dir)
     for _, outcome in sorted(outcomes, key=lambda indexed: indexed[0]):
         if outcome.error:
@@ -96,14 +104,26 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
     return report
 
 
+def check_folder(out_dir) -> None:
+    """Refuse, before any work, an output for several mosaics that is a file, or that a file's name
+    (mosaic.png) makes look like one: a folder of that name would surprise."""
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise OutputError(f"{out_dir}: is a file, and the mosaics of several photos go into a folder; give a folder")
+    if not names_folder(out_dir) and format_of(out_dir):
+        raise OutputError(f"{out_dir}: names a {format_of(out_dir)} file, and the mosaics of several photos go "
+                          f"into a folder; give a folder (e.g. {Path(out_dir).stem}/), or one photo")
+
+
 def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_existing: bool, progress: bool, record,
             on_note):
     """(index in the listing, photo, its mosaic) of each photo to convert, lazily; the photos skipped or
     refused (two inputs for one mosaic, an existing mosaic without --overwrite) go to `record` instead."""
     planned_outs = set()
-    listing = tqdm(photos_in(inputs, out_dir, on_note), desc="converting", unit="photo", disable=not progress)
+    total = sum(1 for _ in photos_in(inputs, out_dir)) if progress else None  # names only: a quick walk
+    listing = tqdm(photos_in(inputs, out_dir, on_note), total=total, desc="converting", unit="photo",
+                   disable=not progress)
     for index, (photo, relative) in enumerate(listing):
-        mine = options_for(photo, options)
+        mine = film_options(photo, options)
         out = out_dir / relative.with_suffix(suffix_of(mine.fmt))
         try:
             if out in planned_outs:
@@ -117,15 +137,6 @@ def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_exist
             record(index, Outcome(photo, error=str(e)))
             continue
         yield index, photo, out, mine
-
-
-def options_for(photo, options: Options) -> Options:
-    """A photo's options in a batch: the batch's; a video becomes a video, in the batch's format if that
-    is a video format, else in its own (.avi and .m4v as MP4)."""
-    if not is_video(photo) or kind_of(options.fmt) == "video":
-        return options
-    own, films = format_of(photo), names_of("video")
-    return replace(options, fmt=own if own in films else films[0])
 
 
 def local(converter: Converter, jobs, out_dir: Path, options: Options, overwrite: bool, record) -> None:

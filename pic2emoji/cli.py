@@ -101,7 +101,8 @@ def build_set_command(source, out_dir, size, skin_tones, pick, force):
 @main.command("train")
 @click.argument("emoji_dir")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Model file to write.  [default: models/<set name>.safetensors]")
+              help="Model file to write.  [default: models/<set>.safetensors beside the set's folder, where infer, "
+                   "serve and export-web look from any folder; for a shipped set, in ~/.local/share/pic2emoji/models]")
 @click.option("--steps", type=click.IntRange(1, 10_000_000), default=None,
               help="Optimiser steps.  [default: 3 per class, from 1000 to 6000]")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=TrainConfig.batch_size, help="Samples per step.")

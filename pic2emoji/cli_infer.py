@@ -12,16 +12,17 @@ import time
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from tqdm import tqdm
 
-from .batch import convert_all
-from .cli_options import colour_option, device_option, model_option, say
+from .batch import check_folder, convert_all
+from .cli_options import colour_option, device_option, model_option, on_terminal, say
 from .cluster import RayEngine
-from .convert import measure, save_mosaic, text_frames, text_mosaic
+from .convert import measure, names_folder, piece_path, save_mosaic, target, text_frames, text_mosaic
 from .converter import Converter
 from .defaults import COLS, TILE_PX
 from .device import use_device
-from .formats import ANSI, FORMATS, PNG, TXT, format_of, is_text, names_of
+from .formats import ANSI, FORMATS, PNG, TXT, format_of, is_text, names_of, suffix_of
 from .options import AUTO, METHODS, PALETTES, Options
 from .quality import describe, require as require_quality
 
@@ -72,13 +73,15 @@ def check_usage(inputs, output, fmt, cols, rows, metrics, as_json, overwrite, sk
         raise click.UsageError("--overwrite and --skip-existing contradict each other; pick one")
     if cols and rows:
         raise click.UsageError("give --cols or --rows, not both: the other follows the photo's aspect ratio")
-    batch = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs) or (output is not None and output.is_dir())
+    batch = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs)
     if batch and output is None:
         raise click.UsageError("several photos or a folder need -o OUT_DIR for the mosaics")
-    if output is not None and not batch and not fmt and output.suffix and not format_of(output):
+    if batch:
+        check_folder(output)  # before any work: not a file, nor a file's name
+    elif output is not None and not names_folder(output) and not fmt and Path(output).suffix and not format_of(output):
         others = ", ".join(s for s in WRITTEN if s not in VIDEOS)
-        raise click.UsageError(f"{output}: unknown extension {output.suffix!r}; use {others} or a video's "
-                               f"{', '.join(VIDEOS)}, or name the format with --format")
+        raise click.UsageError(f"{output}: unknown extension {Path(output).suffix!r}; use {others} or a video's "
+                               f"{', '.join(VIDEOS)}, or name the format with --format (or end a folder's name with /)")
     if ray_address and not (ray_address in ("local", "auto") or ":" in ray_address):
         raise click.UsageError(f"--ray {ray_address}: not a Ray address; give auto, ray://HOST:PORT or HOST:PORT "
                                "(a word right after --ray is taken as the address: put --ray after the inputs)")
@@ -93,19 +96,34 @@ def check_usage(inputs, output, fmt, cols, rows, metrics, as_json, overwrite, sk
 
 def stdout_format(fmt: str, colour: str) -> str:
     """The text format stdout gets: --color always or never turns plain text and ANSI into each other;
-    auto gives ANSI only to a terminal, as ls and grep do."""
+    auto gives ANSI only to a terminal, as ls and grep do (and says so, once, when it was asked for)."""
     if not is_text(fmt):
         raise click.UsageError(f"{fmt} output needs -o FILE; stdout takes {listed(names_of('text'))}")
     if fmt in (TXT, ANSI) and colour != "auto":
         return ANSI if colour == "always" else TXT
-    return TXT if fmt == ANSI and not sys.stdout.isatty() else fmt
+    if fmt == ANSI and not sys.stdout.isatty():
+        say(f"note: stdout is not a terminal, so {ANSI} is plain text; add --color always to keep the colours")
+        return TXT
+    return fmt
+
+
+def note_unused(options: Options) -> None:
+    """One line naming the options given that do nothing for the format chosen."""
+    context = click.get_current_context()
+    given = [p for p in ("cell_colour", "quality", "tile_px")
+             if context.get_parameter_source(p) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+    unused = options.unused(*given)
+    if unused:
+        flags = listed([f"--{name.replace('_', '-')}" for name in unused], "and")
+        say(f"note: {flags} {'does' if len(unused) == 1 else 'do'} nothing for {options.fmt or PNG} output; left out")
 
 
 @click.command("infer")
 @click.argument("emoji_dir")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help=f"Output file ({', '.join(WRITTEN)}), or folder for several inputs.  [default: text to stdout]")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help=f"Output file ({', '.join(WRITTEN)}), or folder (one that exists, or a name ending in /): each "
+                   "mosaic in it named after its photo.  [default: text to stdout]")
 @model_option
 @click.option("--cols", type=click.IntRange(1, 2000), default=None,
               help=f"Grid columns; rows follow the aspect ratio.  [default: {COLS}, or the terminal's width]")
@@ -113,7 +131,9 @@ def stdout_format(fmt: str, colour: str) -> str:
 @click.option("--format", "fmt", type=click.Choice(tuple(FORMATS)), default=None,
               help=f"Output format: {described()}.  [default: from the -o extension; {PNG} for folders; {TXT} on stdout]")
 @click.option("--color", "--colour", "colour", type=click.Choice(["auto", "always", "never"]), default="auto",
-              help="ANSI colour on stdout: auto (only when it is a terminal), always, never; as ls and grep.")
+              help=f"{ANSI} colour on stdout: auto (only when it is a terminal: a pipe gets plain text), always, never; "
+                   "as ls and grep. On stdout 24-bit where COLORTERM says truecolor, else xterm's 256 colours; "
+                   f"-o FILE{suffix_of(ANSI)} is always 24-bit.")
 @click.option("--cell-colour", "--cell-color", is_flag=True,
               help=f"Draw each emoji on a colour chosen for its cell (every format but "
                    f"{listed([f.name for f in FORMATS.values() if f.kind == 'text' and not f.cell_colours], 'and')}), "
@@ -135,10 +155,11 @@ def stdout_format(fmt: str, colour: str) -> str:
                    "step back match the photo's, as far as the shapes inside the cells allow; net: the net's "
                    "choice per cell; lookup: nearest 6×6 colour per cell.")
 @click.option("--background", default=None, callback=background_option, metavar="COLOUR|auto",
-              help="Colour behind the emoji, which they are chosen for: a name, #rrggbb or r,g,b; auto: the grey "
-                   "that suits each photo (mid-grey for most; a dark one for dark photos, so their shadows and "
-                   "browns can be drawn); for text, your terminal's colour.  [default: auto for pictures, the "
-                   "model's mid-grey for text and --method net]")
+              help="Colour behind the emoji, which they are chosen for: a name, #rrggbb or r,g,b; auto (pictures "
+                   "only): the grey that suits each photo (mid-grey for most; a dark one for dark photos, so their "
+                   "shadows and browns can be drawn). Text is shown on your terminal's colour: give it (e.g. black) "
+                   "to have the emoji chosen for it.  [default: auto for pictures, the model's mid-grey for text "
+                   "and --method net]")
 @click.option("--metrics", is_flag=True, help="Also print how faithful the mosaic is: dE@2, dE@1 (CIEDE2000; "
               "needs pic2emoji[quality]), cell-PSNR, SSIM@6 and distinct emoji; on stderr when the mosaic is on stdout.")
 @click.option("--json", "as_json", is_flag=True, help="With --metrics: one JSON object instead of a line.")
@@ -162,7 +183,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     pic2emoji infer noto photo.jpg -o mosaic.png --metrics --method lookup   # compare settings
     """
     batch = check_usage(inputs, output, fmt, cols, rows, metrics, as_json, overwrite, skip_existing, ray_address)
-    fmt = fmt or (output is None and TXT) or (not batch and format_of(output)) or PNG
+    fmt = fmt or (output is None and TXT) or None  # else each file's follows its name or is PNG (convert.target)
     if output is None:
         fmt = stdout_format(fmt, colour)
         if cols is None and rows is None and sys.stdout.isatty():
@@ -170,22 +191,29 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit") or output is not None
     options = Options(fmt=fmt, cols=cols, rows=rows, palette=palette, tile_px=tile_px, split=split,
                       cell_colour=cell_colour, quality=quality, truecolor=truecolor, method=method, background=background)
+    if output is not None and not batch:
+        out, options = target(inputs[0], output, options)  # a folder takes the mosaic named after the photo
+    note_unused(options)
     if metrics:
         require_quality()
     engine = ray_address and RayEngine(None if ray_address == "local" else ray_address)  # without Ray, said first
     use_device(device)
-    converter = Converter(emoji_dir, model_file)
+    converter = Converter(emoji_dir, model_file, log=lambda message: on_terminal() and say(f"{message}…"))
     if output is None:
         frames = text_frames(converter, inputs[0], options) if split is None else [(text_mosaic(converter, inputs[0], options), 0)]
         play(frames, fmt == ANSI)
+    elif not batch and skip_existing and (piece_path(out, 1) if split else out).exists():
+        say(f"kept {out}: it exists, and --skip-existing leaves it")
     elif not batch:
-        written = save_mosaic(converter, inputs[0], output, options, overwrite, sys.stderr.isatty(),
+        written = save_mosaic(converter, inputs[0], out, options, overwrite, on_terminal(),
                               on_note=lambda message: say(f"note: {message}"))
         if split:
             last = f" … {written[-1].name}" if len(written) > 1 else ""
             say(f"wrote {len(written)} text piece(s) of at most {split} characters: {written[0]}{last}")
+        elif on_terminal():
+            say(f"wrote {written[0]}")
     else:
-        report = convert_all(converter, inputs, output, options, overwrite, skip_existing, sys.stderr.isatty(),
+        report = convert_all(converter, inputs, output, options, overwrite, skip_existing, on_terminal(),
                              on_error=lambda message: tqdm.write(f"error: {message}", file=sys.stderr),
                              on_note=lambda message: tqdm.write(f"note: {message}", file=sys.stderr),
                              engine=engine)
@@ -193,5 +221,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
         if report.failed:
             sys.exit(1)
     if metrics:  # one photo: the usage checks above refuse a batch
+        if on_terminal():
+            say("measuring the mosaic against the photo (a second or two)…")
         scores = measure(converter, inputs[0], options)
         click.echo(json.dumps(scores) if as_json else describe(scores), err=output is None)

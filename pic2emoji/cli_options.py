@@ -1,5 +1,6 @@
 """What several commands share: the --model and --device options, colours given on the command line,
 and `say`, which writes what people read to stderr (stdout is for results)."""
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -10,6 +11,12 @@ from .pixels import parse_colour
 say = partial(click.echo, err=True)  # messages for people, and progress bars on a terminal, go to stderr
 
 
+def on_terminal() -> bool:
+    """Whether someone watches stderr: progress bars, what is happening and what was written are said
+    only then (a script's log stays quiet)."""
+    return sys.stderr.isatty()
+
+
 def colour_option(ctx, param, text: str) -> tuple[int, int, int]:
     try:
         return parse_colour(text)
@@ -18,6 +25,7 @@ def colour_option(ctx, param, text: str) -> tuple[int, int, int]:
 
 
 model_option = click.option("--model", "model_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                            help="Model file.  [default: models/<set name>.safetensors, or the shipped one]")
+                            help="Model file.  [default: the one train wrote (models/<set>.safetensors beside the "
+                                 "set's folder; for a shipped set, in ~/.local/share/pic2emoji/models), else the shipped one]")
 device_option = click.option("--device", default=None,
                              help="tinygrad device (CPU, CL, METAL, CUDA, ...).  [default: tinygrad's choice]")

@@ -7,6 +7,7 @@ and both batch engines (batch.py, cluster.py) run.
 """
 import contextlib
 import math
+import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -15,16 +16,17 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .converter import Converter
+from .converter import UNREACHED, Converter
 from .defaults import MAX_CELLS, MAX_MOSAIC_PIXELS, PATCH
 from .errors import ImageError, OutputError, Pic2EmojiError
 from .files import check_replaceable, write_bytes
-from .formats import PNG, TXT, hex_colour, kind_of, names_of
+from .formats import PNG, TXT, format_of, hex_colour, kind_of, names_of, suffix_of
 from .options import Options
 from .photo import UNREADABLE, animation, check_frames, grid_of, grid_shape
 from .quality import fidelity
 from .video import Film, is_video, write_film
 
+THERE = ": already exists; pass --overwrite to replace it or --skip-existing to keep it"  # after a mosaic's name
 ANIMATION_PIXELS = 400_000_000  # an animated mosaic's frames are held until it is written: ~1.2 GB at most
 
 
@@ -44,7 +46,7 @@ def check_output(photo, out: Path, overwrite: bool = False) -> None:
         raise OutputError(f"{out}: is the input photo itself; choose another output name")
     check_replaceable(out)  # before any work; write_atomically checks again as it writes
     if out.exists() and not overwrite:
-        raise OutputError(f"{out}: already exists; pass --overwrite to replace it or --skip-existing to keep it")
+        raise OutputError(f"{out}{THERE}")
 
 
 def piece_path(out: Path, number: int) -> Path:
@@ -155,7 +157,11 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
     if moving is not None:  # an animation or a film to an animated GIF, APNG or WebP
         written = save_animation(converter, *moving, out, options, overwrite, progress)
         return lambda: written
-    grid, colours, background = converter.cells(photo, options)
+    grid, colours, background = cells = converter.cells(photo, options)
+    off = 0.0 if options.cell_colour or options.unused("cell_colour") else converter.unreached(cells)
+    if off > UNREACHED:  # colours no emoji has, on this background: cell colours have them
+        on_note(f"{look(options, photo, None)['title']}: {off:.0%} of the mosaic is far from the photo's colours, "
+                "which no emoji has; --cell-colour draws each emoji on its cell's colour")
     if options.split is None:
         def write():
             converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite,
@@ -203,17 +209,43 @@ def attempt(photo, step) -> Outcome:
         return Outcome(Path(photo), error=str(e))
 
 
+def names_folder(out) -> bool:
+    """Whether `out` means "into this folder": a folder that exists, or a name ending in a slash."""
+    return str(out).endswith(("/", os.sep)) or Path(out).is_dir()
+
+
+def film_options(photo, options: Options) -> Options:
+    """A photo's options where mosaics go into a folder: the format asked for, else PNG; but a video
+    becomes a video, in the format asked for if it is a video format, else in its own (.avi, .m4v: MP4)."""
+    if isinstance(photo, Image.Image) or not is_video(photo) or kind_of(options.fmt or PNG) == "video":
+        return options if options.fmt else replace(options, fmt=PNG)
+    own, films = format_of(photo), names_of("video")
+    return replace(options, fmt=own if own in films else films[0])
+
+
+def target(photo, out, options: Options = Options()) -> tuple[Path, Options]:
+    """Where the mosaic of `photo` goes for the output `out`, and the options for it. A folder (one
+    that exists, or a name ending in a slash) takes the mosaic named after the photo, in the format
+    asked for (PNG, a video's own for a video); else the format follows the name (Options.for_output)."""
+    if not names_folder(out):
+        return Path(out), options.for_output(out)
+    if isinstance(photo, Image.Image):
+        raise OutputError(f"{out}: is a folder, and an image given as pixels has no name; give a file name")
+    options = options if options.fmt else film_options(photo, options)
+    return Path(out) / Path(photo).with_suffix(suffix_of(options.fmt)).name, options
+
+
 def save_mosaic(converter: Converter, photo, out, options: Options = Options(), overwrite: bool = False,
                 progress: bool = False, on_note=lambda message: None) -> list[Path]:
     """Convert one photo and write its mosaic to `out`, atomically; never over the photo itself.
 
     The format follows the name of `out` unless `options.fmt` names one (a name that contradicts it is
-    refused). An animated GIF, APNG or WebP written as .gif, .png or .webp becomes an animation of
+    refused); a folder (`out/`, or one that exists) takes the mosaic named after the photo (`target`).
+    An animated GIF, APNG or WebP written as .gif, .png or .webp becomes an animation of
     mosaics; a video (with PyAV) a video. With `options.split`, the pieces go to OUT.1.txt, OUT.2.txt,
     …, each a complete file, none written unless all may be. Returns the files written.
     """
-    out = Path(out)
-    options = options.for_output(out)
+    out, options = target(photo, out, options)
     check_output(photo, piece_path(out, 1) if options.split else out, overwrite)
     return prepare(converter, photo, out, options, overwrite, progress, on_note)()
 

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .background import choose_background, class_layers
+from .colour import delta_e2000, srgb_to_lab, window_sums
 from .defaults import PATCH, TILE_PX
 from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ModelError
@@ -29,6 +30,10 @@ from .runtime import Classifier, jit_cache_file
 from .views import blocks_on, steady, view_of
 
 
+OFF = 10.0  # CIEDE2000 at which a window's colour is plainly not the photo's (2.3 is a just-noticeable step)
+UNREACHED = 0.25  # the share of such windows at which infer suggests cell colours
+
+
 class Cells(NamedTuple):
     """What Converter.cells gives: the grid of classes, each cell's mean colour, the emoji's background."""
     grid: np.ndarray        # (rows, cols) class indices
@@ -41,7 +46,9 @@ class Converter:
 
     Safe to share between threads: the net (whose compiled kernels reuse their buffers) takes one
     frame at a time; the rest is numpy on each caller's own arrays."""
-    def __init__(self, emoji_dir, model_file=None):
+    def __init__(self, emoji_dir, model_file=None, log=lambda message: None):
+        """`log` hears, once each, of the slow first-run work: compiling the net, reading the tiles."""
+        self.log = log
         self.emoji_set = load_emoji_set(emoji_dir, lazy=True)
         self.model = load_model(model_file or model_path(emoji_dir), weights=False)  # read if the net is not cached
         check_model_fits(self.model, self.emoji_set)
@@ -81,11 +88,15 @@ class Converter:
         return blocks_on(self.layers(), as_rgb(background, self.model.background))
 
     def layers(self) -> np.ndarray:
-        """Every class's tile_layers (views.py), (N, 144): read once, and kept in the cache."""
+        """Every class's tile_layers (views.py), (N, 144), from its tile as the mosaic draws it at 36 px
+        (what the metrics measure, not the 72-px file): read once, and kept in the cache."""
         if self._layers is None:
             files = [self.emoji_set.path / self.emoji_set.files[i] for i in self.tile_of]
-            self._layers = class_layers(files, lambda: self.emoji_set.tiles(self.tile_of),
-                                        Path(self.model.path).stem, str(self.classifier.cache))
+
+            def read():
+                self.log(f"reading the {len(files)} emoji of {self.emoji_set.path.name} (once: kept in the cache)")
+                return self.renderer.rgba(np.arange(len(files)), PATCH)
+            self._layers = class_layers(files, read, Path(self.model.path).stem, str(self.classifier.cache))
         return self._layers
 
     def pixels(self, photo, options: Options | None = None) -> tuple[np.ndarray, tuple, tuple]:
@@ -128,6 +139,16 @@ class Converter:
             grid = self.steady(patches, grid, previous, background)
         return Cells(grid, to_uint8(block_means(pixels, PATCH)), background)
 
+    def unreached(self, cells: Cells) -> float:
+        """The share of a mosaic's 2×2-cell windows whose colour from a step back (its tiles' mean colours
+        on their background) is more than OFF CIEDE2000 from the photo's: where the emoji cannot reach
+        the photo's colours, which cell colours could (0 for a grid of one row or column)."""
+        if min(cells.grid.shape) < 2:
+            return 0.0
+        means = self.refiner(cells.background).means[cells.grid]
+        lab = [srgb_to_lab(window_sums(c.astype(np.float32)) / 4) for c in (means, cells.colours)]
+        return float((delta_e2000(*lab) > OFF).mean())
+
     def grid(self, photo, options: Options | None = None, **settings) -> np.ndarray:
         """Class index of every cell, (rows, cols): `cells(...).grid`."""
         return self.cells(photo, options, **settings).grid
@@ -150,6 +171,9 @@ class Converter:
         asked = time.perf_counter()
         with self.lock:
             started = time.perf_counter()
+            if not self.classifier.captured:  # captured now, even for a photo of one chunk, and so cached
+                self.log("compiling the net for this machine (once: later runs take it from the cache)")
+                self.classifier.warm_up()
             grid = self.classifier(patches, allowed)  # needs no tile: text of a set with a damaged one still works
         if stages is not None:
             stages.update(wait=(started - asked) * 1e3, net=(time.perf_counter() - started) * 1e3)

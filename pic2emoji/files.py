@@ -110,6 +110,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pic2emoji"
 
 
+def data_dir() -> Path:
+    """Where what pic2emoji makes for you to keep (models trained for a shipped set) goes:
+    $PIC2EMOJI_DATA_DIR, else ~/.local/share/pic2emoji."""
+    if os.environ.get("PIC2EMOJI_DATA_DIR"):
+        return Path(os.environ["PIC2EMOJI_DATA_DIR"])
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "pic2emoji"
+
+
 def shipped_dir(kind: str) -> Path:
     """Where the shipped `emoji_sets` or `models` are: inside the installed package (as `<kind>_data`,
     see setup.cfg) or at the top of a checkout."""

@@ -69,7 +69,7 @@ def encode_ansi(renderer, grid: np.ndarray, fmt: Format, look: Look) -> bytes:
 def encode_page(renderer, grid: np.ndarray, fmt: Format, look: Look) -> bytes:
     tile_png = lambda c: image_bytes(Image.fromarray(renderer.rgba([c], PAGE_TILE_PX)[0]), PNG)
     return html_page(grid, renderer.chars, tile_png, look.title, look.backgrounds,
-                     as_rgb(look.background, renderer.background)).encode("utf-8")
+                     as_rgb(look.background, renderer.background), renderer.texts[TXT]).encode("utf-8")
 
 
 PNG, TXT, SHORTCODES, ANSI = "png", "txt", "shortcodes", "ansi"  # the formats other modules need by name
@@ -84,7 +84,8 @@ FORMATS = {f.name: f for f in (
     Format(TXT, (".txt",), "text", "emoji as characters; :name: where a file names no emoji", encode_text,
            splits=True),
     Format(SHORTCODES, (".txt",), "text", "every emoji as :name:", encode_text, splits=True),
-    Format(ANSI, (".ans",), "text", "emoji on their cells' colours, for terminals", encode_ansi, cell_colours=True),
+    Format(ANSI, (".ans",), "text", "emoji on their cells' colours, for terminals; into a pipe with --color always",
+           encode_ansi, cell_colours=True),
     Format("mp4", (".mp4",), "video", FILM, container=("mp4", "libx264")),
     Format("mov", (".mov",), "video", FILM, container=("mov", "libx264")),
     Format("mkv", (".mkv",), "video", FILM, container=("matroska", "libx264")),
@@ -181,16 +182,19 @@ def hex_colour(rgb) -> str:
     return "#%02x%02x%02x" % tuple(int(v) for v in rgb)
 
 
-def html_page(grid: np.ndarray, chars: list, tile_png, title: str, backgrounds: np.ndarray | None, page_colour) -> str:
+def html_page(grid: np.ndarray, chars: list, tile_png, title: str, backgrounds: np.ndarray | None, page_colour,
+              names: list | None = None) -> str:
     """One HTML file that opens offline: each emoji as text (select, copy, paste: a line per row) in a
     box of fixed size, so the grid stays aligned whatever the font draws. A class without a character
-    (a custom emoji) is its image, inline as a data URL. `tile_png(class)` gives that image's PNG."""
+    (a custom emoji) is its image, inline as a data URL, with its name (`names`: its :shortcode:) as the
+    alt text that copying gives. `tile_png(class)` gives that image's PNG."""
     images = {c: base64.b64encode(tile_png(c)).decode() for c in np.unique(grid) if chars[c] is None}
 
     def cell(c, r, k):
         style = f' style="background:{hex_colour(backgrounds[r, k])}"' if backgrounds is not None else ""
         if chars[c] is None:
-            return f'<span{style}><img src="data:image/png;base64,{images[c]}" alt=""></span>'
+            alt = html.escape(names[c], quote=True) if names else ""
+            return f'<span{style}><img src="data:image/png;base64,{images[c]}" alt="{alt}"></span>'
         return f"<span{style}>{html.escape(chars[c])}</span>"
     rows = "\n".join('<div class="row">' + "".join(cell(c, r, k) for k, c in enumerate(row)) + "</div>"
                      for r, row in enumerate(grid))

@@ -14,7 +14,7 @@ from . import __version__
 from .device import device_report, remembered_device, use_device
 from .emoji_sets import shipped_sets
 from .errors import Pic2EmojiError
-from .files import cache_dir, shipped_dir
+from .files import cache_dir, data_dir, shipped_dir
 from .modelfile import read_metadata
 
 
@@ -59,7 +59,7 @@ def info_lines(asked_device: str | None = None) -> list[str]:
     nets = list(cache.glob("*.jit")) if cache.is_dir() else []
     lines.append(f"cache: {cache} ({len(nets)} captured nets, {sum(p.stat().st_size for p in nets) / 1e6:.1f} MB)")
     lines.append(f"emoji sets: {', '.join(shipped_sets()) or 'none'} in {shipped_dir('emoji_sets')}")
-    for folder in dict.fromkeys([shipped_dir("models").resolve(), Path("models").resolve()]):
+    for folder in dict.fromkeys([shipped_dir("models").resolve(), data_dir() / "models"]):
         models = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
         if models:
             lines += [f"models in {folder}:"] + [f"  {describe_model(m)}" for m in models]

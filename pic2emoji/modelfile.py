@@ -19,7 +19,7 @@ from tinygrad.nn.state import get_state_dict, load_state_dict
 from .defaults import BACKGROUND, PATCH
 from .emoji_sets import EmojiSet, find_emoji_set
 from .errors import ModelError, first_line
-from .files import shipped_dir, write_atomically
+from .files import data_dir, shipped_dir, write_atomically
 from .net import ARCHITECTURES, TinyConvNet
 
 FORMAT = "pic2emoji-model"
@@ -54,18 +54,25 @@ class Model:
 
 
 def local_model_path(emoji_dir) -> Path:
-    """Where `train` writes a set's model by default: models/<set>.safetensors in the current folder."""
-    return Path("models") / f"{find_emoji_set(emoji_dir).resolve().name}.safetensors"
+    """Where `train` writes a set's model by default, and where infer, serve and export-web look first,
+    whatever folder they run in: models/<set>.safetensors beside the set's folder (my_emoji/ ->
+    models/my_emoji.safetensors next to it), or, for a shipped set, in the data folder (files.data_dir)."""
+    folder = find_emoji_set(emoji_dir).resolve()
+    home = data_dir() if folder.parent == shipped_dir("emoji_sets").resolve() else folder.parent
+    return home / "models" / f"{folder.name}.safetensors"
 
 
 def model_path(emoji_dir, fast: bool = False) -> Path:
-    """The model for a set: models/<set>.safetensors in the current folder if you trained one there,
-    else the one shipped with pic2emoji. With `fast`, <set>-fast.safetensors beside it if there is one
-    (the live camera's choice, shipped for noto: more frames a second for a little fidelity, as
-    docs/BENCHMARKS.md, "Inference speed", measures)."""
+    """The model for a set: the one you trained (local_model_path) if there is one, else the one
+    shipped with pic2emoji. With `fast`, <set>-fast.safetensors beside it if there is one (the live
+    camera's choice, shipped for noto: more frames a second for a little fidelity, as
+    docs/BENCHMARKS.md, "Inference speed", measures). Neither there: a ModelError saying where it looked."""
     local = local_model_path(emoji_dir)
     shipped = shipped_dir("models") / local.name
-    default = local if local.is_file() or not shipped.is_file() else shipped
+    if not local.is_file() and not shipped.is_file():
+        raise ModelError(f"{emoji_dir}: no model for this emoji set; looked for {local} (where `pic2emoji train "
+                         f"{emoji_dir}` writes it) and {shipped}; train one, or give a model file with --model")
+    default = local if local.is_file() else shipped
     faster = default.with_name(default.stem + "-fast.safetensors")
     return faster if fast and faster.is_file() else default
 

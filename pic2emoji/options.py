@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .defaults import TILE_PX
 from .errors import OutputError
-from .formats import FORMATS, PNG, SPLITTABLE, format_of, is_text, kind_of, suffix_of
+from .formats import FORMATS, PNG, SPLITTABLE, format_named, format_of, is_text, kind_of, suffix_of
 from .pixels import as_rgb
 
 METHODS = ("refine", "net", "lookup")  # refine: the net's choice, then the mosaic refined as a whole (refine.py)
@@ -77,6 +77,15 @@ class Options:
             raise OutputError(f"{out}: the extension {suffix} names {named}, not {self.fmt}; name the file "
                               f"{Path(out).stem}{suffix_of(self.fmt)} or leave the format to the name")
         return self
+
+    def unused(self, *names: str) -> list[str]:
+        """Which of these options (cell_colour, quality, tile_px) do nothing for this format (PNG where
+        none is known yet): quality is for lossy formats, tile_px for pictures and films, cell_colour for
+        all but text (ANSI always has cell colours)."""
+        record = format_named(self.fmt or PNG)
+        works = {"quality": record.lossy, "tile_px": record.kind in ("image", "animation", "video"),
+                 "cell_colour": record.kind != "text"}
+        return [name for name in names if not works[name]]
 
     def for_source(self, width: int, cells: int) -> "Options":
         """These options for a film whose frames are `width` pixels across `cells` columns: a tile size

@@ -87,11 +87,16 @@ class Renderer:
         return "".join("".join(texts[c] for c in row) + "\n" for row in grid)
 
     def pieces(self, grid: np.ndarray, fmt: str, limit: int) -> list[str]:
-        """The text cut on row boundaries into pieces of at most `limit` characters (see split_text)."""
-        widest = max(map(len, self.texts[fmt]))  # at most this many characters a cell, whichever emoji it gets
-        fix = (f"use --cols {limit // widest} or fewer (a cell takes up to {widest})" if limit >= widest else
-               f"--split must be at least {widest}, the longest text of one emoji")
-        return split_text(self.text(grid, fmt), limit, fix)
+        """The text cut on row boundaries into pieces of at most `limit` characters (see split_text). A
+        row too long is refused with the columns that would fit, judged from the rows made: the widest
+        row's characters a cell (1 for the terminal palette, about 12 for shortcodes)."""
+        text = self.text(grid, fmt)
+        per_cell = max(map(len, text.splitlines())) / grid.shape[1]
+        longest = max(len(self.texts[fmt][c]) for c in np.unique(grid))  # at least this, for any --cols
+        fix = (f"use --cols {int(limit // per_cell)} or fewer (its widest row takes "
+               f"{per_cell:.3g} character{'s' * (per_cell != 1)} a cell)"
+               if limit >= longest else f"--split must be at least {longest}, the longest text of one emoji in it")
+        return split_text(text, limit, fix)
 
     def encode(self, grid: np.ndarray, fmt: str, tile_px: int = TILE_PX, colours: np.ndarray | None = None,
                cell_colour: bool = False, title: str = "mosaic", quality: int = 90, truecolor: bool = True,

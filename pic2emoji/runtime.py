@@ -102,6 +102,11 @@ class Classifier:
             pass  # a read-only cache folder only costs speed
 
     @property
+    def captured(self) -> bool:
+        """Whether the net is compiled and captured (here, or loaded from the cache)."""
+        return self._pick.captured is not None
+
+    @property
     def _tuned_note(self) -> Path:
         return self.cache.with_suffix(".tuned")
 

@@ -25,6 +25,9 @@ from .pixels import to_uint8
 from .runtime import Classifier
 
 
+WARM_STEPS = 3  # steps that compile and capture the JIT'd step, slow once: the bar starts after them
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every training setting, with its default. The CLI's options mirror these fields."""
@@ -172,7 +175,8 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log, workers) ->
     batches = Batches(maker, first, config.steps, config.batch_size, workers)
     log(f"training {len(classes)} classes ({len(labels) - len(classes)} look-alikes merged) on {_device()}, "
         f"steps {first}-{config.steps}, batches made by {workers} process{'es' * (workers > 1)}; "
-        "the first steps compile kernels, cached for later runs")
+        f"compiling the training step first (its first {WARM_STEPS} steps: seconds to minutes, cached for later "
+        "runs), then a bar with the time left")
 
     if not resume:
         model = new_model(config.arch, emoji_set.name, classes, chars, merged, config.background, config.seed)
@@ -204,22 +208,27 @@ def _train(emoji_dir, out, config, resume, overwrite, progress, log, workers) ->
         save_model(model, ckpt, extra)
 
     started, done, loss = time.time(), first, float("nan")  # done: steps whose update is in the weights
-    bar = tqdm(total=config.steps, initial=first, desc="training", unit="step", disable=not progress)
+    bar = None  # made once the step is compiled (WARM_STEPS): its rate, and so its ETA, are the real ones
     try:
         for step in range(first, config.steps):
             x, y = batches.get(step)
             optimizer.lr.assign(Tensor([learning_rate(config, step)], dtype=dtypes.float32)).realize()
             loss = step_fn(Tensor(x, dtype=dtypes.uint8), Tensor(y, dtype=dtypes.int32)).item()
             done = step + 1
-            bar.update(1)
             if done % config.eval_every == 0 and done < config.steps:
                 save_checkpoint(done, loss)
-            bar.set_postfix(loss=f"{loss:.3f}", held_out=f"{model.accuracy or float('nan'):.1%}")
+            if bar is None and progress and (done - first == WARM_STEPS or done == config.steps):
+                bar = tqdm(total=config.steps, initial=done, desc="training", unit="step")
+            elif bar is not None:
+                bar.update(1)
+            if bar is not None:  # held-out accuracy once it is measured (every eval_every steps)
+                bar.set_postfix(loss=f"{loss:.3f}", **({} if model.accuracy is None else {"held_out": f"{model.accuracy:.1%}"}))
     except KeyboardInterrupt:
         save_checkpoint(done, loss)
         return TrainResult(model, model.accuracy, done, model.training["seconds"], True, history)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         batches.close()
     record(done, loss)
     save_model(model, out)

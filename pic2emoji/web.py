@@ -5,7 +5,8 @@ onnxruntime-web, in one folder that any static host serves (`pic2emoji export-we
     index.html, worker.js   the page (page/ beside this file) and the Web Worker that runs the net
     config.json             grid, emoji text of every class, the atlas's layout, the steady settings
     cells.onnx, net.onnx    onnx_export.py's graphs for this model and palette
-    atlas.png               every class the palette allows, as PNG mosaics draw it: Save PNG draws from it
+    atlas.png               every class the palette allows, as PNG mosaics draw it: Save PNG draws from it,
+                            and the grid the emoji that have no character (a custom set's, `pictures`)
     ort/                    onnxruntime-web (page/ort/VERSION says which, and where it came from)
 """
 import io
@@ -52,8 +53,10 @@ def web_files(converter, rows: int, cols: int, palette: str = "terminal") -> dic
     classes = np.flatnonzero(allowed)
     slots = np.full(len(allowed), -1)
     slots[classes] = np.arange(len(classes))
+    pictures = [int(c) for c in classes if converter.renderer.chars[c] is None]  # a custom set's: no character
     config = {**page_config(converter, rows, cols, palette), "models": {"cells": "cells.onnx", "net": "net.onnx"},
-              "atlas": {"file": "atlas.png", "tile": TILE_PX, "columns": ATLAS_COLUMNS, "slots": slots.tolist()}}
+              "atlas": {"file": "atlas.png", "tile": TILE_PX, "columns": ATLAS_COLUMNS, "slots": slots.tolist(),
+                        "pictures": pictures}}
     files = {name: PAGE / name for name in PAGE_FILES}
     files.update({f"ort/{p.name}": p for p in sorted((PAGE / "ort").iterdir())})
     files["config.json"] = json.dumps(config, ensure_ascii=False).encode()

@@ -12,6 +12,7 @@ import tempfile
 os.environ["DEV"] = "CPU"  # before tinygrad is imported anywhere
 # Captured nets go to a fresh folder per session (subprocesses inherit it): no test reuses another run's.
 os.environ["PIC2EMOJI_CACHE_DIR"] = tempfile.mkdtemp(prefix="pic2emoji-cache-")
+os.environ["PIC2EMOJI_DATA_DIR"] = tempfile.mkdtemp(prefix="pic2emoji-data-")  # models trained for shipped sets
 
 import numpy as np
 import pytest

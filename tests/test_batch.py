@@ -136,11 +136,11 @@ def test_on_a_terminal_an_error_line_is_not_glued_onto_the_progress_bar(tiny_set
 
 
 def test_a_video_in_a_folder_becomes_a_video_in_the_mirror(converter, tmp_path):
-    from test_convert import _film
+    from conftest import make_video
     photos = tmp_path / "photos"
     (photos / "trip").mkdir(parents=True)
     solid(photos / "red.png", (220, 30, 30))
-    _film(photos / "trip" / "clip.mp4", [(30, 60, 230)] * 3)
+    make_video(photos / "trip" / "clip.mp4", [(30, 60, 230)] * 3)
     (photos / "trip" / "old.avi").write_bytes(b"not a film")
     report = convert_all(converter, [photos], tmp_path / "out", Options(cols=4, tile_px=8))
     assert report.converted == [tmp_path / "out" / "red.png", tmp_path / "out" / "trip" / "clip.mp4"]

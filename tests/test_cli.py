@@ -69,11 +69,11 @@ def test_eval_json(tiny_set, tiny_model):
 def test_tune_tunes_the_model_and_the_fast_one(tiny_set, tiny_model, tmp_path, monkeypatch):
     tuned = []  # a real BEAM search takes minutes on a fresh machine: test_model checks what tune() does
     monkeypatch.setattr(Classifier, "tune", lambda self, beam=2: tuned.append((self.cache.name, beam)))
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "models").mkdir()
+    shutil.copytree(tiny_set, tmp_path / "tiny")
+    (tmp_path / "models").mkdir()  # beside the set: where train writes its model
     for name in ("tiny.safetensors", "tiny-fast.safetensors"):
         shutil.copy(tiny_model, tmp_path / "models" / name)
-    result = run("tune", tiny_set, "--beam", "3")
+    result = run("tune", tmp_path / "tiny", "--beam", "3")
     assert result.exit_code == 0, result.output
     assert [(name.split("-")[0], beam) for name, beam in tuned] == [("tiny", 3), ("tiny", 3)]
     assert tuned[1][0].startswith("tiny-fast-") and "tuned in" in result.stderr

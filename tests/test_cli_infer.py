@@ -203,9 +203,9 @@ def test_split_refuses_existing_pieces_before_writing_any(custom_set, custom_mod
 def test_a_row_longer_than_split_says_which_cols_fit(custom_set, custom_model, tmp_path):
     photo = solid(tmp_path / "p.png", (30, 60, 230), size=(160, 40))
     too_wide = run("infer", custom_set, photo, "--model", custom_model, "--cols", 8, "--split", 50, "-o", tmp_path / "m.txt")
-    one_line_error(too_wide, "row 1 of the mosaic is", "more than --split 50", "use --cols 3 or fewer")  # 14 a cell
+    one_line_error(too_wide, "row 1 of the mosaic is 80", "more than --split 50", "use --cols 5 or fewer")  # :blob_cat:
     assert list(tmp_path.glob("m*")) == []
-    fits = run("infer", custom_set, photo, "--model", custom_model, "--cols", 3, "--split", 50)
+    fits = run("infer", custom_set, photo, "--model", custom_model, "--cols", 5, "--split", 50)
     assert fits.exit_code == 0 and all(len(line) <= 50 for line in fits.stdout.splitlines()), fits.output
 
 
@@ -263,3 +263,109 @@ def test_background_colour_and_auto_from_the_command_line(tiny_set, tiny_model, 
     assert refused.stdout == ""
     bad = run("infer", tiny_set, night, "--model", tiny_model, "--background", "nocolour", "-o", tmp_path / "x.png")
     assert bad.exit_code == 2 and "nocolour" in bad.output and not (tmp_path / "x.png").exists()
+
+
+# --- where the mosaic goes ------------------------------------------------------------------------------
+
+def test_an_output_folder_takes_one_photo_named_after_it(tiny_set, tiny_model, tmp_path):
+    photo = solid(tmp_path / "cat.jpg", (200, 30, 30))
+    args = ["infer", tiny_set, photo, "--model", tiny_model, "--cols", 4]
+    assert run(*args, "-o", f"{tmp_path / 'new'}/").exit_code == 0
+    assert (tmp_path / "new").is_dir() and Image.open(tmp_path / "new" / "cat.png").size == (128, 96)
+    assert run(*args, "-o", tmp_path / "new", "--format", "txt").exit_code == 0  # a folder that exists
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["cat.png", "cat.txt"]
+    kept = run(*args, "-o", tmp_path / "new", "--skip-existing")
+    assert kept.exit_code == 0 and "kept" in kept.stderr
+
+
+def test_a_folder_of_photos_into_a_file_name_is_refused_before_anything_is_made(tiny_set, tiny_model, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    solid(photos / "a.png", (200, 30, 30))
+    one_line_error(run("infer", tiny_set, photos, "--model", tiny_model, "-o", tmp_path / "one.png"), "one.png",
+                   "names a png file", "folder")
+    (tmp_path / "notes.txt").write_text("mine")
+    one_line_error(run("infer", tiny_set, photos, "--model", tiny_model, "-o", tmp_path / "notes.txt"), "is a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "photos"]
+    assert run("infer", tiny_set, photos, "--model", tiny_model, "-o", f"{tmp_path / 'one.png'}/").exit_code == 0
+    assert (tmp_path / "one.png" / "a.png").is_file()  # a slash says it is a folder whatever its name
+
+
+# --- help and behaviour agree ---------------------------------------------------------------------------
+
+def test_help_says_what_ansi_background_and_colour_depth_do():
+    text = " ".join(run("infer", "--help").stdout.split())
+    assert "ansi (emoji on their cells' colours, for terminals; into a pipe with --color always)" in text
+    assert "-o FILE.ans is always 24-bit" in text and "xterm's 256 colours" in text
+    assert "for text, your terminal's colour" not in text and "auto (pictures only)" in text
+
+
+def test_options_that_do_nothing_for_the_format_are_noted_once(tiny_set, tiny_model, tmp_path):
+    photo = solid(tmp_path / "p.png", (220, 30, 30))  # a red the tiny set has: no hint for cell colours
+    args = ["infer", tiny_set, photo, "--model", tiny_model, "--cols", 4]
+    text = run(*args, "-o", tmp_path / "m.txt", "--quality", 50, "--tile-px", 10, "--cell-colour")
+    assert text.exit_code == 0 and text.stderr.splitlines() == \
+        ["note: --cell-colour, --quality and --tile-px do nothing for txt output; left out"]
+    png = run(*args, "-o", tmp_path / "m.png", "--quality", 50)
+    assert png.stderr == "note: --quality does nothing for png output; left out\n"
+    assert run(*args, "-o", tmp_path / "m.jpg", "--quality", 50, "--tile-px", 10).stderr == ""
+    piped = run(*args, "--format", "ansi")  # CliRunner's stdout is no terminal
+    assert piped.exit_code == 0 and "\x1b[" not in piped.stdout and "--color always" in piped.stderr
+    assert "\x1b[48;" in run(*args, "--format", "ansi", "--color", "always").stdout
+
+
+# --- long work says what it does, on a terminal -----------------------------------------------------------
+
+def test_a_cold_first_run_says_what_takes_the_time(tiny_set, tiny_model, tmp_path, monkeypatch):
+    import pic2emoji.cli_infer as cli_infer
+    monkeypatch.setattr(cli_infer, "on_terminal", lambda: True)  # stderr a terminal, as a person sees it
+    monkeypatch.setenv("PIC2EMOJI_CACHE_DIR", str(tmp_path / "cache"))  # nothing compiled or read yet
+    photo = solid(tmp_path / "cat.png", (220, 30, 30))
+    args = ["infer", tiny_set, photo, "--model", tiny_model, "--cols", 4, "-o", tmp_path / "m.png"]
+    cold = run(*args)
+    assert cold.exit_code == 0 and cold.stderr.splitlines() == [
+        f"reading the 12 emoji of {tiny_set.name} (once: kept in the cache)…",
+        "compiling the net for this machine (once: later runs take it from the cache)…", f"wrote {tmp_path / 'm.png'}"]
+    warm = run(*args, "--overwrite")
+    assert warm.stderr == f"wrote {tmp_path / 'm.png'}\n"
+    assert run(*args[:-2]).stderr == ""  # text to stdout: nothing more to say
+    monkeypatch.setattr(cli_infer, "on_terminal", lambda: False)
+    assert run(*args, "--overwrite").stderr == ""  # a script's log stays quiet
+
+
+def test_metrics_say_they_are_measuring(tiny_set, tiny_model, tmp_path, monkeypatch):
+    needs("skimage")
+    import pic2emoji.cli_infer as cli_infer
+    monkeypatch.setattr(cli_infer, "on_terminal", lambda: True)
+    photo = solid(tmp_path / "cat.png", (200, 30, 30))
+    result = run("infer", tiny_set, photo, "--model", tiny_model, "--cols", 4, "-o", tmp_path / "m.png", "--metrics")
+    assert result.exit_code == 0 and "measuring the mosaic" in result.stderr and "dE@2" in result.stdout
+
+
+def test_a_batch_bar_has_a_total_and_mosaics_already_there_are_one_line(tiny_set, tiny_model, tmp_path, monkeypatch):
+    import pic2emoji.cli_infer as cli_infer
+    monkeypatch.setattr(cli_infer, "on_terminal", lambda: True)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        solid(photos / name, (200, 30, 30))
+    args = ["infer", tiny_set, photos, "--model", tiny_model, "--cols", 2, "-o", tmp_path / "out"]
+    first = run(*args)
+    assert first.exit_code == 0 and "3/3" in first.stderr and "converted 3" in first.stderr, first.stderr
+    (photos / "d.png").write_bytes((photos / "a.png").read_bytes())
+    again = run(*args)
+    errors = [line for line in again.stderr.replace("\r", "\n").splitlines() if "error:" in line]
+    assert again.exit_code == 1 and "converted 1, skipped 0, failed 3" in again.stderr
+    assert len(errors) == 1 and "3 mosaics already there" in errors[0] and "--overwrite" in errors[0], again.stderr
+
+
+def test_colours_no_emoji_has_get_a_hint_for_cell_colours(tiny_set, tiny_model, tmp_path):
+    purple = solid(tmp_path / "purple.png", (150, 40, 200), size=(160, 120))  # the tiny set has no purple
+    args = ["infer", tiny_set, "--model", tiny_model, "--cols", 8]
+    hinted = run(*args, purple, "-o", tmp_path / "m.png")
+    assert hinted.exit_code == 0 and hinted.stderr.count("\n") == 1, hinted.stderr
+    assert hinted.stderr.startswith("note: purple.png: 100% of the mosaic is far from") and "--cell-colour" in hinted.stderr
+    assert run(*args, purple, "-o", tmp_path / "c.png", "--cell-colour").stderr == ""  # taken already
+    assert run(*args, purple, "-o", tmp_path / "m.txt").stderr == ""  # text has no cell colours
+    red = solid(tmp_path / "red.png", (220, 30, 30), size=(160, 120))
+    assert run(*args, red, "-o", tmp_path / "r.png").stderr == ""

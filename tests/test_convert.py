@@ -1,4 +1,6 @@
 """One photo into its mosaic: what measure scores (save_mosaic's own tests are in test_options and test_cli)."""
+from pathlib import Path
+
 import numpy as np
 
 from conftest import GREY, dark_scene, halves, make_video, needs
@@ -86,3 +88,24 @@ def test_a_video_to_text_gives_its_frames_at_its_rate(converter, tmp_path):
     frames = text_frames(converter, film, _options(fmt="txt", cols=4))
     assert [duration for _, duration in frames] == [100] * 4
     assert all(len(text.splitlines()) == 3 for text, _ in frames) and frames[0][0] != frames[-1][0]
+
+
+def test_a_folder_takes_the_mosaic_named_after_the_photo(tmp_path):
+    """-o DIR/ or an existing folder: the mosaic goes in it, named after the photo; a video stays a video."""
+    from pic2emoji.convert import target
+    from pic2emoji.options import Options
+    (tmp_path / "there").mkdir()
+    assert target("trip/cat.jpg", "new/", Options()) == (Path("new/cat.png"), Options("png"))
+    assert target("cat.jpg", tmp_path / "there", Options(cols=9))[0] == tmp_path / "there" / "cat.png"
+    assert target("cat.jpg", "new/", Options("txt"))[0] == Path("new/cat.txt")
+    assert target("clip.mov", "new/", Options()) == (Path("new/clip.mov"), Options("mov"))
+    assert target("clip.avi", "new/", Options())[1].fmt == "mp4" and target("clip.mov", "new/", Options("gif"))[1].fmt == "gif"
+    assert target("cat.jpg", "new", Options()) == (Path("new"), Options("png"))  # no slash, no folder: a file's name
+
+
+def test_a_video_into_a_folder_is_a_video_in_it(converter, tmp_path):
+    from pic2emoji.convert import save_mosaic
+    from pic2emoji.options import Options
+    clip = make_video(tmp_path / "clip.mp4", [(30, 60, 230)] * 2)
+    written = save_mosaic(converter, clip, f"{tmp_path / 'films'}/", Options("mp4", cols=4, tile_px=8))
+    assert written == [tmp_path / "films" / "clip.mp4"] and (tmp_path / "films").is_dir()

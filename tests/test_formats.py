@@ -148,3 +148,41 @@ def test_an_animation_as_text_gives_every_frame(tiny_set, tiny_model, tmp_path):
     ansi = run("infer", tiny_set, tmp_path / "in.gif", "--model", tiny_model, "--cols", 4, "--format", "ansi",
                "--color", "always").stdout
     assert ansi.count("\x1b[H") == 2 and len(ANSI.findall(ansi)) == 36  # cursor home between frames: `cat` replays
+
+
+def test_custom_emoji_in_html_have_their_shortcode_as_alt_text():
+    from pic2emoji.formats import html_page
+    page = html_page(np.array([[0, 1]]), [None, "🟥"], lambda c: b"png", "t", None, (128, 128, 128),
+                     [":party_parrot:", "🟥"])
+    assert 'alt=":party_parrot:"' in page and page.count("<img") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="needs Chromium")
+def test_copying_an_html_mosaic_of_custom_emoji_gives_their_shortcodes(custom_set, custom_model, tmp_path):
+    import functools
+    import http.server
+    import threading
+    from playwright.sync_api import sync_playwright
+    from browser import open_browser
+    photo = halves(tmp_path / "p.png", (230, 30, 30), (30, 60, 230), size=(160, 120))
+    text = run("infer", custom_set, photo, "--model", custom_model, "--cols", 4).stdout
+    assert run("infer", custom_set, photo, "--model", custom_model, "--cols", 4, "-o", tmp_path / "m.html").exit_code == 0
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # the clipboard wants an http page
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with sync_playwright() as playwright:
+            browser = open_browser(playwright, tmp_path / "profile", allow_camera=False)
+            browser.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
+            page = browser.new_page()
+            page.goto(f"{origin}/m.html")
+            page.evaluate("() => getSelection().selectAllChildren(document.querySelector('.mosaic'))")
+            page.keyboard.press("Control+C")
+            copied = page.evaluate("() => navigator.clipboard.readText()")
+            browser.close()
+    finally:
+        server.shutdown()
+    assert copied.strip().splitlines() == text.strip().splitlines() and ":party_parrot:" in copied

@@ -1,9 +1,10 @@
 """The model file: save/load, metadata readable by safetensors, damage refused in one line, where models are."""
 import json
-from pathlib import Path
+import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 from safetensors import safe_open
 from tinygrad import Tensor
 
@@ -11,9 +12,11 @@ import pic2emoji.modelfile as modelfile
 
 from pic2emoji.emoji_sets import load_emoji_set
 from pic2emoji.errors import ModelError, OutputError
-from pic2emoji.files import shipped_dir
-from pic2emoji.modelfile import check_model_fits, load_model, model_path, new_model, save_model
+from pic2emoji.files import data_dir, shipped_dir
+from pic2emoji.modelfile import check_model_fits, load_model, local_model_path, model_path, new_model, save_model
 from pic2emoji.net import as_input
+
+from conftest import one_line_error, run
 
 
 def test_save_load_gives_identical_logits(tiny_model, tmp_path):
@@ -106,11 +109,45 @@ def test_shipped_models_fit_their_sets_and_keep_their_accuracy():
 
 def test_the_live_camera_picks_the_fast_model_beside_the_default(tmp_path, monkeypatch):
     shipped = shipped_dir("models")
-    monkeypatch.chdir(tmp_path)  # no models/ here (in a checkout, ./models is the shipped folder itself)
+    monkeypatch.chdir(tmp_path)
     assert model_path("noto") == shipped / "noto.safetensors"
     assert model_path("noto", fast=True) == shipped / "noto-fast.safetensors"
     assert model_path("noto-small", fast=True) == shipped / "noto-small.safetensors"  # no fast one: the default
-    # a model trained here wins, and its folder has no fast one
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "noto.safetensors").write_bytes((shipped / "noto.safetensors").read_bytes())
-    assert model_path("noto", fast=True) == Path("models") / "noto.safetensors"
+    # a model trained for a shipped set (in the data folder) wins, and its folder has no fast one
+    trained = data_dir() / "models" / "noto.safetensors"
+    trained.parent.mkdir(parents=True, exist_ok=True)
+    trained.write_bytes((shipped / "noto.safetensors").read_bytes())
+    try:
+        assert model_path("noto", fast=True) == trained
+    finally:
+        trained.unlink()
+
+
+def test_a_model_trained_from_one_folder_is_found_from_any_other(tmp_path, monkeypatch):
+    """train's default output and where infer, serve and export-web look agree, wherever each runs."""
+    emoji = tmp_path / "x" / "my_emoji"
+    emoji.mkdir(parents=True)
+    shutil.copy(shipped_dir("emoji_sets") / "noto" / "1f7e5.png", emoji)
+    monkeypatch.chdir(tmp_path / "x")
+    written = local_model_path("my_emoji")  # where `pic2emoji train my_emoji` writes, run from x/
+    assert written == tmp_path / "x" / "models" / "my_emoji.safetensors"
+    monkeypatch.chdir("/")
+    assert local_model_path(emoji) == written
+    with pytest.raises(ModelError, match=f"looked for {written}.*--model"):
+        model_path(emoji)
+    written.parent.mkdir()
+    written.write_bytes(b"a model")
+    for place in ("/", tmp_path, emoji):
+        monkeypatch.chdir(place)
+        assert model_path(emoji) == model_path(emoji, fast=True) == written
+    assert local_model_path("noto") == data_dir() / "models" / "noto.safetensors"  # never inside the package
+
+
+def test_without_a_model_infer_says_where_it_looked(tmp_path, monkeypatch):
+    emoji = tmp_path / "x" / "my_emoji"
+    emoji.mkdir(parents=True)
+    shutil.copy(shipped_dir("emoji_sets") / "noto" / "1f7e5.png", emoji)
+    Image.new("RGB", (8, 8)).save(tmp_path / "p.png")
+    monkeypatch.chdir("/")
+    one_line_error(run("infer", emoji, tmp_path / "p.png"), str(tmp_path / "x" / "models" / "my_emoji.safetensors"),
+                   "--model", "pic2emoji train")

@@ -31,3 +31,11 @@ def test_options_refuse_what_no_format_or_method_means():
         Options(palette="some")
     with pytest.raises(OutputError, match="--background auto chooses"):
         Options("txt", background="auto")
+
+
+def test_options_that_do_nothing_for_a_format_are_named():
+    assert Options("txt").unused("cell_colour", "quality", "tile_px") == ["cell_colour", "quality", "tile_px"]
+    assert Options("ansi").unused("cell_colour") == ["cell_colour"]  # it always has cell colours
+    assert Options("jpg").unused("cell_colour", "quality", "tile_px") == []
+    assert Options("png").unused("quality", "tile_px") == ["quality"] and Options().unused("quality") == ["quality"]
+    assert Options("html").unused("cell_colour", "tile_px") == ["tile_px"] and Options("mp4").unused("tile_px") == []

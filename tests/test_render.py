@@ -53,10 +53,15 @@ def test_split_text_examples():
 
 
 def test_a_row_longer_than_the_limit_says_which_cols_fit():
+    """Judged from the rows made, not from the longest text the set has."""
     with pytest.raises(OutputError, match=r"^row 2 of the mosaic is 32 characters, more than --split 30; "
-                                          r"use --cols 1 or fewer \(a cell takes up to 20\)$"):
-        renderer().pieces(np.array([[2, 2], [0, 1]]), "shortcodes", 30)  # the widest text is 20 characters
-    with pytest.raises(OutputError, match="--split must be at least 20, the longest text of one emoji"):
+                                          r"use --cols 1 or fewer \(its widest row takes 16 characters a cell\)$"):
+        renderer().pieces(np.array([[2, 2], [0, 1]]), "shortcodes", 30)
+    with pytest.raises(OutputError, match="use --cols 2 or fewer \\(its widest row takes 3 characters a cell"):
+        renderer().pieces(np.array([[2, 2, 2]]), "shortcodes", 6)  # :b: is 3 characters, not :white_large_square:'s 20
+    with pytest.raises(OutputError, match="use --cols 10 or fewer \\(its widest row takes 1 character a cell"):
+        renderer().pieces(np.zeros((2, 12), int), "txt", 10)  # the terminal palette: a character a cell
+    with pytest.raises(OutputError, match="--split must be at least 12, the longest text of one emoji in it"):
         renderer().pieces(np.array([[0]]), "shortcodes", 5)
     assert renderer().pieces(np.array([[0, 1, 2]] * 3), "txt", 7) == ["🟥⬜🟦\n🟥⬜🟦", "🟥⬜🟦"]  # 3 + 1 + 3
 

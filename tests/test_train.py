@@ -151,3 +151,17 @@ def test_training_saves_its_model_without_a_c_compiler(tiny_set, tmp_path):
     assert trained.returncode == 0, trained.stderr
     model = load_model(out)
     assert model.training["steps_done"] == 2 and model.training["device"] == "CL"
+
+
+@pytest.mark.slow
+def test_the_bar_waits_for_timed_steps_and_never_shows_nan(tiny_set, tiny_config, tmp_path, capsys):
+    """No ETA from the steps that compile the training step (the first took 33 s once: "9:07:37"), no
+    held_out=nan% before the first evaluation."""
+    said = []
+    train(tiny_set, tmp_path / "m.safetensors", replace(tiny_config, steps=8, eval_every=5), progress=True,
+          log=said.append)
+    bar = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("training")]
+    assert "compiling the training step first" in said[0] and bar, said
+    assert " 3/8 " in bar[0] and not any(" 0/8 " in line or " 1/8 " in line for line in bar), bar
+    assert not any("nan" in line for line in bar) and "held_out=" in bar[-1]
+    assert not any("held_out" in line for line in bar if " 4/8 " in line)  # measured first at step 5

@@ -179,3 +179,24 @@ def test_a_site_whose_net_does_not_load_says_so(playwright, converter, tmp_path)
         page.wait_for_function("() => document.body.dataset.state === 'net-failed'", timeout=60_000)
         assert "did not start in this browser" in page.text_content("#status")
         browser.close()
+
+
+@pytest.mark.slow
+def test_the_camera_draws_a_custom_set_from_its_atlas(playwright, custom_set, custom_model, tmp_path):  # noqa: F811
+    """Emoji with no character (chars[i] is None) are their tiles in the grid, as Save PNG draws them, not
+    their :shortcodes: clipped to the cell."""
+    from conftest import halves_image
+    out = tmp_path / "site"
+    assert run("export-web", custom_set, out, "--model", custom_model, "--rows", 4, "--cols", 4).exit_code == 0
+    assert json.loads((out / "config.json").read_text())["atlas"]["pictures"] == [0, 1, 2, 3, 4]
+    camera = write_y4m(halves_image((640, 480), (230, 30, 30), (30, 60, 230)), tmp_path / "camera.y4m")
+    with static_server(out) as url:
+        browser, page = watch(playwright, tmp_path, camera, url + "?mirror=0")
+        cells = page.eval_on_selector_all("#grid span", "s => s.map(c => [c.className, c.textContent, c.title])")
+        picture = np.asarray(Image.open(__import__("io").BytesIO(page.locator("#grid").screenshot())).convert("RGB"))
+        browser.close()
+    assert len(cells) == 16 and all(c[:2] == ["picture", ""] and c[2].startswith(":") for c in cells), cells
+    assert {c[2] for c in cells[:4]} == {":party_parrot:"} and {c[2] for c in cells[-4:]} == {":blob_cat:"}
+    h, w, _ = picture.shape  # the middle of the top-left cell and of the bottom-left one: the tiles' colours
+    top, bottom = picture[h // 8, w // 8].astype(int), picture[7 * h // 8, w // 8].astype(int)
+    assert np.abs(top - (230, 30, 30)).max() < 30 and np.abs(bottom - (30, 60, 230)).max() < 30, (top, bottom)
