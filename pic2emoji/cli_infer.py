@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from .batch import convert_all
 from .cli_options import colour_option, device_option, model_option, say
@@ -186,8 +185,8 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
             say(f"wrote {len(written)} text piece(s) of at most {split} characters: {written[0]}{last}")
     else:
         report = convert_all(converter, inputs, output, options, overwrite, skip_existing, sys.stderr.isatty(),
-                             on_error=lambda message: tqdm.write(f"error: {message}", file=sys.stderr),
-                             on_note=lambda message: tqdm.write(f"note: {message}", file=sys.stderr),
+                             on_error=lambda message: say(f"error: {message}", above_bar=True),
+                             on_note=lambda message: say(f"note: {message}", above_bar=True),
                              engine=engine)
         say(str(report))
         if report.failed:

@@ -17,7 +17,7 @@ from pic2emoji.batch import convert_all
 from pic2emoji.convert import Options
 from pic2emoji.errors import ClusterError
 
-from conftest import halves, needs, one_line_error, run, solid
+from conftest import assert_names_shown_escaped, halves, hostile_photos, needs, one_line_error, run, solid
 from ray_faults import READ_ONLY
 
 TESTS = Path(__file__).resolve().parent
@@ -96,6 +96,12 @@ def test_the_cli_on_ray_says_what_the_local_run_says(tiny_set, tiny_model, ray_i
     assert "error: " in results["ray"].stderr and "converted 5, skipped 0, failed 1" in results["ray"].stderr
     assert files_in(tmp_path / "local") == files_in(tmp_path / "ray")
 
+
+def test_names_in_the_lines_of_a_batch_on_ray_are_shown_escaped(tiny_set, tiny_model, ray_instance, tmp_path):
+    photos = hostile_photos(tmp_path / "photos")
+    result = run("infer", tiny_set, photos, "--model", tiny_model, "-o", tmp_path / "out", "--cols", 2, "--ray")
+    assert result.exit_code == 1
+    assert_names_shown_escaped(result.stderr)
 
 def test_a_worker_killed_mid_photo_leaves_no_half_file_and_the_photo_is_tried_again(converter, engine, faults,
                                                                                     photos, tmp_path):
