@@ -161,7 +161,8 @@ def eval_command(emoji_dir, model_file, device, as_json):
     click.echo(shown(f"{report['model']}: top-1 {report['accuracy']:.2%} on {report['samples']} held-out samples, "
                      f"{report['classes']} classes"))
     for w in report["worst"]:
-        click.echo(shown(f"  {w['char'] or w['class']}  wrong {w['wrong']}/{w['of']}, taken for {' '.join(w['mistaken_for'])}"))
+        taken_for = " ".join(w["mistaken_for"])
+        click.echo(shown(f"  {w['char'] or w['class']}  wrong {w['wrong']}/{w['of']}, taken for {taken_for}"))
 
 
 @main.command("serve")

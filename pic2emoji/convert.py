@@ -171,7 +171,8 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
     grid, colours, background = converter.cells(photo, options)
     if options.split is None:
         drawn_as = look(options, photo, colours, background)
-        return lambda: put(out, converter.renderer.encode(grid, options.fmt, options.tile_px, **drawn_as), overwrite, stream)
+        return lambda: put(out, converter.renderer.encode(grid, options.fmt, options.tile_px, **drawn_as), overwrite,
+                           stream)
     pieces = converter.renderer.pieces(grid, options.fmt, options.split)
     outs = [piece_path(out, number) for number in range(1, len(pieces) + 1)]
     for path in outs[1:]:

@@ -57,7 +57,8 @@ class TrainConfig:
         settings = {k: v for k, v in model.training.get("config", {}).items() if k in kinds and k != "background"}
         for key, value in settings.items():
             kind = (*kinds[key], int) if float in kinds[key] else kinds[key]
-            if not isinstance(value, kind) or isinstance(value, bool) or key == "held_out" and not 0 < value <= MAX_HELD_OUT:
+            too_many = key == "held_out" and isinstance(value, int) and not 0 < value <= MAX_HELD_OUT
+            if not isinstance(value, kind) or isinstance(value, bool) or too_many:
                 raise ModelError(f"{model.path}: damaged or inconsistent model file (training setting {key!r} is "
                                  f"{str(value)[:40]!r}); retrain it with `pic2emoji train`")
         return cls(**{**settings, "background": tuple(model.background)})
