@@ -17,7 +17,7 @@ from .cli_infer import infer_command
 from .cli_options import colour_option, device_option, model_option, say
 from .defaults import BACKGROUND, LIVE_COLS, LIVE_ROWS, MAX_LIVE_CELLS
 from .device import use_device
-from .errors import Pic2EmojiError
+from .errors import Pic2EmojiError, shown
 from .fontset import build_set
 from .converter import Converter
 from .info import info_lines
@@ -29,11 +29,6 @@ from .train import TrainConfig, evaluate, train
 from .web import export_web
 
 STDOUT_WRITE_ERRORS = {errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EBADF}
-
-
-def one_line(message: str) -> str:
-    """A message kept to one line: control characters in file names (a newline, say) shown escaped."""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in message)
 
 
 class Commands(click.Group):
@@ -52,7 +47,7 @@ class Commands(click.Group):
         except Pic2EmojiError as e:
             if ctx.params.get("debug"):
                 raise
-            raise click.ClickException(one_line(str(e))) from None
+            raise click.ClickException(shown(str(e))) from None
         except OSError as e:
             # The library turns its own file errors into Pic2EmojiErrors; a write error that still
             # arrives here is stdout's (> /dev/full). Anything else is a bug: let it show.
@@ -162,12 +157,13 @@ def eval_command(emoji_dir, model_file, device, as_json):
     use_device(device)
     report = evaluate(emoji_dir, model_file or model_path(emoji_dir))
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False))
+        click.echo(json.dumps(report, ensure_ascii=False))  # JSON escapes the control characters itself
         return
-    click.echo(f"{report['model']}: top-1 {report['accuracy']:.2%} on {report['samples']} held-out samples, "
-               f"{report['classes']} classes")
+    click.echo(shown(f"{report['model']}: top-1 {report['accuracy']:.2%} on {report['samples']} held-out samples, "
+                     f"{report['classes']} classes"))
     for w in report["worst"]:
-        click.echo(f"  {w['char'] or w['class']}  wrong {w['wrong']}/{w['of']}, taken for {' '.join(w['mistaken_for'])}")
+        taken_for = " ".join(w["mistaken_for"])
+        click.echo(shown(f"  {w['char'] or w['class']}  wrong {w['wrong']}/{w['of']}, taken for {taken_for}"))
 
 
 @main.command("serve")
@@ -252,7 +248,7 @@ def tune_command(emoji_dir, model_file, beam, device):
 def info_command(device):
     """Show what pic2emoji runs on here: tinygrad's devices (the chosen one and why), the cache folder,
     the emoji sets and models it finds."""
-    click.echo("\n".join(info_lines(device)))
+    click.echo("\n".join(map(shown, info_lines(device))))
 
 
 main.add_command(infer_command)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import click
 from click.core import ParameterSource
-from tqdm import tqdm
 
 from .batch import check_folder, convert_all
 from .cli_options import colour_option, device_option, model_option, on_terminal, say
@@ -22,11 +21,12 @@ from .convert import measure, names_folder, piece_path, save_mosaic, target, tex
 from .converter import Converter
 from .defaults import COLS, TILE_PX
 from .device import use_device
-from .formats import ANSI, FORMATS, PNG, TXT, format_of, is_text, names_of, suffix_of
+from .formats import ANSI, FORMATS, PNG, TXT, format_of, is_text, kind_of, names_of, suffix_of
 from .options import AUTO, METHODS, PALETTES, Options
 from .quality import describe, require as require_quality
 
 WRITTEN = list(dict.fromkeys(f.suffixes[0] for f in FORMATS.values()))  # the extension of each format's files
+STDOUT = "-"  # -o -: the mosaic to standard output (./- is a file named -)
 VIDEOS = [f.suffixes[0] for f in FORMATS.values() if f.kind == "video"]
 
 
@@ -73,12 +73,14 @@ def check_usage(inputs, output, fmt, cols, rows, metrics, as_json, overwrite, sk
         raise click.UsageError("--overwrite and --skip-existing contradict each other; pick one")
     if cols and rows:
         raise click.UsageError("give --cols or --rows, not both: the other follows the photo's aspect ratio")
+    to_file = output not in (None, STDOUT)
     batch = len(inputs) > 1 or any(Path(i).is_dir() for i in inputs)
-    if batch and output is None:
-        raise click.UsageError("several photos or a folder need -o OUT_DIR for the mosaics")
+    if batch and not to_file:
+        raise click.UsageError("several photos or a folder need -o OUT_DIR for the mosaics"
+                               + ("; -o - writes one photo's mosaic to stdout" if output == STDOUT else ""))
     if batch:
         check_folder(output)  # before any work: not a file, nor a file's name
-    elif output is not None and not names_folder(output) and not fmt and Path(output).suffix and not format_of(output):
+    elif to_file and not names_folder(output) and not fmt and Path(output).suffix and not format_of(output):
         others = ", ".join(s for s in WRITTEN if s not in VIDEOS)
         raise click.UsageError(f"{output}: unknown extension {Path(output).suffix!r}; use {others} or a video's "
                                f"{', '.join(VIDEOS)}, or name the format with --format (or end a folder's name with /)")
@@ -94,11 +96,19 @@ def check_usage(inputs, output, fmt, cols, rows, metrics, as_json, overwrite, sk
     return batch
 
 
-def stdout_format(fmt: str, colour: str) -> str:
-    """The text format stdout gets: --color always or never turns plain text and ANSI into each other;
-    auto gives ANSI only to a terminal, as ls and grep do (and says so, once, when it was asked for)."""
+def stdout_format(fmt: str, colour: str, output) -> str:
+    """The format stdout gets. Text: --color always or never turns plain text and ANSI into each other;
+    auto gives ANSI only to a terminal, as ls and grep do (and says so, once, when it was asked for).
+    Any other format only with -o -, and only into a file or a pipe: a terminal would take its bytes
+    for commands."""
+    if not is_text(fmt) and output is None:
+        raise click.UsageError(f"{fmt} output needs -o FILE, or -o - into a file or a pipe; stdout takes "
+                               f"{listed(names_of('text'))}")
+    if kind_of(fmt) in ("image", "animation", "video") and sys.stdout.isatty():
+        raise click.ClickException(f"-o -: {fmt} is binary and stdout is a terminal; send it into a file or a pipe "
+                                   f"(-o - > mosaic{suffix_of(fmt)}) or give -o FILE")
     if not is_text(fmt):
-        raise click.UsageError(f"{fmt} output needs -o FILE; stdout takes {listed(names_of('text'))}")
+        return fmt
     if fmt in (TXT, ANSI) and colour != "auto":
         return ANSI if colour == "always" else TXT
     if fmt == ANSI and not sys.stdout.isatty():
@@ -121,9 +131,10 @@ def note_unused(options: Options) -> None:
 @click.command("infer")
 @click.argument("emoji_dir")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(), default=None,
+@click.option("-o", "--output", type=click.Path(allow_dash=True), default=None,
               help=f"Output file ({', '.join(WRITTEN)}), or folder (one that exists, or a name ending in /): each "
-                   "mosaic in it named after its photo.  [default: text to stdout]")
+                   "mosaic in it named after its photo; - for stdout (text, or with --format any other format into "
+                   "a file or a pipe).  [default: text to stdout]")
 @model_option
 @click.option("--cols", type=click.IntRange(1, 2000), default=None,
               help=f"Grid columns; rows follow the aspect ratio.  [default: {COLS}, or the terminal's width]")
@@ -183,15 +194,16 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     pic2emoji infer noto photo.jpg -o mosaic.png --metrics --method lookup   # compare settings
     """
     batch = check_usage(inputs, output, fmt, cols, rows, metrics, as_json, overwrite, skip_existing, ray_address)
-    fmt = fmt or (output is None and TXT) or None  # else each file's follows its name or is PNG (convert.target)
-    if output is None:
-        fmt = stdout_format(fmt, colour)
+    to_stdout = output in (None, STDOUT)
+    fmt = fmt or (to_stdout and TXT) or None  # else each file's follows its name or is PNG (convert.target)
+    if to_stdout:
+        fmt = stdout_format(fmt, colour, output)
         if cols is None and rows is None and sys.stdout.isatty():
             cols = max(8, min(COLS, shutil.get_terminal_size().columns // 2))
-    truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit") or output is not None
+    truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit") or not to_stdout
     options = Options(fmt=fmt, cols=cols, rows=rows, palette=palette, tile_px=tile_px, split=split,
                       cell_colour=cell_colour, quality=quality, truecolor=truecolor, method=method, background=background)
-    if output is not None and not batch:
+    if not to_stdout and not batch:
         out, options = target(inputs[0], output, options)  # a folder takes the mosaic named after the photo
     note_unused(options)
     if metrics:
@@ -199,9 +211,11 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     engine = ray_address and RayEngine(None if ray_address == "local" else ray_address)  # without Ray, said first
     use_device(device)
     converter = Converter(emoji_dir, model_file, log=lambda message: on_terminal() and say(f"{message}…"))
-    if output is None:
+    if to_stdout and is_text(fmt):
         frames = text_frames(converter, inputs[0], options) if split is None else [(text_mosaic(converter, inputs[0], options), 0)]
         play(frames, fmt == ANSI)
+    elif to_stdout:  # -o - into a file or a pipe: the file's bytes as they are
+        save_mosaic(converter, inputs[0], STDOUT, options, stream=sys.stdout.buffer)
     elif not batch and skip_existing and (piece_path(out, 1) if split else out).exists():
         say(f"kept {out}: it exists, and --skip-existing leaves it")
     elif not batch:
@@ -214,8 +228,8 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
             say(f"wrote {written[0]}")
     else:
         report = convert_all(converter, inputs, output, options, overwrite, skip_existing, on_terminal(),
-                             on_error=lambda message: tqdm.write(f"error: {message}", file=sys.stderr),
-                             on_note=lambda message: tqdm.write(f"note: {message}", file=sys.stderr),
+                             on_error=lambda message: say(f"error: {message}", above_bar=True),
+                             on_note=lambda message: say(f"note: {message}", above_bar=True),
                              engine=engine)
         say(str(report))
         if report.failed:
@@ -224,4 +238,4 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
         if on_terminal():
             say("measuring the mosaic against the photo (a second or two)…")
         scores = measure(converter, inputs[0], options)
-        click.echo(json.dumps(scores) if as_json else describe(scores), err=output is None)
+        click.echo(json.dumps(scores) if as_json else describe(scores), err=to_stdout)

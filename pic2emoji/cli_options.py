@@ -1,14 +1,23 @@
 """What several commands share: the --model and --device options, colours given on the command line,
 and `say`, which writes what people read to stderr (stdout is for results)."""
 import sys
-from functools import partial
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
+from .errors import shown
 from .pixels import parse_colour
 
-say = partial(click.echo, err=True)  # messages for people, and progress bars on a terminal, go to stderr
+
+def say(message: str, above_bar: bool = False) -> None:
+    """One line for people on stderr (stdout is for results), the names in it shown escaped (errors.shown):
+    a file named with ESC or a newline can neither act on the terminal nor start a line of its own.
+    above_bar: written above a progress bar that is running (a batch's error: and note: lines)."""
+    if above_bar:
+        tqdm.write(shown(message), file=sys.stderr)
+    else:
+        click.echo(shown(message), err=True)
 
 
 def on_terminal() -> bool:

@@ -13,7 +13,9 @@ Ray is an optional extra (pip install 'pic2emoji[ray]'): it is imported only whe
 import contextlib
 import logging
 import os
+import re
 import socket
+import threading
 import uuid
 from pathlib import Path
 
@@ -172,10 +174,9 @@ class RayEngine:
             load[actor] -= 1
             try:
                 outcome = ray.get(done)
-            except ray.exceptions.RayActorError as e:  # died on each of its tries
+            except ray.exceptions.RayActorError as e:
                 _remove_temps(out)
-                outcome = Outcome(photo, error=f"{photo}: the Ray worker converting it died {RETRIES + 1} times "
-                                               f"({first_line(e)}); out of memory? convert it without --ray to see")
+                outcome = Outcome(photo, error=f"{photo}: {why_gone(ray, e)}")
             record(index, outcome)
 
     def _stop(self, ray, actors, pending, started: bool) -> None:
@@ -188,6 +189,31 @@ class RayEngine:
                 _remove_temps(out)
         if started:
             ray.shutdown()
+
+
+def why_gone(ray, error) -> str:
+    """Why a photo's worker is gone, in words: Ray itself stopped on its machine (its raylet died, or
+    was stopped because a helper it needs, such as its runtime-env or dashboard agent, was killed: the
+    workers there go with it, whatever they were converting), or the worker alone died on each try."""
+    text = str(error)
+    ip = (re.search(r"\bip: (\S+)", text) or [None, None])[1]
+    if re.search(r"node has (crashed|died)|node .* marked dead", text, re.IGNORECASE) or not _node_alive(ray, ip):
+        where = f"on {ip}" if ip else "here"
+        return (f"not converted: Ray stopped {where} (its raylet, or a helper process it needs, died or was killed) "
+                "and the worker converting it with it; run the batch again (--skip-existing keeps the mosaics written)")
+    return (f"the Ray worker converting it died {RETRIES + 1} times ({first_line(error)}); out of memory? "
+            "convert it without --ray to see")
+
+
+def _node_alive(ray, ip: str | None, wait: float = 5) -> bool:
+    """Whether Ray is still up on the machine at `ip` (None: on every one), as its GCS sees it; False if
+    the GCS cannot say."""
+    mine = lambda node: ip is None or node["NodeManagerAddress"] == ip
+    answer = []
+    asking = threading.Thread(target=lambda: answer.append(any(n["Alive"] for n in ray.nodes() if mine(n))), daemon=True)
+    asking.start()
+    asking.join(wait)  # a GCS that was killed too would keep us waiting
+    return bool(answer and answer[0])
 
 
 def portable(path, kind: str) -> tuple[str | None, str]:

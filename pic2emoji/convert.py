@@ -108,8 +108,18 @@ def drawn(converter: Converter, frames, options: Options, progress: bool = False
         yield converter.renderer.image(grid, options.tile_px, backgrounds, background)
 
 
+def put(out: Path, data: bytes, overwrite: bool, stream=None) -> list[Path]:
+    """A mosaic file's bytes to their place: the file `out`, atomically (files.write_bytes), or as they
+    are to `stream`; returns the files written."""
+    if stream is not None:
+        stream.write(data)
+        return []
+    write_bytes(out, data, replace=overwrite)
+    return [out]
+
+
 def save_animation(converter: Converter, frames, durations, loop, out: Path, options: Options, overwrite: bool,
-                   progress: bool = False) -> list[Path]:
+                   progress: bool = False, stream=None) -> list[Path]:
     """An animation to the same kind of animation of mosaics, frame timings kept."""
     rows, cols = grid_shape(frames[0].width, frames[0].height, options.cols, options.rows)
     if len(frames) * rows * cols * options.tile_px ** 2 > ANIMATION_PIXELS:
@@ -123,16 +133,19 @@ def save_animation(converter: Converter, frames, durations, loop, out: Path, opt
         background = cells.background
     data = converter.renderer.encode_animation(grids, colours, durations, loop, options.fmt, options.tile_px,
                                                options.cell_colour, options.quality, background)
-    write_bytes(out, data, replace=overwrite)
-    return [out]
+    return put(out, data, overwrite, stream)
 
 
 def prepare(converter: Converter, photo, out: Path, options: Options, overwrite: bool = False,
-            progress: bool = False, on_note=lambda message: None):
+            progress: bool = False, on_note=lambda message: None, stream=None):
     """Convert one photo for the file `out` (options already for_output) and return the step that writes
     its mosaic and returns the files written. A still photo goes through the net here and its mosaic is
     drawn and written by the step, so that a batch can draw one photo while the next is in the net; an
-    animation or a video is converted and written here, whole."""
+    animation or a video is converted and written here, whole. With `stream`, the bytes go there and
+    `out` only names them in messages (see save_mosaic)."""
+    if stream is not None and (kind_of(options.fmt) == "video" or options.split):
+        what = f"a {options.fmt} film" if options.split is None else "--split's pieces"
+        raise OutputError(f"{out}: {what} can only be written to files; give -o FILE{suffix_of(options.fmt)}")
     video, still_out = not isinstance(photo, Image.Image) and is_video(photo), kind_of(options.fmt) != "animation"
     if (video and still_out and kind_of(options.fmt) != "video") or (kind_of(options.fmt) == "video" and
                                                                        not video and not _moving(photo)):
@@ -155,7 +168,7 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
                    Fraction(1000, max(1, math.gcd(*durations))), overwrite, durations)  # a tick divides each duration
         return lambda: [out]
     if moving is not None:  # an animation or a film to an animated GIF, APNG or WebP
-        written = save_animation(converter, *moving, out, options, overwrite, progress)
+        written = save_animation(converter, *moving, out, options, overwrite, progress, stream)
         return lambda: written
     grid, colours, background = cells = converter.cells(photo, options)
     off = 0.0 if options.cell_colour or options.unused("cell_colour") else converter.unreached(cells)
@@ -163,11 +176,9 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
         on_note(f"{look(options, photo, None)['title']}: {off:.0%} of the mosaic is far from the photo's colours, "
                 "which no emoji has; --cell-colour draws each emoji on its cell's colour")
     if options.split is None:
-        def write():
-            converter.renderer.write(grid, out, options.fmt, options.tile_px, overwrite,
-                                     **look(options, photo, colours, background))
-            return [out]
-        return write
+        drawn_as = look(options, photo, colours, background)
+        return lambda: put(out, converter.renderer.encode(grid, options.fmt, options.tile_px, **drawn_as), overwrite,
+                           stream)
     pieces = converter.renderer.pieces(grid, options.fmt, options.split)
     outs = [piece_path(out, number) for number in range(1, len(pieces) + 1)]
     for path in outs[1:]:
@@ -236,7 +247,7 @@ def target(photo, out, options: Options = Options()) -> tuple[Path, Options]:
 
 
 def save_mosaic(converter: Converter, photo, out, options: Options = Options(), overwrite: bool = False,
-                progress: bool = False, on_note=lambda message: None) -> list[Path]:
+                progress: bool = False, on_note=lambda message: None, stream=None) -> list[Path]:
     """Convert one photo and write its mosaic to `out`, atomically; never over the photo itself.
 
     The format follows the name of `out` unless `options.fmt` names one (a name that contradicts it is
@@ -244,10 +255,15 @@ def save_mosaic(converter: Converter, photo, out, options: Options = Options(), 
     An animated GIF, APNG or WebP written as .gif, .png or .webp becomes an animation of
     mosaics; a video (with PyAV) a video. With `options.split`, the pieces go to OUT.1.txt, OUT.2.txt,
     …, each a complete file, none written unless all may be. Returns the files written.
+
+    With `stream` (a binary file, such as sys.stdout.buffer) the file's bytes are written there instead
+    and `out` only names them in messages (the CLI's `-o -`); a film, which seeks back as it is
+    written, and --split's pieces are refused.
     """
     out, options = target(photo, out, options)
-    check_output(photo, piece_path(out, 1) if options.split else out, overwrite)
-    return prepare(converter, photo, out, options, overwrite, progress, on_note)()
+    if stream is None:
+        check_output(photo, piece_path(out, 1) if options.split else out, overwrite)
+    return prepare(converter, photo, out, options, overwrite, progress, on_note, stream)()
 
 
 def measure(converter: Converter, photo, options: Options = Options()) -> dict:

@@ -1,8 +1,9 @@
-"""The errors pic2emoji raises on purpose.
+"""The errors pic2emoji raises on purpose, and how names are shown on a terminal.
 
 Each message says what went wrong, with which file, and how to fix it, in one line: the CLI prints it
-as it is (no traceback) and exits 1.
+through `shown` (no traceback) and exits 1.
 """
+import emoji
 
 
 class Pic2EmojiError(Exception):
@@ -45,3 +46,18 @@ def first_line(error: BaseException, limit: int = 120) -> str:
         return line
     cut = line[:limit - 1]
     return (cut[:cut.rfind(" ")] if " " in cut[limit // 2:] else cut).rstrip(" ,;:") + "…"
+
+
+def shown(text: str) -> str:
+    """Text as a terminal should show it, on one line: each character that would act on the terminal
+    instead of showing (controls such as ESC, BEL and newline; format characters such as bidi overrides;
+    line separators; a file name's undecodable bytes) written as its escape, \\x1b or \\n. Emoji stay
+    whole (the joiners inside a family emoji are part of it). Every name the CLI shows goes through here."""
+    if text.isprintable():
+        return text
+    parts, at = [], 0
+    for found in [*emoji.emoji_list(text), {"match_start": len(text), "match_end": len(text)}]:
+        parts += [c if c.isprintable() else repr(c)[1:-1] for c in text[at:found["match_start"]]]
+        parts.append(text[found["match_start"]:found["match_end"]])
+        at = found["match_end"]
+    return "".join(parts)

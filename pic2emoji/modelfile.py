@@ -7,6 +7,7 @@ metadata. Files are read and written with the `safetensors` library, through num
 is involved, so a GPU machine without a C compiler (tinygrad's CPU back end) saves its models too.
 """
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,17 +125,9 @@ def load_model(path, extra: bool = False, weights: bool = True):
     if meta.get("format") != FORMAT:
         raise ModelError(f"{path}: not a pic2emoji model (no pic2emoji metadata); train one with `pic2emoji train`")
     if meta.get("format_version") != str(FORMAT_VERSION):
-        raise ModelError(f"{path}: model format version {meta.get('format_version')}, this pic2emoji reads "
-                         f"{FORMAT_VERSION}; retrain it with `pic2emoji train`")
-    try:
-        classes, chars = json.loads(meta["classes"]), json.loads(meta["chars"])
-        model = Model(None, meta["arch"], meta["emoji_set"], classes, chars, json.loads(meta["merged"]),
-                      tuple(json.loads(meta["background"])), json.loads(meta["training"]),
-                      float(meta["accuracy"]) if meta["accuracy"] else None, path)
-        if int(meta["patch"]) != PATCH or len(chars) != len(classes) or model.arch not in ARCHITECTURES:
-            raise ValueError("patch size, class list or architecture does not fit")
-    except (KeyError, ValueError, TypeError) as e:
-        raise ModelError(f"{path}: damaged or inconsistent model file ({e}); retrain it with `pic2emoji train`") from None
+        raise ModelError(f"{path}: model format version {str(meta.get('format_version'))[:20]}, this "
+                         f"pic2emoji reads {FORMAT_VERSION}; retrain it with `pic2emoji train`")
+    model = model_of(path, meta)
     if weights:
         load_weights(model)
     if extra:  # a checkpoint's optimizer state
@@ -142,14 +135,87 @@ def load_model(path, extra: bool = False, weights: bool = True):
     return model
 
 
+def model_of(path: Path, meta: dict[str, str]) -> Model:
+    """The Model that a file's metadata describes, every field checked here, in one place: a damaged or
+    hostile file (a background of four numbers, `merged` a list, `training` nested 100,000 deep) is
+    refused in one line naming the file and the field, never met later as a traceback."""
+    def field(key: str, check, what: str, parse=json.loads):
+        if key not in meta:
+            raise damaged(path, f"no {key!r} in its metadata")
+        try:
+            value = parse(meta[key])
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+            value = None
+        else:
+            if check(value):
+                return value
+        raise damaged(path, f"{key!r} is {shown_value(meta[key])}, not {what}")
+
+    text = lambda value: value
+    field("patch", lambda v: v == PATCH, f"{PATCH}, the patch size this pic2emoji uses")
+    arch = field("arch", lambda v: v in ARCHITECTURES, f"one of {', '.join(ARCHITECTURES)}", text)
+    emoji_set = field("emoji_set", lambda v: v.strip() != "", "an emoji set's name", text)
+    classes = field("classes", lambda v: _strings(v) and len(v) == len(set(v)) > 0, "a list of distinct file names")
+    chars = field("chars", lambda v: isinstance(v, list) and len(v) == len(classes) and
+                  all(c is None or isinstance(c, str) for c in v), f"a list of {len(classes)} emoji (or nulls)")
+    merged = field("merged", lambda v: isinstance(v, dict) and all(map(_strings, v.values())),
+                   'an object of {"file name": [file names]}')
+    background = field("background", _rgb, "three whole numbers from 0 to 255")
+    training = field("training", _training, "an object of training settings and history")
+    accuracy = field("accuracy", lambda v: v is None or 0 <= v <= 1, "empty or a number from 0 to 1",
+                     lambda t: float(t) if t else None)  # NaN fails the check: nan <= 1 is False
+    return Model(None, arch, emoji_set, classes, chars, merged, tuple(background), training, accuracy, path)
+
+
+def damaged(path, why: str) -> ModelError:
+    return ModelError(f"{path}: damaged or inconsistent model file ({why}); retrain it with `pic2emoji train`")
+
+
+def shown_value(text) -> str:
+    """A metadata value in a message: quoted, and cut short (it may be a megabyte of brackets)."""
+    text = repr(text)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _strings(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
+def _rgb(value) -> bool:
+    return isinstance(value, list) and len(value) == 3 and \
+        all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _training(value) -> bool:
+    """What train.py records: {"config": {setting: a number, text, null or a list of numbers}, "steps_done":
+    n, "history": [[step, loss, accuracy], ...], "seconds": s, ...}; TrainConfig.of checks the settings' names."""
+    if not isinstance(value, dict):
+        return False
+    scalar = lambda v: v is None or isinstance(v, str) or _number(v) or isinstance(v, bool)
+    flat = lambda v: scalar(v) or isinstance(v, list) and all(map(scalar, v))
+    config, history = value.get("config", {}), value.get("history", [])
+    return (isinstance(config, dict) and all(map(flat, config.values())) and
+            isinstance(history, list) and all(isinstance(h, list) and all(map(_number, h)) for h in history) and
+            all(flat(v) for k, v in value.items() if k not in ("config", "history")) and
+            isinstance(value.get("steps_done", 0), int) and value.get("steps_done", 0) >= 0)
+
+
 def load_weights(model: Model) -> TinyConvNet:
     """Build model.net and read its weights from model.path."""
     try:
         arrays = load_file(model.path)
         net = ARCHITECTURES[model.arch](len(model.classes))
-        weights = {k: Tensor(v) for k, v in arrays.items() if k.startswith("layers.")}
-        if set(weights) != set(get_state_dict(net)):
-            raise ValueError(f"weights {sorted(weights)} do not fit the {model.arch} architecture")
+        layers = {k: v for k, v in arrays.items() if k.startswith("layers.")}
+        if set(layers) != set(get_state_dict(net)):
+            raise ValueError(f"weights {sorted(layers)} do not fit the {model.arch} architecture")
+        if broken := [k for k, v in layers.items() if not np.isfinite(v).all()]:  # every mosaic would be nonsense
+            raise ModelError(f"{model.path}: its weights hold NaN or infinite numbers ({', '.join(sorted(broken))}): "
+                             "the file is damaged or its training diverged; retrain it with `pic2emoji train`")
+        weights = {k: Tensor(v) for k, v in layers.items()}
         load_state_dict(net, weights, verbose=False)
     except (KeyError, ValueError, TypeError, RuntimeError, AssertionError, SafetensorError) as e:
         raise ModelError(f"{model.path}: damaged or inconsistent model file ({e}); retrain it with "

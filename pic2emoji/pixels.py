@@ -65,8 +65,11 @@ def nearest_pattern(k: int, size: int = 36) -> np.ndarray:
 
 
 def upsample_cells(image: np.ndarray, shape, size: int = 36) -> np.ndarray:
-    """(rows·k, cols·k, c) -> (rows·size, cols·size, c) by nearest_pattern, cell by cell."""
+    """(rows·k, cols·k, c) -> (rows·size, cols·size, c) by nearest_pattern, cell by cell; the image
+    itself where it is at `size` already (not a copy of tens of megabytes)."""
     rows, cols = shape
+    if image.shape[:2] == (rows * size, cols * size):
+        return image
     repeats = [np.tile(np.bincount(nearest_pattern(n // cells, size), minlength=n // cells), cells)
                for n, cells in ((image.shape[0], rows), (image.shape[1], cols))]
     return np.repeat(np.repeat(image, repeats[0], axis=0), repeats[1], axis=1)

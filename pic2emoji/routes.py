@@ -48,6 +48,16 @@ class ClientError(Exception):
         self.status = status
 
 
+def hostname(value: str, header: str, prefix: str = "") -> str | None:
+    """The host a Host or Origin header names (None if none); a malformed one ("[::1") is the client's
+    mistake, answered 400."""
+    try:
+        return urlsplit(prefix + value).hostname
+    except ValueError:
+        raise ClientError(400, f"malformed {header} header {value!r}; send a host name or address, "
+                               "an IPv6 one in brackets ([::1])") from None
+
+
 def in_range(size: int) -> bool:
     """Whether a grid's rows or columns are within what the live camera draws."""
     return 1 <= size <= MAX_LIVE_CELLS
@@ -105,20 +115,22 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = route
 
     def check_host(self):
-        host = urlsplit(f"//{self.headers.get('Host', '')}").hostname
+        host = hostname(self.headers.get("Host", ""), "Host", "//")
         if not self.server.names_this_server(host):
             raise ClientError(403, f"Host {self.headers.get('Host', '(none)')!r} is not this server; open {self.server.url}/")
         origin = self.headers.get("Origin")
-        if origin is not None and not self.server.names_this_server(urlsplit(origin).hostname):
+        if origin is not None and not self.server.names_this_server(hostname(origin, "Origin")):
             raise ClientError(403, f"requests from pages of {origin!r} are refused; open {self.server.url}/")
 
     def read_body(self, content_type: str) -> bytes:
         if "Content-Type" not in self.headers or self.headers.get_content_type() != content_type:
             given = self.headers.get("Content-Type", "missing")
             raise ClientError(415, f"Content-Type is {given}; send {content_type}")
-        length = self.headers.get("Content-Length", "")
-        if not length.isdigit():
+        length = self.headers.get("Content-Length")
+        if length is None:
             raise ClientError(411, "send a Content-Length header with the body's size (chunked bodies are not read)")
+        if not (length.isascii() and length.isdigit()):  # "²" is a digit to isdigit(), not to int()
+            raise ClientError(400, f"Content-Length {length!r} is not a size; send the body's size in bytes, as digits")
         if int(length) > MAX_BODY:
             raise ClientError(413, f"body of {length} bytes; at most {MAX_BODY} are read")
         if len(body := self.rfile.read(int(length))) < int(length):

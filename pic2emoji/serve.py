@@ -19,7 +19,7 @@ from http.server import ThreadingHTTPServer
 import numpy as np
 from PIL import Image
 
-from .defaults import PATCH
+from .defaults import MAX_LIVE_CELLS, PATCH
 from .errors import ServeError, first_line
 from .options import Options
 from .photo import cut_patches
@@ -32,8 +32,37 @@ DEADLINE = 30         # seconds one request may take in all, however slowly it t
 WORKERS = 16          # connections served at once; one more is answered 503 straight away
 BACKLOG = 128         # connections the kernel holds for us before they are accepted
 PALETTE = "terminal"  # one-code-point emoji: the browser draws each as one glyph, one per grid cell
+# Pixels, bounded per frame and in flight: a frame is decoded at most at MAX_DECODED pixels (a 72×54 grid at
+# 36 px a cell, 5 MP, whole; larger JPEGs are reduced as they are decoded), and the frames being worked on
+# hold at most PIXELS_AT_ONCE between them (each its decoded pixels and its grid at 36 px a cell: two
+# frames of the largest grid, 200×200); others wait their turn, up to the request's deadline.
+MAX_DECODED = 8_000_000
+PIXELS_AT_ONCE = 2 * (MAX_LIVE_CELLS ** 2 * PATCH ** 2 + MAX_DECODED)
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 WILDCARD = {"0.0.0.0", "::", ""}
+
+
+class PixelBudget:
+    """The pixels that frames being worked on may hold at once, across threads: a frame takes its share
+    before it is decoded and gives it back when its grid is made; one that cannot get it within `wait`
+    seconds is answered 503. So six large frames at once take turns instead of taking gigabytes."""
+    def __init__(self, total: int):
+        self.total, self.free, self.changed = total, total, threading.Condition()
+
+    @contextlib.contextmanager
+    def share(self, pixels: int, wait: float):
+        pixels = min(pixels, self.total)  # a frame alone always fits
+        with self.changed:
+            if not self.changed.wait_for(lambda: self.free >= pixels, wait):
+                raise ClientError(503, f"busy: frames of {self.total / 1e6:.0f} megapixels in all are being "
+                                       "converted; try again")
+            self.free -= pixels
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.free += pixels
+                self.changed.notify_all()
 
 
 def cell_px(rows: int, cols: int) -> int:
@@ -52,6 +81,7 @@ class EmojiCamServer(ThreadingHTTPServer):
     daemon_threads = True  # Ctrl-C does not wait for idle keep-alive connections
     request_queue_size = BACKLOG
     deadline = DEADLINE
+    max_decoded = MAX_DECODED
 
     def __init__(self, converter, host: str, port: int, rows: int, cols: int, allow_hosts=(), method: str = "net",
                  net: str = "browser"):
@@ -63,6 +93,7 @@ class EmojiCamServer(ThreadingHTTPServer):
             name = socket.gethostname().lower()
             self.names |= {name, f"{name}.local", socket.getfqdn().lower()}
         self.slots = threading.BoundedSemaphore(WORKERS)
+        self.budget = PixelBudget(PIXELS_AT_ONCE)
         self.options = Options(method=method, palette=PALETTE)
         self.previous = collections.OrderedDict()  # client -> its last grid, the CLIENTS most recent
         self.clients_lock = threading.Lock()
@@ -128,43 +159,63 @@ class EmojiCamServer(ThreadingHTTPServer):
         """A camera frame -> its (rows, cols) grid of class indices, and milliseconds per stage. With a
         client, cells keep that client's last emoji unless the new pick is clearly better."""
         rows, cols = rows or self.rows, cols or self.cols
-        start = time.perf_counter()
-        pixels = self.decode(jpeg, rows, cols)
-        stages = {"decode": (time.perf_counter() - start) * 1e3}
-        # The page keeps two frames in flight: one may wait for the other at the net (Converter.lock);
-        # refine is numpy only and runs outside it (its cost: docs/BENCHMARKS.md).
-        grid = self.converter.cells(pixels, self.options, stages=stages).grid
-        if client is not None:  # one grid after another per client, even with two of its frames in flight
-            with self.clients_lock:
-                previous = self.previous.get(client)
-                if previous is not None and previous.shape == grid.shape:
-                    grid = self.converter.steady(cut_patches(pixels, (rows, cols)), grid, previous)
-                self.previous[client] = grid
-                self.previous.move_to_end(client)
-                if len(self.previous) > CLIENTS:
-                    self.previous.popitem(last=False)
+        grid_pixels = rows * cols * PATCH ** 2  # the frame at 36 px a cell, as the net sees it
+        with self.budget.share(grid_pixels + min(grid_pixels, self.max_decoded), self.deadline):
+            start = time.perf_counter()
+            pixels = self.decode(jpeg, rows, cols)
+            stages = {"decode": (time.perf_counter() - start) * 1e3}
+            # The page keeps two frames in flight: one may wait for the other at the net (Converter.lock);
+            # refine is numpy only and runs outside it (its cost: docs/BENCHMARKS.md).
+            grid = self.converter.cells(pixels, self.options, stages=stages).grid
+            if client is not None:  # one grid after another per client, even with two of its frames in flight
+                with self.clients_lock:
+                    previous = self.previous.get(client)
+                    if previous is not None and previous.shape == grid.shape:
+                        grid = self.converter.steady(cut_patches(pixels, (rows, cols)), grid, previous)
+                    self.previous[client] = grid
+                    self.previous.move_to_end(client)
+                    if len(self.previous) > CLIENTS:
+                        self.previous.popitem(last=False)
         return grid, stages
 
     def decode(self, jpeg: bytes, rows: int, cols: int) -> np.ndarray:
-        """JPEG -> uint8 (rows·36, cols·36, 3) pixels, refusing anything but a cols·k × rows·k JPEG."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow warns about odd files; the client gets our one line
-            try:
-                image = Image.open(io.BytesIO(jpeg), formats=["JPEG"])
-            except Exception:
-                raise ClientError(400, "the body is not a JPEG; send canvas.toBlob(.., 'image/jpeg')") from None
-            width, height, k = *image.size, image.size[0] // cols  # from the header, before decoding
-            if (width, height) != (cols * k, rows * k) or not 1 <= k <= PATCH:
-                raise ClientError(400, f"frame is {width}×{height} px but the grid is {cols}×{rows} cells: send "
-                                       f"cols·k × rows·k px with k from 1 to {PATCH}, e.g. "
-                                       f"{cols * cell_px(rows, cols)}×{rows * cell_px(rows, cols)}")
-            try:
-                image = image.convert("RGB")
-            except Exception as e:  # Pillow raises many kinds for a damaged file; all mean the same here
-                raise ClientError(400, f"the JPEG is damaged ({first_line(e, 80)})") from None
-        # Nearest neighbour to 36 px per cell (pixels.nearest_pattern, as the browser's graph does): far
-        # cheaper than LANCZOS (as `infer` uses), and the mosaics as faithful (docs/BENCHMARKS.md).
-        return upsample_cells(np.asarray(image), (rows, cols))
+        """The module's decode, within this server's bound on the pixels a frame is decoded at."""
+        return decode(jpeg, rows, cols, self.max_decoded)
+
+
+def decode(jpeg: bytes, rows: int, cols: int, limit: int = MAX_DECODED) -> np.ndarray:
+    """JPEG -> uint8 (rows·36, cols·36, 3) pixels, refusing anything but a cols·k × rows·k JPEG. One of
+    more than `limit` pixels is reduced as it is decoded (JPEG's DCT scaling by 2, 4 or 8: the decoder
+    never holds it whole), then to whole pixels a cell; one that cannot be is refused with 413."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about odd files; the client gets our one line
+        try:
+            image = Image.open(io.BytesIO(jpeg), formats=["JPEG"])
+        except Exception:
+            raise ClientError(400, "the body is not a JPEG; send canvas.toBlob(.., 'image/jpeg')") from None
+        width, height, k = *image.size, image.size[0] // cols  # from the header, before decoding
+        example = f"{cols * cell_px(rows, cols)}×{rows * cell_px(rows, cols)}"
+        if (width, height) != (cols * k, rows * k) or not 1 <= k <= PATCH:
+            raise ClientError(400, f"frame is {width}×{height} px but the grid is {cols}×{rows} cells: send "
+                                   f"cols·k × rows·k px with k from 1 to {PATCH}, e.g. {example}")
+        if width * height > limit:
+            scale = next((s for s in (2, 4, 8) if width * height <= limit * s * s), 8)
+            image.draft("RGB", (width // scale, height // scale))  # no effect where the JPEG has several tiles
+            if image.size[0] * image.size[1] > limit:
+                raise ClientError(413, f"frame of {width}×{height} px: more than the {limit / 1e6:g} megapixels a "
+                                       f"frame is decoded at, and it cannot be reduced as it is; send e.g. {example}")
+        try:
+            image.load()
+            image = image if image.mode == "RGB" else image.convert("RGB")
+        except Exception as e:  # Pillow raises many kinds for a damaged file; all mean the same here
+            raise ClientError(400, f"the JPEG is damaged ({first_line(e, 80)})") from None
+    if image.size != (width, height):  # reduced: to whole pixels a cell, a box filter over a small image
+        k = max(1, min(image.size[0] // cols, image.size[1] // rows))
+        if image.size != (cols * k, rows * k):
+            image = image.resize((cols * k, rows * k), Image.BOX)
+    # Nearest neighbour to 36 px per cell (pixels.nearest_pattern, as the browser's graph does): far
+    # cheaper than LANCZOS (as `infer` uses), and the mosaics as faithful (docs/BENCHMARKS.md).
+    return upsample_cells(np.asarray(image), (rows, cols))
 
 
 def run(converter, host: str, port: int, rows: int, cols: int, echo=print, allow_hosts=(), method: str = "net",

@@ -9,7 +9,7 @@ import math
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,8 @@ from .modelfile import FORMAT, Model, check_model_fits, load_model, new_model, r
 from .net import ARCHITECTURES, as_input
 from .pixels import to_uint8
 from .runtime import Classifier
+
+MAX_HELD_OUT = 100_000  # held-out samples a model file may ask `eval` to make: ~390 MB of patches
 
 
 WARM_STEPS = 3  # steps that compile and capture the JIT'd step, slow once: the bar starts after them
@@ -52,8 +54,17 @@ class TrainConfig:
 
     @classmethod
     def of(cls, model: Model) -> "TrainConfig":
-        """The settings a model was trained with, from its training record."""
-        return cls(**{**model.training.get("config", {}), "background": tuple(model.background)})
+        """The settings a model was trained with, from its training record (modelfile checked its form);
+        a setting of the wrong kind is refused in one line, one this pic2emoji does not know is left out."""
+        kinds = {f.name: getattr(f.type, "__args__", (f.type,)) for f in fields(cls)}  # int | None -> (int, None)
+        settings = {k: v for k, v in model.training.get("config", {}).items() if k in kinds and k != "background"}
+        for key, value in settings.items():
+            kind = (*kinds[key], int) if float in kinds[key] else kinds[key]
+            too_many = key == "held_out" and isinstance(value, int) and not 0 < value <= MAX_HELD_OUT
+            if not isinstance(value, kind) or isinstance(value, bool) or too_many:
+                raise ModelError(f"{model.path}: damaged or inconsistent model file (training setting {key!r} is "
+                                 f"{str(value)[:40]!r}); retrain it with `pic2emoji train`")
+        return cls(**{**settings, "background": tuple(model.background)})
 
 
 @dataclass

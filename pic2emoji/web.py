@@ -9,6 +9,7 @@ onnxruntime-web, in one folder that any static host serves (`pic2emoji export-we
                             and the grid the emoji that have no character (a custom set's, `pictures`)
     ort/                    onnxruntime-web (page/ort/VERSION says which, and where it came from)
 """
+import contextlib
 import io
 import json
 import os
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from .defaults import PATCH, TILE_PX, VIEW_SIZE
-from .errors import OutputError
-from .files import umask, write_bytes
+from .errors import OutputError, first_line
+from .files import umask
 from .formats import hex_colour
 from .modelfile import load_weights
 
@@ -77,36 +78,99 @@ def _atlas(converter, classes: np.ndarray) -> bytes:
 
 
 def export_web(converter, out_dir, rows: int, cols: int, palette: str = "terminal", overwrite: bool = False) -> list[Path]:
-    """Write the static site into OUT_DIR: a new folder made whole and then moved into place, or, with
-    overwrite, over an existing folder's files of the same names (others are left alone). Returns the
-    files written."""
+    """Write the static site into OUT_DIR: made whole in a folder beside it, then put in place in one step
+    (a rename), so a full disk or Ctrl-C never leaves half a site. With overwrite, a folder that holds
+    files gets the site's in place of its own of the same names, the others carried over (copied), and
+    is removed only once the new one is in place. Links inside OUT_DIR are never followed: an `ort` that
+    links elsewhere is replaced by the site's own, its target untouched. Returns the files written."""
     out_dir = Path(out_dir)
+    if out_dir.is_symlink() and out_dir.is_dir():
+        out_dir = out_dir.resolve()  # a link given as OUT_DIR: the folder it names is the one replaced
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: is a file; give a folder for the site")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+    if out_dir.is_symlink():
+        raise OutputError(f"{out_dir}: is a link to {os.readlink(out_dir)}, which does not exist; remove the link "
+                          "or give another folder")
+    existing = out_dir.is_dir()
+    if existing and any(out_dir.iterdir()) and not overwrite:
         raise OutputError(f"{out_dir}: already holds files; pass --overwrite to write the site over them, "
                           "or give a new folder")
     files = web_files(converter, rows, cols, palette)
-    if out_dir.is_dir():
+    was = "the folder is as it was" if existing else "nothing was left there"
+    temp = _beside(out_dir, "partial")
+    try:
         for name, content in files.items():
-            write_bytes(out_dir / name, file_bytes(content))
-        return [out_dir / name for name in files]
+            _write(temp / name, content)
+        if existing:
+            _carry_over(out_dir, temp, {name.split("/")[0] for name in files})
+        else:
+            os.chmod(temp, 0o777 & ~umask())
+    except OSError as e:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise OutputError(f"{out_dir}: the site could not be written ({e.strerror or first_line(e)}); it was being "
+                          f"made beside the folder and is removed: {was}") from None
+    except BaseException:  # Ctrl-C: nothing half-made is left
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    _put_in_place(temp, out_dir, existing)
+    return [out_dir / name for name in files]
+
+
+def _beside(out_dir: Path, kind: str) -> Path:
+    """A new hidden folder next to OUT_DIR (the same file system, so that a rename moves it)."""
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        temp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+        return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=f".{kind}", dir=out_dir.parent))
     except OSError as e:
         raise OutputError(f"{out_dir}: cannot write here ({e.strerror}); choose another place") from None
+
+
+def _write(path: Path, content) -> None:
+    path.parent.mkdir(exist_ok=True)
+    if isinstance(content, Path):
+        shutil.copyfile(content, path)
+    else:
+        path.write_bytes(content)
+
+
+def _carry_over(out_dir: Path, temp: Path, site: set) -> None:
+    """The folder's own files and folders that the site does not replace, copied into the new one as
+    they are (links as links), and the folder's permissions."""
+    for entry in out_dir.iterdir():
+        if entry.name in site:
+            continue
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry), temp / entry.name)
+        elif entry.is_dir():
+            shutil.copytree(entry, temp / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, temp / entry.name)  # a FIFO or device is refused (SpecialFileError)
+    shutil.copystat(out_dir, temp)
+
+
+def _put_in_place(temp: Path, out_dir: Path, existing: bool) -> None:
+    """The finished site renamed to OUT_DIR; an existing OUT_DIR is first moved aside, and removed only
+    once the new one is there (put back if the new one cannot be)."""
+    old = _beside(out_dir, "old") if existing else None
     try:
-        for name, content in files.items():
-            (temp / name).parent.mkdir(exist_ok=True)
-            shutil.copyfile(content, temp / name) if isinstance(content, Path) else (temp / name).write_bytes(content)
-        os.chmod(temp, 0o777 & ~umask())
-        os.rename(temp, out_dir)  # fails if a folder appeared there meanwhile: nothing is replaced
+        if old:
+            os.rename(out_dir, old)  # onto the empty folder just made, which a rename may replace
+        try:
+            os.rename(temp, out_dir)  # fails if a folder appeared there meanwhile: nothing is replaced
+        except OSError:
+            if old:
+                os.rename(old, out_dir)
+            raise
     except OSError as e:
-        raise OutputError(f"{out_dir}: could not be written ({e.strerror}); nothing was left there") from None
-    finally:
         shutil.rmtree(temp, ignore_errors=True)
-    return [out_dir / name for name in files]
+        if old and out_dir.exists():
+            with contextlib.suppress(OSError):
+                old.rmdir()  # still the empty placeholder
+        was = "nothing was left there" if not existing else "the folder is as it was" if out_dir.exists() else \
+            f"the folder is now {old}; rename it back"
+        raise OutputError(f"{out_dir}: the site could not be put in place ({e.strerror}); it is removed, {was}") from None
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def file_bytes(content) -> bytes:

@@ -116,6 +116,26 @@ def halves(path, top, bottom, size=(96, 96)):
     return path
 
 
+def hostile_photos(folder):
+    """A folder whose file names would act on a terminal printed raw: one good photo, two damaged ones
+    (an OSC sequence that sets the window title, a newline) and a FIFO (one that clears the screen)."""
+    folder.mkdir(parents=True)
+    solid(folder / "good.png", (200, 0, 0))
+    (folder / "\x1b]0;pwned\x07title.jpg").write_bytes(b"not a photo")
+    (folder / "two\nlines.jpg").write_bytes(b"not a photo")
+    os.mkfifo(folder / "\x1b[2Jclear.jpg")
+    return folder
+
+
+def assert_names_shown_escaped(stderr: str):
+    """Every line a batch said on stderr is one of its own, with the hostile names escaped."""
+    assert not set(stderr) & {"\x1b", "\x07"}, repr(stderr)
+    lines = stderr.splitlines()
+    assert len(lines) == 4 and all(line.startswith(("error: ", "note: ", "converted 1, ")) for line in lines), lines
+    for name in ("\\x1b]0;pwned\\x07title.jpg", "two\\nlines.jpg", "\\x1b[2Jclear.jpg"):
+        assert name in stderr, (name, stderr)
+
+
 def needs(module: str):
     """Import a test extra (scikit-image, PyAV): missing, it fails the test in CI and skips it elsewhere."""
     try:

@@ -2,11 +2,15 @@
 
 Inert unless a test leaves a marker in $PIC2EMOJI_TEST_FAULTS: `die-once-NAME` makes the worker that
 writes the mosaic NAME exit at once (as if killed) after its temp file is written and before it is put
-in place, once; `die-always-NAME` every time. A folder holding a file `workers-cannot-write` refuses
-every file a worker tries to create there (a folder the workers cannot write, as a driver's local disk).
+in place, once; `die-always-NAME` every time; `kill-helper-NAME` makes it kill one of Ray's own helper
+processes on its machine instead (the runtime-env agent, which the raylet cannot live without) and wait
+to be taken down with the raylet. A folder holding a file `workers-cannot-write` refuses every file a
+worker tries to create there (a folder the workers cannot write, as a driver's local disk).
 """
 import errno
 import os
+import signal
+import time
 from pathlib import Path
 
 READ_ONLY = "workers-cannot-write"
@@ -28,6 +32,10 @@ def install():
                 pass
             if (faults / f"die-always-{Path(path).name}").exists():
                 os._exit(1)
+            if (faults / f"kill-helper-{Path(path).name}").exists():
+                os.kill(runtime_env_agent(), signal.SIGKILL)
+                time.sleep(60)  # the raylet stops, and this worker with it
+                os._exit(1)
         return real_write(path, write_then_die, replace)
 
     def refusing_open(path, flags, *args, **kwargs):
@@ -37,3 +45,17 @@ def install():
 
     files.write_atomically = write_atomically
     os.open = refusing_open
+
+
+def runtime_env_agent() -> int:
+    """The pid of the runtime-env agent of this worker's raylet (its parent): a sibling process."""
+    raylet = os.getppid()
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == raylet and (b"RuntimeEnvAgent" in command or b"runtime_env/agent" in command):
+            return int(entry.name)
+    raise RuntimeError(f"no runtime-env agent under raylet {raylet}")

@@ -8,7 +8,7 @@ from pic2emoji.batch import convert_all, photos_in
 from pic2emoji.errors import ImageError, OutputError
 from pic2emoji.convert import Options
 
-from conftest import one_line_error, run, solid
+from conftest import assert_names_shown_escaped, hostile_photos, one_line_error, run, solid
 
 
 def test_photos_are_found_in_sorted_order_with_their_relative_paths(tmp_path):
@@ -145,3 +145,11 @@ def test_a_video_in_a_folder_becomes_a_video_in_the_mirror(converter, tmp_path):
     report = convert_all(converter, [photos], tmp_path / "out", Options(cols=4, tile_px=8))
     assert report.converted == [tmp_path / "out" / "red.png", tmp_path / "out" / "trip" / "clip.mp4"]
     assert [(p.name, "not a readable video" in why) for p, why in report.failed] == [("old.avi", True)]
+
+
+def test_names_in_error_and_note_lines_are_shown_escaped(tiny_set, tiny_model, tmp_path):
+    photos = hostile_photos(tmp_path / "photos")
+    result = run("infer", tiny_set, photos, "--model", tiny_model, "-o", tmp_path / "out\x1b[31m", "--cols", 2)
+    assert result.exit_code == 1
+    assert_names_shown_escaped(result.stderr)
+    assert "out\\x1b[31m" in result.stderr.splitlines()[-1]  # the report's folder too

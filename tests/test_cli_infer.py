@@ -369,3 +369,46 @@ def test_colours_no_emoji_has_get_a_hint_for_cell_colours(tiny_set, tiny_model, 
     assert run(*args, purple, "-o", tmp_path / "m.txt").stderr == ""  # text has no cell colours
     red = solid(tmp_path / "red.png", (220, 30, 30), size=(160, 120))
     assert run(*args, red, "-o", tmp_path / "r.png").stderr == ""
+
+
+# --- -o -: stdout -------------------------------------------------------------------------------------
+
+def test_dash_as_output_is_stdout_not_a_file_named_dash(tiny_set, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    photo = halves(tmp_path / "p.png", (230, 30, 30), (30, 60, 230), size=(160, 120))
+    model = ("--model", tiny_model, "--cols", 8)
+    text = run("infer", tiny_set, photo, *model, "-o", "-")
+    assert text.exit_code == 0 and text.stdout == run("infer", tiny_set, photo, *model).stdout and text.stderr == ""
+    for fmt in ("png", "html"):  # into a file or a pipe (CliRunner's stdout is no terminal): the file's bytes
+        piped = run("infer", tiny_set, photo, *model, "--format", fmt, "-o", "-")
+        assert piped.exit_code == 0 and piped.stderr == "", piped.output
+        run("infer", tiny_set, photo, *model, "-o", tmp_path / f"m.{fmt}")
+        assert piped.stdout_bytes == (tmp_path / f"m.{fmt}").read_bytes()
+    one_line_error(run("infer", tiny_set, photo, *model, "--format", "mp4", "-o", "-"), "-: a mp4 film", "-o FILE.mp4")
+    assert not (tmp_path / "-").exists()
+    again = run("infer", tiny_set, photo, *model, "-o", "./-")  # the usual way to name a file "-"
+    assert again.exit_code == 0 and (tmp_path / "-").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_dash_as_output_is_for_one_photo(tiny_set, tmp_path):
+    result = run("infer", tiny_set, tmp_path, "-o", "-")
+    assert result.exit_code == 2 and "-o - writes one photo's mosaic to stdout" in result.stderr
+
+
+def test_binary_to_a_terminal_is_refused_in_one_line(tiny_set, tmp_path):
+    import pty
+    photo = solid(tmp_path / "p.png", (0, 0, 200))
+    leader, follower = pty.openpty()  # stdout is a terminal
+    process = subprocess.run([sys.executable, "-m", "pic2emoji", "infer", str(tiny_set), str(photo), "-o", "-",
+                              "--format", "png"], stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.PIPE,
+                             text=True, timeout=120)
+    os.close(follower)
+    os.set_blocking(leader, False)
+    try:
+        shown = os.read(leader, 4096)
+    except OSError:  # nothing was written (EAGAIN), or the terminal closed with the process (EIO)
+        shown = b""
+    os.close(leader)
+    assert process.returncode == 1 and shown == b"", shown
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1 and "png is binary and stdout is a terminal" in lines[0] and "-o FILE" in lines[0], lines

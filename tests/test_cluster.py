@@ -17,7 +17,7 @@ from pic2emoji.batch import convert_all
 from pic2emoji.convert import Options
 from pic2emoji.errors import ClusterError
 
-from conftest import halves, needs, one_line_error, run, solid
+from conftest import assert_names_shown_escaped, halves, hostile_photos, needs, one_line_error, run, solid
 from ray_faults import READ_ONLY
 
 TESTS = Path(__file__).resolve().parent
@@ -97,6 +97,12 @@ def test_the_cli_on_ray_says_what_the_local_run_says(tiny_set, tiny_model, ray_i
     assert files_in(tmp_path / "local") == files_in(tmp_path / "ray")
 
 
+def test_names_in_the_lines_of_a_batch_on_ray_are_shown_escaped(tiny_set, tiny_model, ray_instance, tmp_path):
+    photos = hostile_photos(tmp_path / "photos")
+    result = run("infer", tiny_set, photos, "--model", tiny_model, "-o", tmp_path / "out", "--cols", 2, "--ray")
+    assert result.exit_code == 1
+    assert_names_shown_escaped(result.stderr)
+
 def test_a_worker_killed_mid_photo_leaves_no_half_file_and_the_photo_is_tried_again(converter, engine, faults,
                                                                                     photos, tmp_path):
     convert_all(converter, [photos], tmp_path / "local", Options(cols=3))
@@ -114,6 +120,43 @@ def test_a_worker_killed_mid_photo_leaves_no_half_file_and_the_photo_is_tried_ag
     del local["d.png"]
     assert files_in(tmp_path / "ray") == local
 
+
+HELPER_KILLED = """
+import json, logging, os, sys
+from pathlib import Path
+import ray
+tests, emoji_set, model, photos, out, faults, answer = sys.argv[1:]
+ray.init("local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+         runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(Path(tests).parent), tests]),
+                                   "PIC2EMOJI_TEST_FAULTS": faults}, "worker_process_setup_hook": "ray_faults.install"})
+from pic2emoji.batch import convert_all
+from pic2emoji.cluster import RayEngine
+from pic2emoji.converter import Converter
+from pic2emoji.options import Options
+report = convert_all(Converter(emoji_set, model), [photos], out, Options(cols=3), engine=RayEngine())
+Path(answer).write_text(json.dumps([(p.name, why) for p, why in report.failed]))
+"""
+
+
+def test_a_killed_ray_helper_is_said_to_be_ray_stopping_not_the_photo(tiny_set, tiny_model, photos, tmp_path):
+    """One of Ray's own processes killed mid-batch (not a worker): the raylet stops and its workers with
+    it; the photos are reported as not converted because Ray stopped, not as out of memory. Its own Ray
+    instance, in a subprocess: the module's would not survive it."""
+    import json
+    import subprocess
+    faults, answer = tmp_path / "faults", tmp_path / "failed.json"
+    faults.mkdir()
+    (faults / "kill-helper-b.png").touch()
+    run = subprocess.run([sys.executable, "-c", HELPER_KILLED, str(TESTS), str(tiny_set), str(tiny_model), str(photos),
+                          str(tmp_path / "out"), str(faults), str(answer)], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, DEV="CPU"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    failed = dict(json.loads(answer.read_text()))
+    assert "b.jpg" in failed and "bad.png" in failed  # bad.png: as it is, or with Ray, whichever came first
+    for photo, why in failed.items():
+        if not (photo == "bad.png" and "not a readable image" in why):
+            assert "Ray stopped" in why and "out of memory" not in why and "died 3 times" not in why, (photo, why)
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".partial")]
 
 def test_an_out_dir_the_workers_cannot_write_is_refused_in_one_line(tiny_set, tiny_model, ray_instance, photos,
                                                                     tmp_path):

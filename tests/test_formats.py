@@ -13,7 +13,7 @@ import pic2emoji
 from pic2emoji.formats import CONTRAST, FORMATS, cell_colours, format_of, luminance, suffix_of, xterm_256
 
 from browser import CHROMIUM
-from conftest import halves, needs, one_line_error, run, solid
+from conftest import halves, run, solid
 
 ANSI = re.compile(r"\x1b\[48;(?:2;(\d+);(\d+);(\d+)|5;(\d+))m")
 

@@ -5,6 +5,7 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
+from hypothesis import HealthCheck, given, settings, strategies as st
 from safetensors import safe_open
 from tinygrad import Tensor
 
@@ -16,7 +17,7 @@ from pic2emoji.files import data_dir, shipped_dir
 from pic2emoji.modelfile import check_model_fits, load_model, local_model_path, model_path, new_model, save_model
 from pic2emoji.net import as_input
 
-from conftest import one_line_error, run
+from conftest import one_line_error, run, solid
 
 
 def test_save_load_gives_identical_logits(tiny_model, tmp_path):
@@ -151,3 +152,97 @@ def test_without_a_model_infer_says_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.chdir("/")
     one_line_error(run("infer", emoji, tmp_path / "p.png"), str(tmp_path / "x" / "models" / "my_emoji.safetensors"),
                    "--model", "pic2emoji train")
+
+
+@pytest.fixture(scope="module")
+def random_model(tiny_set, tmp_path_factory):
+    """(weights, metadata) of an untrained model for the tiny set, made without tinygrad running anything."""
+    from tinygrad.nn.state import get_state_dict
+    from pic2emoji.net import ARCHITECTURES
+    emoji_set = load_emoji_set(tiny_set, lazy=True)
+    shapes = {k: v.shape for k, v in get_state_dict(ARCHITECTURES["tinyconv"](len(emoji_set))).items()}
+    rng = np.random.default_rng(0)
+    arrays = {k: (rng.standard_normal(shape) * 0.1).astype(np.float32) for k, shape in shapes.items()}
+    model = modelfile.Model(None, "tinyconv", "tiny", emoji_set.files, emoji_set.chars, {"2b1b.png": []}, (128, 128, 128),
+                            {"config": {"seed": 0, "held_out": 120}, "steps_done": 60, "history": [[30, 0.5, 0.9]]}, 0.9)
+    return arrays, model.metadata()
+
+
+def _written(tmp_path, arrays, metadata):
+    from safetensors.numpy import save_file
+    path = tmp_path / "m.safetensors"
+    save_file(arrays, str(path), metadata=metadata)
+    return path
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+NESTED = st.sampled_from([10, 1000, 100_000]).flatmap(
+    lambda n: st.sampled_from(["[" * n + "]" * n, '{"a":' * n + "1" + "}" * n]))
+VALUES = st.one_of(st.none(), st.text(max_size=12), JSON.map(json.dumps), NESTED,
+                   st.sampled_from(["NaN", "Infinity", "-1e999", "[1, 2]", "[1, 2, 3, 4]", "[256, 0, 0]", "[true, 0, 0]",
+                                    '["a.png"]', '{"a.png": "b.png"}', '{"config": {"seed": "x"}}',
+                                    '{"config": {"held_out": 1e12}}', '{"steps_done": -1}', "nan", "inf", "2",
+                                    # and values that are fine, so that damage elsewhere is met further on
+                                    "[0, 0, 0]", "{}", '{"config": {"lr": 0.5, "unknown": [1]}}', "0.5", "", "tinyconv"]))
+FIELDS = ["format_version", "arch", "patch", "emoji_set", "classes", "chars", "merged", "background", "training",
+          "accuracy"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.dictionaries(st.sampled_from(FIELDS), VALUES, min_size=1, max_size=3))
+def test_any_metadata_gives_a_model_or_a_one_line_model_error(random_model, tiny_set, tmp_path, changes):
+    """Every metadata field damaged at will (None: removed): the model loads and works, or is refused."""
+    from pic2emoji.converter import Converter
+    from pic2emoji.train import TrainConfig
+    arrays, metadata = random_model
+    metadata = {k: v for k, v in {**metadata, **changes}.items() if v is not None}
+    path = _written(tmp_path, arrays, metadata)
+    try:
+        model = load_model(path, weights=False)
+        assert model.files and json.dumps(model.metadata())
+        TrainConfig.of(model)
+        converter = Converter(tiny_set, path)
+        converter.renderer.image(np.zeros((1, 2), int), 4)
+    except ModelError as e:
+        assert "\n" not in str(e) and str(e).startswith(str(path)) and len(str(e)) < 200 + 3 * len(str(path)), str(e)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("background", "[1, 2, 3, 4]", "'background' is '[1, 2, 3, 4]', not three whole numbers"),
+    ("background", '"grey"', "not three whole numbers from 0 to 255"),
+    ("merged", '["a.png"]', "'merged' is"),
+    ("training", "[" * 100_000 + "]" * 100_000, "'training' is '[[[["),
+    ("training", '{"config": "fast"}', "not an object of training settings"),
+    ("classes", '"a.png"', "not a list of distinct file names"),
+    ("chars", '["a"]', "not a list of 12 emoji"),
+    ("accuracy", "nan", "not empty or a number from 0 to 1"),
+    ("patch", "", "not 36"),
+])
+def test_each_damaged_field_is_named(random_model, tmp_path, field, value, words):
+    arrays, metadata = random_model
+    with pytest.raises(ModelError, match="damaged or inconsistent") as e:
+        load_model(_written(tmp_path, arrays, {**metadata, field: value}))
+    assert words in str(e.value) and len(str(e.value)) < 300
+
+
+def test_weights_that_are_not_finite_are_refused_naming_the_file(random_model, tmp_path):
+    arrays, metadata = random_model
+    arrays = {**arrays, "layers.3.bias": np.full_like(arrays["layers.3.bias"], np.nan)}
+    path = _written(tmp_path, arrays, metadata)
+    with pytest.raises(ModelError, match=r"m.safetensors: its weights hold NaN or infinite numbers \(layers.3.bias\)"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("command", [["infer", "{set}", "{photo}"], ["eval", "{set}"], ["export-web", "{set}", "{site}"],
+                                     ["tune", "{set}"]])
+def test_commands_refuse_a_model_of_nan_weights_in_one_line(random_model, tiny_set, tmp_path, command):
+    arrays, metadata = random_model
+    arrays = {**arrays, "layers.0.weight": np.where(arrays["layers.0.weight"] > 0.1, np.inf, arrays["layers.0.weight"])}
+    path = _written(tmp_path, {**arrays, "layers.7.bias": arrays["layers.7.bias"] * np.nan}, metadata)
+    photo = solid(tmp_path / "p.png", (200, 30, 30))
+    args = [a.format(set=tiny_set, photo=photo, site=tmp_path / "site") for a in command]
+    one_line_error(run(*args, "--model", path), "m.safetensors: its weights hold NaN or infinite numbers",
+                   "layers.0.weight, layers.7.bias")
+    assert not (tmp_path / "site").exists()

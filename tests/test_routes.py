@@ -140,3 +140,17 @@ def test_a_body_trickling_in_is_cut_off_at_the_deadline(server, monkeypatch):
             finally:
                 connection.setblocking(True)
         assert closed, "a client dripping a body was never cut off"
+
+
+@pytest.mark.parametrize("headers, words", [
+    ("Host: [::1", b"malformed Host header"),
+    ("Host: 127.0.0.1\r\nOrigin: http://[::1", b"malformed Origin header"),
+    ("Host: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: \xb2", b"is not a size"),  # "²", as latin-1: isdigit()
+])
+def test_malformed_headers_are_the_clients_mistake_not_a_server_bug(server, monkeypatch, headers, words):
+    logged = []
+    monkeypatch.setattr(Handler, "log_error", lambda self, format, *args: logged.append(format % args))
+    answer = raw(server, "POST /frame HTTP/1.1\r\n".encode() + headers.encode("latin-1") +
+                 b"\r\nConnection: close\r\n\r\n")
+    assert int(answer.split(b" ", 2)[1]) == 400 and words in answer, answer[:300]
+    assert not [line for line in logged if "internal error" in line], logged

@@ -304,3 +304,66 @@ def test_frames_of_any_grid_and_the_steady_rule_per_client(server, converter):
     assert fresh["grid"] != first["grid"] and second["grid"] != fresh["grid"]  # noise flipped cells; steady kept some
     _, _, other = request(server, "/frame?rows=4&cols=9&client=b", noisy[1])
     assert other["grid"] == fresh["grid"]  # another client starts afresh
+
+
+DECODE_PEAK = """
+import sys
+from pic2emoji.serve import decode
+def status(key):  # in MB
+    return int(next(line for line in open("/proc/self/status") if line.startswith(key)).split()[1]) / 1024
+jpeg = open(sys.argv[1], "rb").read()
+open("/proc/self/clear_refs", "w").write("5")  # the peak so far (importing numpy, Pillow, tinygrad) is forgotten
+before = status("VmRSS")
+pixels = decode(jpeg, 200, 200)
+assert pixels.shape == (7200, 7200, 3)
+print(status("VmHWM") - before)
+"""
+
+
+def test_a_huge_jpeg_is_reduced_as_it_is_decoded(tmp_path):
+    """A 7200×7200 JPEG (36 px a cell at 200×200, under 1 MB) costs about what its grid at 36 px a cell
+    must (155 MB), not a full decode, a copy and an upsampled copy on top (~620 MB)."""
+    import subprocess
+    import sys
+    from PIL import ImageDraw
+    image = Image.new("RGB", (7200, 7200), (40, 70, 220))
+    ImageDraw.Draw(image).rectangle((0, 0, 7199, 3599), fill=(230, 40, 40))
+    image.save(tmp_path / "huge.jpg", quality=90)
+    del image
+    out = subprocess.run([sys.executable, "-c", DECODE_PEAK, str(tmp_path / "huge.jpg")], capture_output=True, text=True,
+                         timeout=120, env=CPU)
+    assert out.returncode == 0, out.stderr
+    grown = float(out.stdout)
+    print(f"decoding a 7200×7200 JPEG for a 200×200 grid: peak RSS +{grown:.0f} MB")
+    assert grown < 250, f"+{grown:.0f} MB"
+
+
+def test_a_reduced_frame_keeps_its_cells_colours_and_one_that_cannot_be_gets_413():
+    from pic2emoji.pixels import block_means
+    from pic2emoji.routes import ClientError
+    from pic2emoji.serve import decode
+    frame = jpeg(Image.fromarray(np.random.default_rng(1).integers(0, 256, (ROWS, COLS, 3), np.uint8)).resize(
+        (COLS * 36, ROWS * 36), Image.NEAREST))  # 36 px a cell, each cell one colour
+    whole, reduced = decode(frame, ROWS, COLS), decode(frame, ROWS, COLS, limit=COLS * ROWS * 81)  # 9 px a cell
+    assert whole.shape == reduced.shape == (ROWS * 36, COLS * 36, 3)
+    assert np.abs(block_means(whole, 36) - block_means(reduced, 36)).max() < 6
+    with pytest.raises(ClientError) as refused:
+        decode(frame, ROWS, COLS, limit=100)  # beyond what scaling by 8 reaches
+    assert refused.value.status == 413 and "more than the 0.0001 megapixels" in str(refused.value)
+
+
+def test_frames_in_flight_share_a_budget_of_pixels():
+    from pic2emoji.routes import ClientError
+    from pic2emoji.serve import PixelBudget
+    budget = PixelBudget(100)
+    with budget.share(60, wait=0):
+        with budget.share(40, wait=0):
+            with pytest.raises(ClientError) as busy:
+                with budget.share(1, wait=0):
+                    pass
+            assert busy.value.status == 503 and "busy" in str(busy.value)
+        with budget.share(40, wait=0):  # given back: there again
+            pass
+    with budget.share(500, wait=0):  # one frame larger than the budget still goes, alone
+        assert budget.free == 0
+    assert budget.free == 100

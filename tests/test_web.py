@@ -2,7 +2,9 @@
 Chromium served by `python -m http.server`, as a user would publish it (its graphs: test_onnx_export.py)."""
 import base64
 import contextlib
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ from PIL import Image
 
 from pic2emoji.files import shipped_dir
 from pic2emoji.converter import Converter
+from pic2emoji.errors import OutputError
 from pic2emoji.modelfile import model_path
 from pic2emoji.photo import cut_patches
 from pic2emoji.pixels import upsample_cells
@@ -51,6 +54,50 @@ def test_export_web_writes_a_whole_site_and_refuses_to_overwrite(converter, tmp_
     refused = run("export-web", converter.emoji_set.path, out / "mine.txt", "--model", converter.model.path)
     assert refused.exit_code == 2 and "mine.txt' is a file" in refused.output  # click's usage error
 
+
+
+def _snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): os.readlink(p) if p.is_symlink() else p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_symlink() or p.is_file()}
+
+
+def test_a_full_disk_mid_export_leaves_the_old_site_as_it_was(converter, tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    export_web(converter, out, 6, 8)
+    (out / "index.html").write_text("my own page")
+    before = _snapshot(out)
+    real = Path.write_bytes
+
+    def full_disk(path, data):  # the disk fills up as net.onnx is written, after the page and the runtime
+        if "net.onnx" in path.name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, data)
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(OutputError) as e:
+        export_web(converter, out, 3, 4, overwrite=True)
+    assert "No space left on device" in str(e.value) and "the folder is as it was" in str(e.value)
+    assert "untouched" not in str(e.value)
+    assert _snapshot(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+def test_overwrite_never_writes_through_a_link_inside_the_folder(converter, tmp_path):
+    out, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "mine.js").write_text("keep me")
+    out.mkdir()
+    (out / "ort").symlink_to(elsewhere)  # a runtime kept elsewhere, or a trap
+    (out / "CNAME").write_text("camera.example.org")
+    (out / "docs").mkdir()
+    (out / "docs" / "notes.md").write_text("my notes")
+    (out / "latest").symlink_to("docs")
+    result = run("export-web", converter.emoji_set.path, out, "--model", converter.model.path, "--rows", 6, "--cols", 8,
+                 "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert _snapshot(elsewhere) == {"mine.js": b"keep me"}  # the link's target is untouched
+    assert not (out / "ort").is_symlink() and (out / "ort" / "VERSION").is_file()
+    assert (out / "CNAME").read_text() == "camera.example.org" and (out / "docs" / "notes.md").read_text() == "my notes"
+    assert os.readlink(out / "latest") == "docs" and "getUserMedia" in (out / "index.html").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "site"]  # nothing left beside it
 
 def test_export_web_of_a_custom_set_keeps_its_images(custom_set, custom_model, tmp_path):
     """A set of custom images (no emoji text) exports too: its texts are what `txt` prints for them."""
