@@ -25,7 +25,7 @@ from .options import Options
 from .photo import cut_patches
 from .pixels import upsample_cells
 from .routes import ClientError, Handler
-from .web import CAMERA, PAGE, page_config, web_files
+from .web import CAMERA, PAGE, atlas, atlas_config, page_config, web_files
 
 CLIENTS = 64          # clients whose last grid the server keeps for the steady rule (server mode)
 DEADLINE = 30         # seconds one request may take in all, however slowly it trickles in
@@ -101,9 +101,11 @@ class EmojiCamServer(ThreadingHTTPServer):
         if net == "browser":
             self.files = web_files(converter, rows, cols, PALETTE)
         else:
+            allowed = converter.allowed(PALETTE)
             config = {**page_config(converter, rows, cols, PALETTE, "server"), "cell_px": self.cell_px,
-                      "frame_type": "image/jpeg"}
-            self.files = {"index.html": PAGE / "index.html", "config.json": json.dumps(config, ensure_ascii=False).encode()}
+                      "frame_type": "image/jpeg", "atlas": atlas_config(converter, allowed)}
+            self.files = {"index.html": PAGE / "index.html", "config.json": json.dumps(config, ensure_ascii=False).encode(),
+                          "atlas.png": atlas(converter, allowed)}
         try:
             self.address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]  # IPv4 or 6
             super().__init__((host, port), Handler)

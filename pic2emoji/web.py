@@ -6,7 +6,7 @@ onnxruntime-web, in one folder that any static host serves (`pic2emoji export-we
     config.json             grid, emoji text of every class, the atlas's layout, the steady settings
     cells.onnx, net.onnx    onnx_export.py's graphs for this model and palette
     atlas.png               every class the palette allows, as PNG mosaics draw it: Save PNG draws from it,
-                            and the grid the emoji that have no character (a custom set's, `pictures`)
+                            and the grid the emoji the page's font does not draw as the set does (`pictures`)
     ort/                    onnxruntime-web (page/ort/VERSION says which, and where it came from)
 """
 import contextlib
@@ -31,6 +31,7 @@ CAMERA = (640, 480)            # what the page asks the camera for
 COL_CHOICES = (24, 36, 48, 72, 96, 120)  # the page's column menu (and the configured grid's)
 CHANGE = 8.0                   # a cell goes through the net again once its view moved this much (RMS levels)
 ATLAS_COLUMNS = 64
+PAGE_FONT = "Noto Color Emoji"  # the font the page asks for first (index.html, #grid)
 
 
 def page_config(converter, rows: int, cols: int, palette: str = "terminal", mode: str = "browser") -> dict:
@@ -51,24 +52,44 @@ def web_files(converter, rows: int, cols: int, palette: str = "terminal") -> dic
     model, allowed = converter.model, converter.allowed(palette)
     if model.net is None:
         load_weights(model)
-    classes = np.flatnonzero(allowed)
-    slots = np.full(len(allowed), -1)
-    slots[classes] = np.arange(len(classes))
-    pictures = [int(c) for c in classes if converter.renderer.chars[c] is None]  # a custom set's: no character
     config = {**page_config(converter, rows, cols, palette), "models": {"cells": "cells.onnx", "net": "net.onnx"},
-              "atlas": {"file": "atlas.png", "tile": TILE_PX, "columns": ATLAS_COLUMNS, "slots": slots.tolist(),
-                        "pictures": pictures}}
+              "atlas": atlas_config(converter, allowed)}
     files = {name: PAGE / name for name in PAGE_FILES}
     files.update({f"ort/{p.name}": p for p in sorted((PAGE / "ort").iterdir())})
     files["config.json"] = json.dumps(config, ensure_ascii=False).encode()
     files["cells.onnx"] = cells_graph().SerializeToString()
     files["net.onnx"] = net_graph(model, converter.views_on(), allowed).SerializeToString()
-    files["atlas.png"] = _atlas(converter, classes)
+    files["atlas.png"] = atlas(converter, allowed)
     return files
 
 
-def _atlas(converter, classes: np.ndarray) -> bytes:
-    """The classes' tiles ATLAS_COLUMNS to a row, as the renderer draws them (on the background)."""
+def drawn_as_text(emoji_dir) -> bool:
+    """Whether the page may show a set's emoji as characters: its tiles were rendered from the font the
+    page asks for first (build-set names the font in ATTRIBUTION.md), so the characters look as the
+    tiles the net chose them by. Any other set's (Twemoji, OpenMoji, a custom set) are drawn from the
+    atlas: the camera shows the style the mosaic is made in, whatever fonts the viewer has."""
+    attribution = Path(emoji_dir) / "ATTRIBUTION.md"
+    try:
+        return PAGE_FONT in attribution.read_text(encoding="utf-8", errors="replace")[:2000]
+    except OSError:
+        return False
+
+
+def atlas_config(converter, allowed: np.ndarray) -> dict:
+    """The atlas's layout for config.json: each class's slot (-1: not in the palette), and the classes
+    the grid draws from it (`pictures`): all of them unless the page's font draws this set, and always
+    the emoji that have no character (a custom set's)."""
+    classes = np.flatnonzero(allowed)
+    slots = np.full(len(allowed), -1)
+    slots[classes] = np.arange(len(classes))
+    as_text = drawn_as_text(converter.emoji_set.path)
+    pictures = [int(c) for c in classes if not as_text or converter.renderer.chars[c] is None]
+    return {"file": "atlas.png", "tile": TILE_PX, "columns": ATLAS_COLUMNS, "slots": slots.tolist(), "pictures": pictures}
+
+
+def atlas(converter, allowed: np.ndarray) -> bytes:
+    """The palette's tiles ATLAS_COLUMNS to a row, as the renderer draws them (on the background)."""
+    classes = np.flatnonzero(allowed)
     rows = -(-len(classes) // ATLAS_COLUMNS)
     grid = np.full(rows * ATLAS_COLUMNS, classes[0])
     grid[:len(classes)] = classes

@@ -5,6 +5,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,30 @@ def test_overwrite_never_writes_through_a_link_inside_the_folder(converter, tmp_
     assert (out / "CNAME").read_text() == "camera.example.org" and (out / "docs" / "notes.md").read_text() == "my notes"
     assert os.readlink(out / "latest") == "docs" and "getUserMedia" in (out / "index.html").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "site"]  # nothing left beside it
+
+def test_the_page_draws_a_set_in_its_own_style(converter, tiny_set, tiny_model, tmp_path):
+    """Characters only where the page's font draws the set (Noto's); a Twemoji or OpenMoji set, or any
+    set whose tiles come from elsewhere, is drawn from the atlas, in both modes."""
+    from pic2emoji.serve import EmojiCamServer
+    from pic2emoji.web import atlas_config, drawn_as_text
+    sets = shipped_dir("emoji_sets")
+    assert drawn_as_text(sets / "noto") and drawn_as_text(sets / "noto-small") and drawn_as_text(tiny_set)
+    assert not drawn_as_text(sets / "twemoji") and not drawn_as_text(sets / "openmoji")
+    allowed = converter.allowed("terminal")
+    assert atlas_config(converter, allowed)["pictures"] == []
+    other = tmp_path / "other"  # the same images, from no font the page knows of
+    shutil.copytree(tiny_set, other, ignore=shutil.ignore_patterns("ATTRIBUTION.md"))
+    restyled = Converter(other, tiny_model)
+    assert not drawn_as_text(other) and atlas_config(restyled, allowed)["pictures"] == np.flatnonzero(allowed).tolist()
+    server = EmojiCamServer(restyled, "127.0.0.1", 0, 4, 4, net="server")
+    try:
+        config = json.loads(server.files["config.json"])
+        atlas = Image.open(__import__("io").BytesIO(server.files["atlas.png"]))
+    finally:
+        server.server_close()
+    assert config["mode"] == "server" and config["atlas"]["pictures"] == np.flatnonzero(allowed).tolist()
+    assert atlas.size == (64 * config["atlas"]["tile"], config["atlas"]["tile"])
+
 
 def test_export_web_of_a_custom_set_keeps_its_images(custom_set, custom_model, tmp_path):
     """A set of custom images (no emoji text) exports too: its texts are what `txt` prints for them."""
