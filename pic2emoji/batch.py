@@ -14,11 +14,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .convert import THERE, Outcome, attempt, check_output, film_options, names_folder, prepare
+from .convert import THERE, Outcome, attempt, check_output, prepare
 from .converter import Converter
 from .errors import ImageError, OutputError, Pic2EmojiError
 from .formats import PHOTO_SUFFIXES, VIDEO_SUFFIXES, format_of, suffix_of
-from .options import Options
+from .options import Options, film_options, names_folder
 
 INPUT_SUFFIXES = PHOTO_SUFFIXES + VIDEO_SUFFIXES
 

@@ -17,12 +17,12 @@ from click.core import ParameterSource
 from .batch import check_folder, convert_all
 from .cli_options import colour_option, device_option, model_option, on_terminal, say
 from .cluster import RayEngine
-from .convert import measure, names_folder, piece_path, save_mosaic, target, text_frames, text_mosaic
+from .convert import measure, piece_path, save_mosaic, text_frames, text_mosaic
 from .converter import Converter
 from .defaults import COLS, TILE_PX
 from .device import use_device
 from .formats import ANSI, FORMATS, PNG, TXT, format_of, is_text, kind_of, names_of, suffix_of
-from .options import AUTO, METHODS, PALETTES, Options
+from .options import AUTO, METHODS, PALETTES, Options, names_folder, target
 from .quality import describe, require as require_quality
 
 WRITTEN = list(dict.fromkeys(f.suffixes[0] for f in FORMATS.values()))  # the extension of each format's files

@@ -7,7 +7,6 @@ and both batch engines (batch.py, cluster.py) run.
 """
 import contextlib
 import math
-import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -20,8 +19,8 @@ from .converter import UNREACHED, Converter
 from .defaults import MAX_CELLS, MAX_MOSAIC_PIXELS, PATCH
 from .errors import ImageError, OutputError, Pic2EmojiError
 from .files import check_replaceable, write_bytes
-from .formats import PNG, TXT, format_of, hex_colour, kind_of, names_of, suffix_of
-from .options import Options
+from .formats import PNG, TXT, hex_colour, kind_of, names_of, suffix_of
+from .options import Options, target
 from .photo import UNREADABLE, animation, check_frames, grid_of, grid_shape
 from .quality import fidelity
 from .video import Film, is_video, write_film
@@ -218,32 +217,6 @@ def attempt(photo, step) -> Outcome:
         return Outcome(Path(photo), written=tuple(step()))
     except Pic2EmojiError as e:
         return Outcome(Path(photo), error=str(e))
-
-
-def names_folder(out) -> bool:
-    """Whether `out` means "into this folder": a folder that exists, or a name ending in a slash."""
-    return str(out).endswith(("/", os.sep)) or Path(out).is_dir()
-
-
-def film_options(photo, options: Options) -> Options:
-    """A photo's options where mosaics go into a folder: the format asked for, else PNG; but a video
-    becomes a video, in the format asked for if it is a video format, else in its own (.avi, .m4v: MP4)."""
-    if isinstance(photo, Image.Image) or not is_video(photo) or kind_of(options.fmt or PNG) == "video":
-        return options if options.fmt else replace(options, fmt=PNG)
-    own, films = format_of(photo), names_of("video")
-    return replace(options, fmt=own if own in films else films[0])
-
-
-def target(photo, out, options: Options = Options()) -> tuple[Path, Options]:
-    """Where the mosaic of `photo` goes for the output `out`, and the options for it. A folder (one
-    that exists, or a name ending in a slash) takes the mosaic named after the photo, in the format
-    asked for (PNG, a video's own for a video); else the format follows the name (Options.for_output)."""
-    if not names_folder(out):
-        return Path(out), options.for_output(out)
-    if isinstance(photo, Image.Image):
-        raise OutputError(f"{out}: is a folder, and an image given as pixels has no name; give a file name")
-    options = options if options.fmt else film_options(photo, options)
-    return Path(out) / Path(photo).with_suffix(suffix_of(options.fmt)).name, options
 
 
 def save_mosaic(converter: Converter, photo, out, options: Options = Options(), overwrite: bool = False,

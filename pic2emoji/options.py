@@ -3,12 +3,13 @@
 The CLI's infer options mirror these fields; the library holds the rules (the format follows the output
 name, what each format allows), so a Python caller gets the same mosaics and the same refusals.
 """
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .defaults import TILE_PX
 from .errors import OutputError
-from .formats import FORMATS, PNG, SPLITTABLE, format_named, format_of, is_text, kind_of, suffix_of
+from .formats import FORMATS, PNG, SPLITTABLE, VIDEO_SUFFIXES, format_named, format_of, is_text, kind_of, names_of, suffix_of
 from .pixels import as_rgb
 
 METHODS = ("refine", "net", "lookup")  # refine: the net's choice, then the mosaic refined as a whole (refine.py)
@@ -94,3 +95,29 @@ class Options:
         if self.tile_px is not None:
             return self
         return replace(self, tile_px=max(16, min(TILE_PX, round(4 * width / cells))))
+
+
+def names_folder(out) -> bool:
+    """Whether `out` means "into this folder": a folder that exists, or a name ending in a slash."""
+    return str(out).endswith(("/", os.sep)) or Path(out).is_dir()
+
+
+def film_options(photo, options: Options) -> Options:
+    """A photo's options where mosaics go into a folder: the format asked for, else PNG; but a video
+    becomes a video, in the format asked for if it is a video format, else in its own (.avi, .m4v: MP4)."""
+    if not isinstance(photo, (str, os.PathLike)) or Path(photo).suffix.lower() not in VIDEO_SUFFIXES or kind_of(options.fmt or PNG) == "video":
+        return options if options.fmt else replace(options, fmt=PNG)
+    own, films = format_of(photo), names_of("video")
+    return replace(options, fmt=own if own in films else films[0])
+
+
+def target(photo, out, options: Options = Options()) -> tuple[Path, Options]:
+    """Where the mosaic of `photo` goes for the output `out`, and the options for it. A folder (one
+    that exists, or a name ending in a slash) takes the mosaic named after the photo, in the format
+    asked for (PNG, a video's own for a video); else the format follows the name (Options.for_output)."""
+    if not names_folder(out):
+        return Path(out), options.for_output(out)
+    if not isinstance(photo, (str, os.PathLike)):
+        raise OutputError(f"{out}: is a folder, and an image given as pixels has no name; give a file name")
+    options = options if options.fmt else film_options(photo, options)
+    return Path(out) / Path(photo).with_suffix(suffix_of(options.fmt)).name, options

@@ -92,7 +92,7 @@ def test_a_video_to_text_gives_its_frames_at_its_rate(converter, tmp_path):
 
 def test_a_folder_takes_the_mosaic_named_after_the_photo(tmp_path):
     """-o DIR/ or an existing folder: the mosaic goes in it, named after the photo; a video stays a video."""
-    from pic2emoji.convert import target
+    from pic2emoji.options import target
     from pic2emoji.options import Options
     (tmp_path / "there").mkdir()
     assert target("trip/cat.jpg", "new/", Options()) == (Path("new/cat.png"), Options("png"))
