@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -230,7 +231,11 @@ def found(where: tuple[str | None, str]) -> Path:
     return shipped_dir(kind) / path if kind else Path(path)
 
 
-def _remove_temps(out: Path) -> None:
+def _remove_temps(out: Path, wait: float = 10.0) -> None:
+    """Remove what a worker that died was writing to `out`: its process may take a moment to be gone
+    after Ray reports it dead, and its temp file is removed only once it is."""
+    deadline = time.monotonic() + wait
     with contextlib.suppress(OSError):
-        remove_stale_temps(out)
+        while remove_stale_temps(out) and time.monotonic() < deadline:
+            time.sleep(0.1)
 

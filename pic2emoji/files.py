@@ -79,9 +79,10 @@ def _put_if_absent(temp: str, path: Path) -> None:
         os.replace(temp, path)
 
 
-def remove_stale_temps(path) -> None:
-    """Remove `.NAME.PID-XXXX.partial` files beside `path` whose process is gone (killed mid-write)."""
-    path = Path(path)
+def remove_stale_temps(path) -> int:
+    """Remove `.NAME.PID-XXXX.partial` files beside `path` whose process is gone (killed mid-write);
+    returns how many another live process still holds."""
+    path, held = Path(path), 0
     prefix = f".{path.name}."
     for name in os.listdir(path.parent):
         if not (name.startswith(prefix) and name.endswith(".partial")):
@@ -90,6 +91,9 @@ def remove_stale_temps(path) -> None:
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             with contextlib.suppress(OSError):
                 os.unlink(path.parent / name)
+        elif pid.isdigit() and int(pid) != os.getpid():
+            held += 1
+    return held
 
 
 def _alive(pid: int) -> bool:
