@@ -34,7 +34,7 @@ def test_missing_output_folders_are_made(tiny_set, tiny_model, tmp_path):
 def test_output_under_a_file_is_refused(tiny_set, tiny_model, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    one_line_error(run("infer", tiny_set, solid(tmp_path / "p.png", (0, 0, 0)), "--model", tiny_model,
+    one_line_error(run("infer", tiny_set, solid(tmp_path / "p.png", (220, 30, 30)), "--model", tiny_model,
                        "-o", blocker / "m.png"), "cannot write here")
 
 
@@ -42,7 +42,7 @@ def test_read_only_folder(tiny_set, tiny_model, tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
     monkeypatch.setattr(tempfile, "mkstemp", refuse)  # root ignores chmod, so simulate the refusal
-    one_line_error(run("infer", tiny_set, solid(tmp_path / "p.png", (0, 0, 0)), "--model", tiny_model,
+    one_line_error(run("infer", tiny_set, solid(tmp_path / "p.png", (220, 30, 30)), "--model", tiny_model,
                        "-o", tmp_path / "m.png"), "m.png", "Permission denied")
 
 
