@@ -108,6 +108,9 @@ def build_set_command(source, out_dir, size, skin_tones, pick, force):
               help="Colour behind the emoji in training, and the model's own for mosaics (see infer --background): a name, #rrggbb or r,g,b.")
 @click.option("--photo-like", type=click.FloatRange(0, 1), default=TrainConfig.photo_like,
               help="Share of each batch that is photo-like patches labelled by the nearest-colour rule.")
+@click.option("--merge-threshold", type=click.FloatRange(0, 255), default=TrainConfig.merge_threshold,
+              help="Emoji closer than this train as one class (RMS distance in 0-255 levels at 12×12 over the "
+                   "background), drawn as the one that prints best: a set of thin line art has more look-alikes.")
 @click.option("--eval-every", type=click.IntRange(1), default=TrainConfig.eval_every,
               help="Steps between held-out accuracy checks and checkpoints.")
 @click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default=TrainConfig.arch,

@@ -165,3 +165,14 @@ def test_the_bar_waits_for_timed_steps_and_never_shows_nan(tiny_set, tiny_config
     assert " 3/8 " in bar[0] and not any(" 0/8 " in line or " 1/8 " in line for line in bar), bar
     assert not any("nan" in line for line in bar) and "held_out=" in bar[-1]
     assert not any("held_out" in line for line in bar if " 4/8 " in line)  # measured first at step 5
+
+
+def test_the_merge_threshold_is_a_train_option_and_kept_in_the_settings(tiny_set):
+    from pic2emoji.emoji_sets import load_emoji_set
+    from pic2emoji.train import classes_of
+    emoji_set = load_emoji_set(tiny_set)
+    assert len(classes_of(emoji_set, TrainConfig(merge_threshold=0))[1]) == len(emoji_set)
+    assert len(classes_of(emoji_set, TrainConfig(merge_threshold=255))[1]) == 1  # everything looks alike
+    assert "--merge-threshold" in run("train", "--help").stdout
+    bad = run("train", tiny_set, "--merge-threshold", "-1")
+    assert bad.exit_code == 2 and "--merge-threshold" in bad.output
