@@ -219,6 +219,38 @@ def test_shipped_sets_are_found_by_name():
     assert not any(set(c) & {chr(x) for x in range(0x1F3FB, 0x1F400)} for c in noto.chars)  # no skin tones
 
 
+
+@pytest.mark.parametrize("name, licence", [("twemoji", "CC BY 4.0"), ("openmoji", "CC BY-SA 4.0")])
+def test_twemoji_and_openmoji_are_shipped_with_their_licence_and_a_model_for_them(name, licence):
+    from pic2emoji.modelfile import check_model_fits, load_model, model_path
+    emoji_set = load_emoji_set(name)
+    assert 1850 <= len(emoji_set) <= 1950 and all(c for c in emoji_set.chars)  # every file names its emoji
+    assert not any(set(c) & {chr(x) for x in range(0x1F3FB, 0x1F400)} for c in emoji_set.chars)  # no skin tones
+    assert licence in (emoji_set.path / "ATTRIBUTION.md").read_text() and (emoji_set.path / "LICENSE").is_file()
+    model = load_model(model_path(name), weights=False)
+    check_model_fits(model, emoji_set)  # the shipped model is this set's, class for class
+    assert model.arch == "tinyconv-r64" and model.accuracy >= 0.97
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["twemoji", "openmoji"])
+def test_twemoji_and_openmoji_make_pictures_and_shortcodes(name, tmp_path):
+    """What a clean clone does: `infer twemoji photo.jpg -o x.png` and `--format shortcodes`, with the
+    shipped model; the picture is drawn in the set's tiles and its shortcodes are the common ones."""
+    from conftest import halves, run
+    photo = halves(tmp_path / "photo.jpg", (230, 30, 30), (30, 60, 230), size=(240, 180))
+    picture = run("infer", name, photo, "-o", tmp_path / "x.png", "--cols", 8)
+    assert picture.exit_code == 0, picture.output
+    mosaic = np.asarray(Image.open(tmp_path / "x.png").convert("RGB")).astype(int)
+    from pic2emoji.defaults import TILE_PX
+    assert mosaic.shape == (6 * TILE_PX, 8 * TILE_PX, 3)
+    top, bottom = mosaic[:2 * TILE_PX].reshape(-1, 3).mean(0), mosaic[4 * TILE_PX:].reshape(-1, 3).mean(0)
+    assert top[0] > top[2] + 60 and bottom[2] > bottom[0] + 60, (top, bottom)  # reds above, blues below
+    text = run("infer", name, photo, "--cols", 8, "--format", "shortcodes")
+    assert text.exit_code == 0 and len(text.stdout.splitlines()) == 6, text.output
+    codes = [c for line in text.stdout.splitlines() for c in line.strip(":").split("::")]
+    assert len(codes) == 48 and all(c and c.replace("_", "").replace("-", "").replace("+", "").isalnum() for c in codes), codes
+
 JOINERS = {"\u200d", "\ufe0f", *map(chr, range(0xE0020, 0xE0080))}  # parts of emoji sequences
 UNSAFE = [0x1B, 0x07, 0x0A, 0x0D, 0x7F, 0x85, 0x9B, 0x200B, 0x200E, 0x202E, 0x2066, 0x2028, 0x2029, 0xFEFF, 0x20]
 # a custom set's hex-style names: code points anywhere, some that act on a terminal, ending in an emoji's

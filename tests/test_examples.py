@@ -29,7 +29,8 @@ def frames(path: Path) -> list:
 
 
 def test_every_shipped_output_has_its_command():
-    assert set(commands()) == {"mosaics/", "chelsea.txt", "chelsea.html", "animation/chelsea-zoom-mosaic.gif"}
+    assert set(commands()) == {"mosaics/", "chelsea.txt", "chelsea.html", "animation/chelsea-zoom-mosaic.gif",
+                              "styles/astronaut-noto.png", "styles/astronaut-twemoji.png", "styles/astronaut-openmoji.png"}
 
 
 @pytest.mark.slow
