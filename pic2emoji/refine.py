@@ -40,7 +40,7 @@ from .colour import LUMA, delta_e2000, srgb_to_lab, window_sums
 from .defaults import BLOCKS
 from .pixels import block_means
 from .quality import psnr, ssim
-from .views import Nearest, grey_views, view_of
+from .views import REJUDGE, Nearest, grey_views, view_of
 
 
 class Strength(NamedTuple):
@@ -59,6 +59,14 @@ STRENGTHS = (Strength(96, 3000, 1), Strength(48, 3000, 1), Strength(24, 3000, 1)
 FIRST = 2
 GOAL = 0.88  # dE@2 against the lookup's at which the search stops climbing: issue 13's 0.90, a little inside
 KEEP = (0.008, 0.25)  # SSIM@6 and cell-PSNR (dB) a mosaic may lose against the lookup's: within issue 13's 0.01 and 0.3
+
+
+class Recall(NamedTuple):
+    """What one frame of a film leaves refine for the next (Refiner.frame): each cell's candidates, the
+    views they were chosen for, and the rung the search ended on (None: the lookup's)."""
+    top: np.ndarray    # (cells, k) each cell's candidates
+    views: np.ndarray  # (cells, 108) the views they were chosen for
+    rung: int | None = None
 
 
 class Refiner:
@@ -107,6 +115,22 @@ class Refiner:
         distance = (view ** 2).sum(1, keepdims=True) - 2 * np.take_along_axis(scores, top, 1)
         return top, distance / BLOCKS
 
+    def candidates_again(self, view: np.ndarray, start: np.ndarray, allowed, last: Recall) -> tuple[np.ndarray, ...]:
+        """`candidates` for a film's next frame, and the views they were chosen for: a cell whose view moved
+        more than REJUDGE since its candidates were chosen, or whose start is not among them, is given new
+        ones; the others keep theirs, their structure term measured anew (choosing among all 1850 classes
+        is most of the cost, measuring 16 is not)."""
+        top, views = last.top.copy(), last.views.copy()
+        fresh = (((view - views) ** 2).mean(1) > REJUDGE ** 2) | ~(top == start[:, None]).any(1)
+        distance = np.empty(top.shape, np.float32)
+        if fresh.any():
+            top[fresh], distance[fresh] = self.candidates(view[fresh], start[fresh], allowed)
+            views[fresh] = view[fresh]
+        kept = ~fresh
+        if kept.any():
+            distance[kept] = ((self.structure(view[kept])[:, None] - self.blocks[top[kept]]) ** 2).sum(-1) / BLOCKS
+        return top, distance, views
+
     def inside(self, view: np.ndarray, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each cell's candidates, (cells, k): 1 − SSIM's contrast-structure factor between the
         photo's 6×6 greys and the tile's (0 for the same pattern; near 1 for any pattern where the photo
@@ -121,18 +145,29 @@ class Refiner:
         """(rows·cols, 36, 36, 3) patches and a start grid of classes -> the refined (rows, cols) grid:
         the rung the search of the module's docstring ends on, else the lookup's (a grid of one row or
         column: the start, unrefined)."""
+        return self.frame(view_of(patches), shape, np.asarray(start).reshape(-1), allowed)[0]
+
+    def frame(self, view: np.ndarray, shape, start: np.ndarray, allowed=None,
+              last: Recall | None = None) -> tuple[np.ndarray, Recall]:
+        """The refined grid of the cells' views (rows·cols, 108) from a start grid, and what the next
+        frame of a film may recall of it. With `last`, this is such a next frame: the cells that did not
+        change keep their candidates (candidates_again), and the rung the last frame ended
+        on is judged first and kept if it holds, the whole search run only where it does not: a film's
+        frames keep one strength while they can, at the cost of one rung a frame instead of three or
+        four (docs/BENCHMARKS.md, "Video")."""
         rows, cols = shape
-        start = np.asarray(start).reshape(-1)
-        view = view_of(patches)
-        top, structure = self.candidates(view, start, allowed)
+        if last is None or len(last.top) != len(view):
+            (top, structure), views = self.candidates(view, start, allowed), view
+        else:
+            top, structure, views = self.candidates_again(view, start, allowed, last)
         pick = (top == start[:, None]).argmax(-1)  # index of the start among the candidates
         if rows < 2 or cols < 2 or not self.strengths:
-            return np.take_along_axis(top, pick[:, None], -1)[:, 0].reshape(shape)
+            return np.take_along_axis(top, pick[:, None], -1)[:, 0].reshape(shape), Recall(top, views)
         texture, mean = self.inside(view, top)
         photo = view.reshape(rows, cols, BLOCKS, 3).mean(2)  # each cell's colour
         refine = lambda s: self.icm(top, structure + s.texture * texture + s.mean * mean, pick, photo, s.colour)
         if self.keep is None:
-            return refine(self.strengths[self.first])
+            return refine(self.strengths[self.first]), Recall(top, views, self.first)
         lookup = self.lookup.of_view(view, allowed)
         floor = estimate(view, self.lookup.blocks[lookup], shape)
 
@@ -145,33 +180,43 @@ class Refiner:
             kept = holds and nearer and scores["cell_psnr"] >= floor["cell_psnr"] - self.keep[1]
             return grid, scores["de2"] if kept else None, holds, nearer
 
-        def climb(best: tuple[float, np.ndarray], rung: int) -> np.ndarray:
+        if last is not None and last.rung is not None:
+            grid, de2, *_ = judged(last.rung)
+            if de2 is not None:
+                return grid, Recall(top, views, last.rung)
+        grid, rung = self.search(judged, floor["de2"])
+        return (lookup.reshape(shape) if grid is None else grid), Recall(top, views, rung)
+
+    def search(self, judged, floor: float) -> tuple[np.ndarray | None, int | None]:
+        """The search of the module's docstring over the rungs that `judged` judges, given the lookup's
+        dE@2: the grid it ends on and its rung, or (None, None) for the lookup's."""
+        def climb(best: tuple[float, np.ndarray, int], rung: int) -> tuple[np.ndarray, int]:
             """From a kept rung up the ladder while short of GOAL and the rungs are kept: the nearest in colour."""
             for up in range(rung - 1, -1, -1):
-                if best[0] <= GOAL * floor["de2"]:
+                if best[0] <= GOAL * floor:
                     break
                 grid, de2, *_ = judged(up)
                 if de2 is None:
                     break
-                best = min(best, (de2, grid), key=lambda b: b[0])
-            return best[1]
+                best = min(best, (de2, grid, up), key=lambda b: b[0])
+            return best[1], best[2]
 
         grid, de2, holds, nearer = judged(self.first)
         if de2 is not None:
-            return climb((de2, grid), self.first)
+            return climb((de2, grid, self.first), self.first)
         if holds and not nearer:  # too little colour to gain anything (a greyscale photo): up while the structure holds
             for rung in range(self.first - 1, -1, -1):
                 grid, de2, holds, _ = judged(rung)
                 if de2 is not None:
-                    return climb((de2, grid), rung)
+                    return climb((de2, grid, rung), rung)
                 if not holds:
                     break
-            return lookup.reshape(shape)
+            return None, None
         for rung in range(self.first + 1, len(self.strengths)):  # too much colour: down to the first rung kept
             grid, de2, *_ = judged(rung)
             if de2 is not None:
-                return grid
-        return lookup.reshape(shape)
+                return grid, rung
+        return None, None
 
     def icm(self, top: np.ndarray, unary: np.ndarray, pick: np.ndarray, photo: np.ndarray, weight: float) -> np.ndarray:
         """The sweeps of ICM: (cells, k) candidates, their cost alone, the index of each start among them,

@@ -13,6 +13,10 @@ from .pixels import block_means
 
 STEADY = 0.15  # a cell changes emoji between frames only if the new one is 15% closer (squared view distance)
 STEADY_NOISE = VIEW_SIZE * 4  # ... plus 2 levels of noise in each of the view's numbers (squared: 108 · 2²)
+# A film's cell is judged again (by the net, by refine's choice of candidates) only once its view moved more
+# than this since it was last judged, RMS in levels of 255: a still part of the scene, or one that moves
+# less than H.264's noise, keeps what it had (docs/BENCHMARKS.md, "Video").
+REJUDGE = 4.0
 
 
 def view_of(patches: np.ndarray) -> np.ndarray:
@@ -62,17 +66,17 @@ def blocks_on(layers: np.ndarray, background) -> np.ndarray:
 
 
 def steady(patches: np.ndarray, grid: np.ndarray, previous: np.ndarray, class_views: np.ndarray,
-           margin: float = STEADY) -> np.ndarray:
+           margin: float = STEADY, view: np.ndarray | None = None) -> np.ndarray:
     """Keep the last frame's emoji in each cell whose new pick is not better by `margin` (relative, in
     view distance to the patch; class_views: every class's view on the background): camera or
     compression noise stops flipping near-tied cells, while a real change (the new emoji much closer)
-    shows at once. patches: the frame's (rows·cols, 36, 36, 3)."""
+    shows at once. patches: the frame's (rows·cols, 36, 36, 3), or `view`, their views if known."""
     changed = np.flatnonzero(grid.ravel() != previous.ravel())
     if not len(changed):
         return grid
     new, old = grid.ravel()[changed], previous.ravel()[changed]
     views = class_views[np.concatenate([new, old])]
-    seen = view_of(patches[changed].astype(np.float32))
+    seen = view_of(patches[changed].astype(np.float32)) if view is None else view[changed]
     distance = ((np.concatenate([seen, seen]) - views) ** 2).sum(1)
     keep = distance[len(changed):] <= distance[:len(changed)] * (1 + margin) + STEADY_NOISE
     out = grid.ravel().copy()
