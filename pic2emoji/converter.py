@@ -6,9 +6,10 @@ the emoji when asked to (`auto`), the net picks an emoji per cell (runtime.Class
 refines the mosaic as a whole, and for a frame of a film or camera the steady rule (views.steady)
 keeps what did not change. The renderer draws the grids (render.py). Options (options.py) say how.
 """
+import math
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,14 +25,15 @@ from .modelfile import check_model_fits, load_model, load_weights, model_path
 from .options import AUTO, Options
 from .photo import cut_patches, is_transparent, on_grid
 from .pixels import as_rgb, block_means, to_uint8
-from .refine import Refiner
+from .refine import Recall, Refiner
 from .render import Renderer
 from .runtime import Classifier, jit_cache_file
-from .views import blocks_on, steady, view_of
+from .views import REJUDGE, blocks_on, steady, view_of
 
 
 OFF = 10.0  # CIEDE2000 at which a window's colour is plainly not the photo's (2.3 is a just-noticeable step)
 UNREACHED = 0.25  # the share of such windows at which infer suggests cell colours
+NET_SHARE = 1 / 3  # under refine, the share of a film's cells the net judges again a frame at most (see cells)
 
 
 class Cells(NamedTuple):
@@ -39,6 +41,15 @@ class Cells(NamedTuple):
     grid: np.ndarray        # (rows, cols) class indices
     colours: np.ndarray     # (rows, cols, 3) uint8: the photo's mean colour in each cell (ANSI, cell colours)
     background: tuple       # the colour the emoji were chosen for
+
+
+@dataclass
+class Memory:
+    """What one frame of a film leaves the next (Converter.frames): the view each cell had when the net
+    last judged it, the net's picks, and what refine recalls (refine.Recall)."""
+    views: np.ndarray | None = None
+    picks: np.ndarray | None = None
+    recall: Recall | None = None
 
 
 class Converter:
@@ -117,26 +128,36 @@ class Converter:
         return pixels, shape, background
 
     def cells(self, photo, options: Options | None = None, previous: np.ndarray | None = None,
-              stages: dict | None = None, **settings) -> Cells:
+              stages: dict | None = None, memory: Memory | None = None, **settings) -> Cells:
         """The grid of a photo, the photo's mean colour in each cell and the background the emoji were
         chosen for, as `options` (or Options(**settings): cols=72, method="net", ...) ask. With
         `previous`, the last frame's grid, cells keep their emoji unless the new pick is clearly better
-        (views.steady): a still scene does not flicker. `stages`, if given, gets the milliseconds spent
-        waiting for the net, in it, and refining."""
+        (views.steady): a still scene does not flicker. With `memory`, a film's (Converter.frames), only
+        the cells that changed since the net last judged them go through it again. `stages`, if given,
+        gets the milliseconds spent waiting for the net, in it, and refining."""
         options = replace(options, **settings) if options is not None else Options(**settings)
         pixels, shape, background = self.pixels(photo, options)
         patches, allowed = cut_patches(pixels, shape), self.allowed(options.palette)  # a palette masks choices
         if options.method == "lookup":
             grid = self.refiner(background).nearest(patches, allowed).reshape(shape)
-        else:
+        elif memory is None:
             grid = self._net(patches, allowed, stages).reshape(shape)
+        else:
+            view = view_of(patches)
+            # Under refine the net's pick is only where ICM starts, among candidates chosen afresh: it may
+            # lag a moving scene by a frame or two, so the net takes at most NET_SHARE of the cells a frame.
+            share = NET_SHARE if options.method == "refine" else None
+            grid = self._net_again(patches, view, allowed, stages, memory, share).reshape(shape)
         if options.method == "refine":  # the net knows only the model's background: refine takes it from there
             started = time.perf_counter()
-            grid = self.refiner(background)(patches, shape, grid.ravel(), allowed)
+            if memory is None:
+                grid = self.refiner(background)(patches, shape, grid.ravel(), allowed)
+            else:
+                grid, memory.recall = self.refiner(background).frame(view, shape, grid.ravel(), allowed, memory.recall)
             if stages is not None:
                 stages["refine"] = (time.perf_counter() - started) * 1e3
         if previous is not None and previous.shape == grid.shape:
-            grid = self.steady(patches, grid, previous, background)
+            grid = self.steady(patches, grid, previous, background, None if memory is None else view)
         return Cells(grid, to_uint8(block_means(pixels, PATCH)), background)
 
     def unreached(self, cells: Cells) -> float:
@@ -157,15 +178,38 @@ class Converter:
         """The Cells of each frame of an animation or film (PIL images, lazily), as `options` ask: the
         background chosen on the first frame (AUTO) and kept for all, and each frame steady against the
         last (views.steady)."""
-        options, grid = options or Options(), None
+        options, grid, memory = options or Options(), None, Memory()
         for image in images:
-            cells = self.cells(image, options, previous=grid)
+            cells = self.cells(image, options, previous=grid, memory=memory)
             grid, options = cells.grid, replace(options, background=cells.background)
             yield cells
 
-    def steady(self, patches: np.ndarray, grid: np.ndarray, previous: np.ndarray, background=None) -> np.ndarray:
+    def steady(self, patches: np.ndarray, grid: np.ndarray, previous: np.ndarray, background=None,
+               view: np.ndarray | None = None) -> np.ndarray:
         """views.steady over this set's tiles on the background (None: the model's)."""
-        return steady(patches, grid, previous, self.refiner(background).lookup.blocks)
+        return steady(patches, grid, previous, self.refiner(background).lookup.blocks, view=view)
+
+    def _net_again(self, patches: np.ndarray, view: np.ndarray, allowed: np.ndarray, stages: dict | None,
+                   memory: Memory, share: float | None = None) -> np.ndarray:
+        """The net's pick for each cell of a film's frame. It judges again the cells whose view moved more
+        than REJUDGE since it last judged them (all, on the first frame), at most `share` of the cells
+        (None: no cap), those that moved most, in whole chunks of its batch, whose free places go to the
+        cells that moved most among the rest (they cost nothing more); the others keep their last pick."""
+        if memory.views is None or memory.views.shape != view.shape:
+            memory.views, memory.picks = view.copy(), self._net(patches, allowed, stages)
+            return memory.picks
+        moved = ((view - memory.views) ** 2).mean(1)
+        changed, batch = int((moved > REJUDGE ** 2).sum()), self.classifier.batch
+        if share is not None:
+            changed = min(changed, math.ceil(share * len(view)))
+        fresh = np.sort(np.argsort(-moved, kind="stable")[:-(-changed // batch) * batch])
+        if len(fresh):
+            memory.picks = memory.picks.copy()  # the last frame's grid may be this array
+            memory.picks[fresh] = self._net(patches[fresh], allowed, stages)
+            memory.views[fresh] = view[fresh]
+        elif stages is not None:
+            stages.update(wait=0.0, net=0.0)
+        return memory.picks
 
     def _net(self, patches: np.ndarray, allowed: np.ndarray, stages: dict | None) -> np.ndarray:
         asked = time.perf_counter()
