@@ -6,7 +6,6 @@ the emoji when asked to (`auto`), the net picks an emoji per cell (runtime.Class
 refines the mosaic as a whole, and for a frame of a film or camera the steady rule (views.steady)
 keeps what did not change. The renderer draws the grids (render.py). Options (options.py) say how.
 """
-import math
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -33,7 +32,7 @@ from .views import REJUDGE, blocks_on, steady, view_of
 
 OFF = 10.0  # CIEDE2000 at which a window's colour is plainly not the photo's (2.3 is a just-noticeable step)
 UNREACHED = 0.25  # the share of such windows at which infer suggests cell colours
-NET_SHARE = 1 / 3  # under refine, the share of a film's cells the net judges again a frame at most (see cells)
+NET_SHARE = 1 / 6  # under refine, the share of a film's chunks of cells the net judges again a frame (_net_again)
 
 
 class Cells(NamedTuple):
@@ -50,6 +49,7 @@ class Memory:
     views: np.ndarray | None = None
     picks: np.ndarray | None = None
     recall: Recall | None = None
+    credit: float = 0.0  # chunks the net may still run under NET_SHARE
 
 
 class Converter:
@@ -145,7 +145,7 @@ class Converter:
         else:
             view = view_of(patches)
             # Under refine the net's pick is only where ICM starts, among candidates chosen afresh: it may
-            # lag a moving scene by a frame or two, so the net takes at most NET_SHARE of the cells a frame.
+            # lag a moving scene by a few frames, so the net runs on average NET_SHARE of a frame's chunks.
             share = NET_SHARE if options.method == "refine" else None
             grid = self._net_again(patches, view, allowed, stages, memory, share).reshape(shape)
         if options.method == "refine":  # the net knows only the model's background: refine takes it from there
@@ -192,17 +192,23 @@ class Converter:
     def _net_again(self, patches: np.ndarray, view: np.ndarray, allowed: np.ndarray, stages: dict | None,
                    memory: Memory, share: float | None = None) -> np.ndarray:
         """The net's pick for each cell of a film's frame. It judges again the cells whose view moved more
-        than REJUDGE since it last judged them (all, on the first frame), at most `share` of the cells
-        (None: no cap), those that moved most, in whole chunks of its batch, whose free places go to the
-        cells that moved most among the rest (they cost nothing more); the others keep their last pick."""
+        than REJUDGE since it last judged them (all, on the first frame), in whole chunks of its batch,
+        whose free places go to the cells that moved most among the rest (they cost nothing more); the
+        others keep their last pick. With `share`, it runs on average at most that share of a frame's
+        chunks a frame, on the cells that moved most, the budget saved up to one whole frame: a change
+        after a still spell is judged at once, a scene that keeps moving every few frames."""
         if memory.views is None or memory.views.shape != view.shape:
             memory.views, memory.picks = view.copy(), self._net(patches, allowed, stages)
+            memory.credit = -(-len(view) // self.classifier.batch)
             return memory.picks
         moved = ((view - memory.views) ** 2).mean(1)
-        changed, batch = int((moved > REJUDGE ** 2).sum()), self.classifier.batch
-        if share is not None:
-            changed = min(changed, math.ceil(share * len(view)))
-        fresh = np.sort(np.argsort(-moved, kind="stable")[:-(-changed // batch) * batch])
+        batch = self.classifier.batch
+        chunks, whole = -(-int((moved > REJUDGE ** 2).sum()) // batch), -(-len(view) // batch)
+        if share is not None:  # a budget of `share` of a frame's chunks a frame, saved up to one whole frame
+            memory.credit = min(memory.credit + share * whole, whole)
+            chunks = min(chunks, int(memory.credit))
+            memory.credit -= chunks
+        fresh = np.sort(np.argsort(-moved, kind="stable")[:chunks * batch])
         if len(fresh):
             memory.picks = memory.picks.copy()  # the last frame's grid may be this array
             memory.picks[fresh] = self._net(patches[fresh], allowed, stages)

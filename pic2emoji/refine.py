@@ -63,10 +63,11 @@ KEEP = (0.008, 0.25)  # SSIM@6 and cell-PSNR (dB) a mosaic may lose against the 
 
 class Recall(NamedTuple):
     """What one frame of a film leaves refine for the next (Refiner.frame): each cell's candidates, the
-    views they were chosen for, and the rung the search ended on (None: the lookup's)."""
+    views they were chosen for, the rung the search ended on (None: the lookup's) and the grid."""
     top: np.ndarray    # (cells, k) each cell's candidates
     views: np.ndarray  # (cells, 108) the views they were chosen for
     rung: int | None = None
+    grid: np.ndarray | None = None  # (cells,) the refined choice
 
 
 class Refiner:
@@ -163,11 +164,19 @@ class Refiner:
         pick = (top == start[:, None]).argmax(-1)  # index of the start among the candidates
         if rows < 2 or cols < 2 or not self.strengths:
             return np.take_along_axis(top, pick[:, None], -1)[:, 0].reshape(shape), Recall(top, views)
+        sweeps = self.sweeps
+        if last is not None and last.grid is not None and len(last.grid) == len(view):
+            # ICM goes on from where the last frame's ended, where that emoji is still a candidate: one sweep
+            # from there does what two do from the net's picks
+            held = top == last.grid[:, None]
+            pick, sweeps = np.where(held.any(1), held.argmax(1), pick), min(sweeps, 1)
         texture, mean = self.inside(view, top)
         photo = view.reshape(rows, cols, BLOCKS, 3).mean(2)  # each cell's colour
-        refine = lambda s: self.icm(top, structure + s.texture * texture + s.mean * mean, pick, photo, s.colour)
+        refine = lambda s: self.icm(top, structure + s.texture * texture + s.mean * mean, pick, photo, s.colour,
+                                    sweeps)
         if self.keep is None:
-            return refine(self.strengths[self.first]), Recall(top, views, self.first)
+            grid = refine(self.strengths[self.first])
+            return grid, Recall(top, views, self.first, grid.reshape(-1))
         lookup = self.lookup.of_view(view, allowed)
         floor = estimate(view, self.lookup.blocks[lookup], shape)
 
@@ -183,9 +192,10 @@ class Refiner:
         if last is not None and last.rung is not None:
             grid, de2, *_ = judged(last.rung)
             if de2 is not None:
-                return grid, Recall(top, views, last.rung)
+                return grid, Recall(top, views, last.rung, grid.reshape(-1))
         grid, rung = self.search(judged, floor["de2"])
-        return (lookup.reshape(shape) if grid is None else grid), Recall(top, views, rung)
+        grid = lookup.reshape(shape) if grid is None else grid
+        return grid, Recall(top, views, rung, grid.reshape(-1))
 
     def search(self, judged, floor: float) -> tuple[np.ndarray | None, int | None]:
         """The search of the module's docstring over the rungs that `judged` judges, given the lookup's
@@ -218,16 +228,18 @@ class Refiner:
                 return grid, rung
         return None, None
 
-    def icm(self, top: np.ndarray, unary: np.ndarray, pick: np.ndarray, photo: np.ndarray, weight: float) -> np.ndarray:
-        """The sweeps of ICM: (cells, k) candidates, their cost alone, the index of each start among them,
-        (rows, cols, 3) each photo cell's colour, the colour term's weight -> the (rows, cols) grid."""
+    def icm(self, top: np.ndarray, unary: np.ndarray, pick: np.ndarray, photo: np.ndarray, weight: float,
+            sweeps: int | None = None) -> np.ndarray:
+        """The sweeps of ICM (None: self.sweeps): (cells, k) candidates, their cost alone, the index of each
+        start among them, (rows, cols, 3) each photo cell's colour, the colour term's weight -> the (rows,
+        cols) grid."""
         rows, cols = photo.shape[:2]
         top, unary, pick = top.reshape(rows, cols, -1), unary.reshape(rows, cols, -1), pick.reshape(rows, cols).copy()
         target = srgb_to_lab(window_sums(photo) / 4)  # (rows-1, cols-1, 3)
         colours = self.means[top]  # (rows, cols, k, 3)
         luma_error = colours @ LUMA - (photo @ LUMA)[..., None]  # (rows, cols, k)
         neighbours = _neighbour_sums(np.ones((rows, cols), np.float32))
-        for _ in range(self.sweeps if weight else 0):
+        for _ in range((self.sweeps if sweeps is None else sweeps) if weight else 0):
             for a in (0, 1):
                 for b in (0, 1):
                     current = np.take_along_axis(colours, pick[..., None, None], 2)[:, :, 0]

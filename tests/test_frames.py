@@ -84,7 +84,7 @@ def test_a_cell_that_changes_is_judged_again_and_shows_at_once(converter, monkey
     assert (np.delete(grids[2].ravel(), 5) == np.delete(grids[1].ravel(), 5)).all()
 
 
-def test_the_net_takes_the_cells_that_moved_most_in_whole_chunks_and_at_most_its_share(converter, monkeypatch):
+def test_the_net_takes_the_cells_that_moved_most_in_whole_chunks_and_within_its_budget(converter, monkeypatch):
     monkeypatch.setattr(converter.classifier, "batch", 2)
     judged = []
     monkeypatch.setattr(converter, "_net", lambda patches, *a: judged.append(len(patches)) or np.full(len(patches), 7))
