@@ -32,7 +32,7 @@ from .views import REJUDGE, blocks_on, steady, view_of
 
 OFF = 10.0  # CIEDE2000 at which a window's colour is plainly not the photo's (2.3 is a just-noticeable step)
 UNREACHED = 0.25  # the share of such windows at which infer suggests cell colours
-NET_SHARE = 1 / 6  # under refine, the share of a film's chunks of cells the net judges again a frame (_net_again)
+NET_SHARE = 1 / 9  # under refine, the share of a film's chunks of cells the net judges again a frame (_net_again)
 
 
 class Cells(NamedTuple):
