@@ -94,14 +94,14 @@ def film_facts(path: Path) -> dict:
 def fidelity(clip: Path, emoji_set: str) -> dict:
     """This checkout's mosaics of the clip, each frame converted alone and steady against the last (as
     before issue 28: the net and refine on every cell) and as a film (Converter.frames): mean dE@2,
-    cell-PSNR and SSIM@6 (refine.estimate, from the 6×6 views), the share of cells that changed emoji a
+    cell-PSNR and SSIM@6 (quality.estimate, from the 6×6 views), the share of cells that changed emoji a
     frame, and the share of cells the two agree on."""
     sys.path.insert(0, str(ROOT))
     from dataclasses import replace
     from pic2emoji.converter import Converter
     from pic2emoji.options import Options
     from pic2emoji.photo import cut_patches
-    from pic2emoji.refine import estimate
+    from pic2emoji.quality import estimate
     from pic2emoji.video import Film
     from pic2emoji.views import view_of
     converter = Converter(emoji_set)

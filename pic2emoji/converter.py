@@ -4,11 +4,11 @@ into grids of emoji.
 For each photo: photo.py lays it on the grid (36 px a cell), background.py chooses the colour behind
 the emoji when asked to (`auto`), the net picks an emoji per cell (runtime.Classifier), refine.py
 refines the mosaic as a whole, and for a frame of a film or camera the steady rule (views.steady)
-keeps what did not change. The renderer draws the grids (render.py). Options (options.py) say how.
+keeps what did not change; a film's frames judge again only the cells that changed (motion.py). The renderer draws the grids (render.py). Options (options.py) say how.
 """
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,15 +24,15 @@ from .modelfile import check_model_fits, load_model, load_weights, model_path
 from .options import AUTO, Options
 from .photo import cut_patches, is_transparent, on_grid
 from .pixels import as_rgb, block_means, to_uint8
-from .refine import Recall, Refiner
+from .motion import NET_SHARE, Memory, net_again
+from .refine import Refiner
 from .render import Renderer
 from .runtime import Classifier, jit_cache_file
-from .views import REJUDGE, blocks_on, steady, view_of
+from .views import blocks_on, steady, view_of
 
 
 OFF = 10.0  # CIEDE2000 at which a window's colour is plainly not the photo's (2.3 is a just-noticeable step)
 UNREACHED = 0.25  # the share of such windows at which infer suggests cell colours
-NET_SHARE = 1 / 9  # under refine, the share of a film's chunks of cells the net judges again a frame (_net_again)
 
 
 class Cells(NamedTuple):
@@ -40,16 +40,6 @@ class Cells(NamedTuple):
     grid: np.ndarray        # (rows, cols) class indices
     colours: np.ndarray     # (rows, cols, 3) uint8: the photo's mean colour in each cell (ANSI, cell colours)
     background: tuple       # the colour the emoji were chosen for
-
-
-@dataclass
-class Memory:
-    """What one frame of a film leaves the next (Converter.frames): the view each cell had when the net
-    last judged it, the net's picks, and what refine recalls (refine.Recall)."""
-    views: np.ndarray | None = None
-    picks: np.ndarray | None = None
-    recall: Recall | None = None
-    credit: float = 0.0  # chunks the net may still run under NET_SHARE
 
 
 class Converter:
@@ -144,10 +134,9 @@ class Converter:
             grid = self._net(patches, allowed, stages).reshape(shape)
         else:
             view = view_of(patches)
-            # Under refine the net's pick is only where ICM starts, among candidates chosen afresh: it may
-            # lag a moving scene by a few frames, so the net runs on average NET_SHARE of a frame's chunks.
-            share = NET_SHARE if options.method == "refine" else None
-            grid = self._net_again(patches, view, allowed, stages, memory, share).reshape(shape)
+            share = NET_SHARE if options.method == "refine" else None  # refine: the net's pick only starts ICM
+            net = lambda cells: self._net(cells, allowed, stages)
+            grid = net_again(net, patches, view, memory, self.classifier.batch, share).reshape(shape)
         if options.method == "refine":  # the net knows only the model's background: refine takes it from there
             started = time.perf_counter()
             if memory is None:
@@ -188,34 +177,6 @@ class Converter:
                view: np.ndarray | None = None) -> np.ndarray:
         """views.steady over this set's tiles on the background (None: the model's)."""
         return steady(patches, grid, previous, self.refiner(background).lookup.blocks, view=view)
-
-    def _net_again(self, patches: np.ndarray, view: np.ndarray, allowed: np.ndarray, stages: dict | None,
-                   memory: Memory, share: float | None = None) -> np.ndarray:
-        """The net's pick for each cell of a film's frame. It judges again the cells whose view moved more
-        than REJUDGE since it last judged them (all, on the first frame), in whole chunks of its batch,
-        whose free places go to the cells that moved most among the rest (they cost nothing more); the
-        others keep their last pick. With `share`, it runs on average at most that share of a frame's
-        chunks a frame, on the cells that moved most, the budget saved up to one whole frame: a change
-        after a still spell is judged at once, a scene that keeps moving every few frames."""
-        if memory.views is None or memory.views.shape != view.shape:
-            memory.views, memory.picks = view.copy(), self._net(patches, allowed, stages)
-            memory.credit = -(-len(view) // self.classifier.batch)
-            return memory.picks
-        moved = ((view - memory.views) ** 2).mean(1)
-        batch = self.classifier.batch
-        chunks, whole = -(-int((moved > REJUDGE ** 2).sum()) // batch), -(-len(view) // batch)
-        if share is not None:  # a budget of `share` of a frame's chunks a frame, saved up to one whole frame
-            memory.credit = min(memory.credit + share * whole, whole)
-            chunks = min(chunks, int(memory.credit))
-            memory.credit -= chunks
-        fresh = np.sort(np.argsort(-moved, kind="stable")[:chunks * batch])
-        if len(fresh):
-            memory.picks = memory.picks.copy()  # the last frame's grid may be this array
-            memory.picks[fresh] = self._net(patches[fresh], allowed, stages)
-            memory.views[fresh] = view[fresh]
-        elif stages is not None:
-            stages.update(wait=0.0, net=0.0)
-        return memory.picks
 
     def _net(self, patches: np.ndarray, allowed: np.ndarray, stages: dict | None) -> np.ndarray:
         asked = time.perf_counter()

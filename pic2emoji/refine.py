@@ -38,9 +38,9 @@ import numpy as np
 
 from .colour import LUMA, delta_e2000, srgb_to_lab, window_sums
 from .defaults import BLOCKS
-from .pixels import block_means
-from .quality import psnr, ssim
-from .views import REJUDGE, Nearest, grey_views, view_of
+from .motion import Recall, candidates_again
+from .quality import estimate
+from .views import Nearest, grey_patterns, view_of
 
 
 class Strength(NamedTuple):
@@ -59,15 +59,6 @@ STRENGTHS = (Strength(96, 3000, 1), Strength(48, 3000, 1), Strength(24, 3000, 1)
 FIRST = 2
 GOAL = 0.88  # dE@2 against the lookup's at which the search stops climbing: issue 13's 0.90, a little inside
 KEEP = (0.008, 0.25)  # SSIM@6 and cell-PSNR (dB) a mosaic may lose against the lookup's: within issue 13's 0.01 and 0.3
-
-
-class Recall(NamedTuple):
-    """What one frame of a film leaves refine for the next (Refiner.frame): each cell's candidates, the
-    views they were chosen for, the rung the search ended on (None: the lookup's) and the grid."""
-    top: np.ndarray    # (cells, k) each cell's candidates
-    views: np.ndarray  # (cells, 108) the views they were chosen for
-    rung: int | None = None
-    grid: np.ndarray | None = None  # (cells,) the refined choice
 
 
 class Refiner:
@@ -116,22 +107,6 @@ class Refiner:
         distance = (view ** 2).sum(1, keepdims=True) - 2 * np.take_along_axis(scores, top, 1)
         return top, distance / BLOCKS
 
-    def candidates_again(self, view: np.ndarray, start: np.ndarray, allowed, last: Recall) -> tuple[np.ndarray, ...]:
-        """`candidates` for a film's next frame, and the views they were chosen for: a cell whose view moved
-        more than REJUDGE since its candidates were chosen, or whose start is not among them, is given new
-        ones; the others keep theirs, their structure term measured anew (choosing among all 1850 classes
-        is most of the cost, measuring 16 is not)."""
-        top, views = last.top.copy(), last.views.copy()
-        fresh = (((view - views) ** 2).mean(1) > REJUDGE ** 2) | ~(top == start[:, None]).any(1)
-        distance = np.empty(top.shape, np.float32)
-        if fresh.any():
-            top[fresh], distance[fresh] = self.candidates(view[fresh], start[fresh], allowed)
-            views[fresh] = view[fresh]
-        kept = ~fresh
-        if kept.any():
-            distance[kept] = ((self.structure(view[kept])[:, None] - self.blocks[top[kept]]) ** 2).sum(-1) / BLOCKS
-        return top, distance, views
-
     def inside(self, view: np.ndarray, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each cell's candidates, (cells, k): 1 − SSIM's contrast-structure factor between the
         photo's 6×6 greys and the tile's (0 for the same pattern; near 1 for any pattern where the photo
@@ -150,24 +125,19 @@ class Refiner:
 
     def frame(self, view: np.ndarray, shape, start: np.ndarray, allowed=None,
               last: Recall | None = None) -> tuple[np.ndarray, Recall]:
-        """The refined grid of the cells' views (rows·cols, 108) from a start grid, and what the next
-        frame of a film may recall of it. With `last`, this is such a next frame: the cells that did not
-        change keep their candidates (candidates_again), and the rung the last frame ended
-        on is judged first and kept if it holds, the whole search run only where it does not: a film's
-        frames keep one strength while they can, at the cost of one rung a frame instead of three or
-        four (docs/BENCHMARKS.md, "Video")."""
+        """The refined grid of the cells' views (rows·cols, 108) from a start grid, and what a film's next
+        frame recalls. With `last`, such a frame (motion.py): still cells keep their candidates, ICM goes
+        on from the last grid with one sweep, the last rung is judged first and kept if it holds."""
         rows, cols = shape
         if last is None or len(last.top) != len(view):
             (top, structure), views = self.candidates(view, start, allowed), view
         else:
-            top, structure, views = self.candidates_again(view, start, allowed, last)
+            top, structure, views = candidates_again(self, view, start, allowed, last)
         pick = (top == start[:, None]).argmax(-1)  # index of the start among the candidates
         if rows < 2 or cols < 2 or not self.strengths:
             return np.take_along_axis(top, pick[:, None], -1)[:, 0].reshape(shape), Recall(top, views)
         sweeps = self.sweeps
-        if last is not None and last.grid is not None and len(last.grid) == len(view):
-            # ICM goes on from where the last frame's ended, where that emoji is still a candidate: one sweep
-            # from there does what two do from the net's picks
+        if last is not None and last.grid is not None and len(last.grid) == len(view):  # where still a candidate
             held = top == last.grid[:, None]
             pick, sweeps = np.where(held.any(1), held.argmax(1), pick), min(sweeps, 1)
         texture, mean = self.inside(view, top)
@@ -198,8 +168,7 @@ class Refiner:
         return grid, Recall(top, views, rung, grid.reshape(-1))
 
     def search(self, judged, floor: float) -> tuple[np.ndarray | None, int | None]:
-        """The search of the module's docstring over the rungs that `judged` judges, given the lookup's
-        dE@2: the grid it ends on and its rung, or (None, None) for the lookup's."""
+        """The module docstring's search, given the lookup's dE@2: the grid and rung (None, None: lookup's)."""
         def climb(best: tuple[float, np.ndarray, int], rung: int) -> tuple[np.ndarray, int]:
             """From a kept rung up the ladder while short of GOAL and the rungs are kept: the nearest in colour."""
             for up in range(rung - 1, -1, -1):
@@ -259,24 +228,6 @@ class Refiner:
                             cost[np.ix_(ci_sub, cj_sub)] += weight * error
                     pick[a::2, b::2] = cost.argmin(-1)
         return np.take_along_axis(top, pick[..., None], -1)[..., 0]
-
-
-def grey_patterns(view: np.ndarray) -> np.ndarray:
-    """(N, 108) views -> (N, 36): their 6×6 greys (luma) less each one's mean."""
-    grey = view.reshape(len(view), BLOCKS, 3) @ LUMA
-    return grey - grey.mean(1, keepdims=True)
-
-
-def estimate(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
-    """quality.fidelity's dE@2, cell-PSNR and SSIM@6 of a mosaic, from the views (N, 108) of the
-    photo's cells and of the tiles chosen, with numpy alone: what refine judges its mosaics by. The
-    same formulas on the same 6×6 block means; only the metrics' rounding to bytes is left out."""
-    rows, cols = shape
-    cells = [v.reshape(rows, cols, BLOCKS, 3).mean(2) for v in (photo, mosaic)]
-    h, w = rows // 2 * 2, cols // 2 * 2
-    windows = [srgb_to_lab(block_means(c[:h, :w], 2)) for c in cells]  # 2×2-cell blocks, a partial last one left out
-    greys = [grey_views(v, shape) for v in (photo, mosaic)]
-    return {"de2": float(delta_e2000(*windows).mean()), "cell_psnr": psnr(*cells), "ssim6": ssim(*greys)}
 
 
 def _neighbour_sums(cells: np.ndarray) -> np.ndarray:

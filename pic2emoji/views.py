@@ -13,10 +13,6 @@ from .pixels import block_means
 
 STEADY = 0.15  # a cell changes emoji between frames only if the new one is 15% closer (squared view distance)
 STEADY_NOISE = VIEW_SIZE * 4  # ... plus 2 levels of noise in each of the view's numbers (squared: 108 · 2²)
-# A film's cell is judged again (by the net, by refine's choice of candidates) only once its view moved more
-# than this since it was last judged, RMS in levels of 255: a still part of the scene, or one that moves
-# less than H.264's noise, keeps what it had (docs/BENCHMARKS.md, "Video").
-REJUDGE = 4.0
 
 
 def view_of(patches: np.ndarray) -> np.ndarray:
@@ -88,3 +84,9 @@ def grey_views(view: np.ndarray, shape) -> np.ndarray:
     """The views of a grid's cells (rows·cols, 108) as one grey image of 6×6 px a cell: what SSIM@6 compares."""
     rows, cols = shape
     return (view.reshape(rows, cols, VIEW, VIEW, 3) @ LUMA).transpose(0, 2, 1, 3).reshape(rows * VIEW, cols * VIEW)
+
+
+def grey_patterns(view: np.ndarray) -> np.ndarray:
+    """(N, 108) views -> (N, 36): their 6×6 greys (luma) less each one's mean."""
+    grey = view.reshape(len(view), BLOCKS, 3) @ LUMA
+    return grey - grey.mean(1, keepdims=True)

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from conftest import make_video, run
-from pic2emoji.converter import Memory
+from pic2emoji.motion import Memory, net_again
 from pic2emoji.options import Options
 from pic2emoji.refine import Refiner
 from pic2emoji.views import view_of
@@ -84,25 +84,29 @@ def test_a_cell_that_changes_is_judged_again_and_shows_at_once(converter, monkey
     assert (np.delete(grids[2].ravel(), 5) == np.delete(grids[1].ravel(), 5)).all()
 
 
-def test_the_net_takes_the_cells_that_moved_most_in_whole_chunks_and_within_its_budget(converter, monkeypatch):
-    monkeypatch.setattr(converter.classifier, "batch", 2)
+def test_the_net_takes_the_cells_that_moved_most_in_whole_chunks_and_within_its_budget():
     judged = []
-    monkeypatch.setattr(converter, "_net", lambda patches, *a: judged.append(len(patches)) or np.full(len(patches), 7))
+    net = lambda patches: judged.append(len(patches)) or np.full(len(patches), 7)
     view, patches = np.zeros((12, 108), np.float32), np.zeros((12, 1), np.uint8)
-    memory = Memory(view.copy(), np.zeros(12, np.int32))
+    memory = Memory()
+    assert net_again(net, patches, view, memory, 2, None).tolist() == [7] * 12 and judged == [12]  # the first frame
+    memory.picks = np.zeros(12, np.int32)
     moved = view.copy()
     moved[5] += 50  # one cell moved: a chunk of two, it and the one that moved most of the rest
     moved[9] += 1
-    picks = converter._net_again(patches, moved, None, None, memory)
-    assert np.flatnonzero(picks == 7).tolist() == [5, 9] and judged == [2]
-    converter._net_again(patches, moved, None, None, memory)
-    assert judged == [2]  # judged where they are now: nothing moved since
+    picks = net_again(net, patches, moved, memory, 2, None)
+    assert np.flatnonzero(picks == 7).tolist() == [5, 9] and judged == [12, 2]
+    net_again(net, patches, moved, memory, 2, None)
+    assert judged == [12, 2]  # judged where they are now: nothing moved since
     everything = moved + np.arange(12, dtype=np.float32)[:, None] * 10 + 20
-    converter._net_again(patches, everything, None, None, memory, share=1 / 3)
-    assert judged[-1] == 4  # a third of the cells, the most moved (two whole chunks)
+    memory.credit = 0
+    net_again(net, patches, everything, memory, 2, 1 / 3)
+    assert judged[-1] == 4  # a third of the frame's six chunks, on the cells that moved most
     assert (memory.views[8:] == everything[8:]).all() and (memory.views[:4] != everything[:4]).all()
-    converter._net_again(patches, everything + 100, None, None, memory)
-    assert judged[-1] == 12  # no share: every cell that moved
+    net_again(net, patches, everything, memory, 2, 1 / 3)
+    assert judged[-1] == 4  # the next two chunks, on the budget
+    net_again(net, patches, everything + 100, memory, 2, None)
+    assert judged[-1] == 12  # no budget: every cell that moved
 
 
 def test_a_film_keeps_its_frames_and_rate_and_a_tile_size_given_or_its_own(tiny_set, tiny_model, tmp_path):
