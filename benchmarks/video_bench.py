@@ -122,7 +122,8 @@ def fidelity(clip: Path, emoji_set: str) -> dict:
             pixels, shape, _ = converter.pixels(frame, options)
             each.append(estimate(view_of(cut_patches(pixels, shape)), lookup[grid.ravel()], shape))
         changed = np.mean([(a != b).mean() for a, b in zip(grids, grids[1:])])
-        return {**{k: round(float(np.mean([e[k] for e in each])), 4) for k in each[0]}, "changed": round(float(changed), 4)}
+        means = {k: round(float(np.mean([e[k] for e in each])), 4) for k in each[0]}
+        return {**means, "changed": round(float(changed), 4)}
     return {"frame by frame": scores(alone), "film": scores(film),
             "same cells": round(float(np.mean([(a == b).mean() for a, b in zip(alone, film)])), 4)}
 
@@ -164,7 +165,8 @@ def main():
     for name in codes:
         r = results[name]
         print(f"{name:4} {r['s']:7.1f} s  (runs {', '.join(f'{s:.1f}' for s in r['all_s'])})  peak RSS "
-              f"{r['rss_mb']:6.0f} MB  -> {r['frames']} frames at {r['rate']:g}/s, {r['size']}, {r['bytes'] / 1e6:.1f} MB")
+              f"{r['rss_mb']:6.0f} MB  -> {r['frames']} frames at {r['rate']:g}/s, {r['size']}, "
+              f"{r['bytes'] / 1e6:.1f} MB")
     print(f"ratio new/old: {results['ratio']:.2f}")
     for name, figures in results.get("fidelity", {}).items():
         print(f"{name}: {figures}")

@@ -4,7 +4,8 @@ into grids of emoji.
 For each photo: photo.py lays it on the grid (36 px a cell), background.py chooses the colour behind
 the emoji when asked to (`auto`), the net picks an emoji per cell (runtime.Classifier), refine.py
 refines the mosaic as a whole, and for a frame of a film or camera the steady rule (views.steady)
-keeps what did not change; a film's frames judge again only the cells that changed (motion.py). The renderer draws the grids (render.py). Options (options.py) say how.
+keeps what did not change; a film's frames judge again only the cells that changed (motion.py). The
+renderer draws the grids (render.py). Options (options.py) say how.
 """
 import threading
 import time
@@ -21,10 +22,10 @@ from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ModelError
 from .formats import SHORTCODES, TXT
 from .modelfile import check_model_fits, load_model, load_weights, model_path
+from .motion import NET_SHARE, Memory, net_again
 from .options import AUTO, Options
 from .photo import cut_patches, is_transparent, on_grid
 from .pixels import as_rgb, block_means, to_uint8
-from .motion import NET_SHARE, Memory, net_again
 from .refine import Refiner
 from .render import Renderer
 from .runtime import Classifier, jit_cache_file

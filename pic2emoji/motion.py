@@ -44,7 +44,8 @@ def moved(view: np.ndarray, views: np.ndarray) -> np.ndarray:
     return ((view - views) ** 2).mean(1)
 
 
-def net_again(net, patches: np.ndarray, view: np.ndarray, memory: Memory, batch: int, share: float | None) -> np.ndarray:
+def net_again(net, patches: np.ndarray, view: np.ndarray, memory: Memory, batch: int,
+              share: float | None) -> np.ndarray:
     """The net's pick for each cell of a film's frame, `net` (patches -> picks) running in chunks of `batch`.
     It judges again the cells whose view moved more than REJUDGE since it last judged them (all, on the
     first frame), in whole chunks, whose free places go to the cells that moved most among the rest (they
