@@ -4,7 +4,8 @@ into grids of emoji.
 For each photo: photo.py lays it on the grid (36 px a cell), background.py chooses the colour behind
 the emoji when asked to (`auto`), the net picks an emoji per cell (runtime.Classifier), refine.py
 refines the mosaic as a whole, and for a frame of a film or camera the steady rule (views.steady)
-keeps what did not change. The renderer draws the grids (render.py). Options (options.py) say how.
+keeps what did not change; a film's frames judge again only the cells that changed (motion.py). The
+renderer draws the grids (render.py). Options (options.py) say how.
 """
 import threading
 import time
@@ -21,6 +22,7 @@ from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ModelError
 from .formats import SHORTCODES, TXT
 from .modelfile import check_model_fits, load_model, load_weights, model_path
+from .motion import NET_SHARE, Memory, net_again
 from .options import AUTO, Options
 from .photo import cut_patches, is_transparent, on_grid
 from .pixels import as_rgb, block_means, to_uint8
@@ -117,26 +119,35 @@ class Converter:
         return pixels, shape, background
 
     def cells(self, photo, options: Options | None = None, previous: np.ndarray | None = None,
-              stages: dict | None = None, **settings) -> Cells:
+              stages: dict | None = None, memory: Memory | None = None, **settings) -> Cells:
         """The grid of a photo, the photo's mean colour in each cell and the background the emoji were
         chosen for, as `options` (or Options(**settings): cols=72, method="net", ...) ask. With
         `previous`, the last frame's grid, cells keep their emoji unless the new pick is clearly better
-        (views.steady): a still scene does not flicker. `stages`, if given, gets the milliseconds spent
-        waiting for the net, in it, and refining."""
+        (views.steady): a still scene does not flicker. With `memory`, a film's (Converter.frames), only
+        the cells that changed since the net last judged them go through it again. `stages`, if given,
+        gets the milliseconds spent waiting for the net, in it, and refining."""
         options = replace(options, **settings) if options is not None else Options(**settings)
         pixels, shape, background = self.pixels(photo, options)
         patches, allowed = cut_patches(pixels, shape), self.allowed(options.palette)  # a palette masks choices
         if options.method == "lookup":
             grid = self.refiner(background).nearest(patches, allowed).reshape(shape)
-        else:
+        elif memory is None:
             grid = self._net(patches, allowed, stages).reshape(shape)
+        else:
+            view = view_of(patches)
+            share = NET_SHARE if options.method == "refine" else None  # refine: the net's pick only starts ICM
+            net = lambda cells: self._net(cells, allowed, stages)
+            grid = net_again(net, patches, view, memory, self.classifier.batch, share).reshape(shape)
         if options.method == "refine":  # the net knows only the model's background: refine takes it from there
             started = time.perf_counter()
-            grid = self.refiner(background)(patches, shape, grid.ravel(), allowed)
+            if memory is None:
+                grid = self.refiner(background)(patches, shape, grid.ravel(), allowed)
+            else:
+                grid, memory.recall = self.refiner(background).frame(view, shape, grid.ravel(), allowed, memory.recall)
             if stages is not None:
                 stages["refine"] = (time.perf_counter() - started) * 1e3
         if previous is not None and previous.shape == grid.shape:
-            grid = self.steady(patches, grid, previous, background)
+            grid = self.steady(patches, grid, previous, background, None if memory is None else view)
         return Cells(grid, to_uint8(block_means(pixels, PATCH)), background)
 
     def unreached(self, cells: Cells) -> float:
@@ -157,15 +168,16 @@ class Converter:
         """The Cells of each frame of an animation or film (PIL images, lazily), as `options` ask: the
         background chosen on the first frame (AUTO) and kept for all, and each frame steady against the
         last (views.steady)."""
-        options, grid = options or Options(), None
+        options, grid, memory = options or Options(), None, Memory()
         for image in images:
-            cells = self.cells(image, options, previous=grid)
+            cells = self.cells(image, options, previous=grid, memory=memory)
             grid, options = cells.grid, replace(options, background=cells.background)
             yield cells
 
-    def steady(self, patches: np.ndarray, grid: np.ndarray, previous: np.ndarray, background=None) -> np.ndarray:
+    def steady(self, patches: np.ndarray, grid: np.ndarray, previous: np.ndarray, background=None,
+               view: np.ndarray | None = None) -> np.ndarray:
         """views.steady over this set's tiles on the background (None: the model's)."""
-        return steady(patches, grid, previous, self.refiner(background).lookup.blocks)
+        return steady(patches, grid, previous, self.refiner(background).lookup.blocks, view=view)
 
     def _net(self, patches: np.ndarray, allowed: np.ndarray, stages: dict | None) -> np.ndarray:
         asked = time.perf_counter()

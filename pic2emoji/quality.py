@@ -6,14 +6,17 @@ Both images are RGB at 36 px per grid cell (the photo as infer cut it, the mosai
 - de2: mean CIEDE2000 (CIELAB, D65) after both are box-averaged to blocks of 2×2 cells: colour as it is
   seen from a step back, where a brown dog drawn in dark grey loses what PSNR keeps;
 - de1: the same per cell.
-ΔE comes from scikit-image (`pip install pic2emoji[quality]`), not from a formula of our own.
+ΔE comes from scikit-image (`pip install pic2emoji[quality]`), not from a formula of our own. `estimate`
+gives dE@2, cell-PSNR and SSIM@6 from the cells' 6×6 views alone, in numpy: what refine judges by.
 """
 import numpy as np
 from PIL import Image
 
-from .defaults import PATCH
+from .colour import delta_e2000, srgb_to_lab
+from .defaults import BLOCKS, PATCH
 from .errors import Pic2EmojiError
 from .pixels import block_means
+from .views import grey_views
 
 NEEDS_SKIMAGE = "--metrics needs scikit-image for CIEDE2000: pip install 'pic2emoji[quality]' (or scikit-image)"
 
@@ -77,3 +80,15 @@ def describe(scores: dict) -> str:
     return (f"dE@2 {scores['de2']:.2f}  dE@1 {scores['de1']:.2f}  cell-PSNR {scores['cell_psnr']:.2f} dB  "
             f"SSIM@6 {scores['ssim6']:.4f}  distinct {scores['distinct']}  ({scores['rows']}×{scores['cols']}, "
             f"{scores['method']}, palette {scores['palette']}, background {scores['background']})")
+
+
+def estimate(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
+    """quality.fidelity's dE@2, cell-PSNR and SSIM@6 of a mosaic, from the views (N, 108) of the
+    photo's cells and of the tiles chosen, with numpy alone: what refine judges its mosaics by. The
+    same formulas on the same 6×6 block means; only the metrics' rounding to bytes is left out."""
+    rows, cols = shape
+    cells = [v.reshape(rows, cols, BLOCKS, 3).mean(2) for v in (photo, mosaic)]
+    h, w = rows // 2 * 2, cols // 2 * 2
+    windows = [srgb_to_lab(block_means(c[:h, :w], 2)) for c in cells]  # 2×2-cell blocks, a partial last one left out
+    greys = [grey_views(v, shape) for v in (photo, mosaic)]
+    return {"de2": float(delta_e2000(*windows).mean()), "cell_psnr": psnr(*cells), "ssim6": ssim(*greys)}

@@ -38,9 +38,9 @@ import numpy as np
 
 from .colour import LUMA, delta_e2000, srgb_to_lab, window_sums
 from .defaults import BLOCKS
-from .pixels import block_means
-from .quality import psnr, ssim
-from .views import Nearest, grey_views, view_of
+from .motion import Recall, candidates_again
+from .quality import estimate
+from .views import Nearest, grey_patterns, view_of
 
 
 class Strength(NamedTuple):
@@ -121,18 +121,32 @@ class Refiner:
         """(rows·cols, 36, 36, 3) patches and a start grid of classes -> the refined (rows, cols) grid:
         the rung the search of the module's docstring ends on, else the lookup's (a grid of one row or
         column: the start, unrefined)."""
+        return self.frame(view_of(patches), shape, np.asarray(start).reshape(-1), allowed)[0]
+
+    def frame(self, view: np.ndarray, shape, start: np.ndarray, allowed=None,
+              last: Recall | None = None) -> tuple[np.ndarray, Recall]:
+        """The refined grid of the cells' views (rows·cols, 108) from a start grid, and what a film's next
+        frame recalls. With `last`, such a frame (motion.py): still cells keep their candidates, ICM goes
+        on from the last grid with one sweep, the last rung is judged first and kept if it holds."""
         rows, cols = shape
-        start = np.asarray(start).reshape(-1)
-        view = view_of(patches)
-        top, structure = self.candidates(view, start, allowed)
+        if last is None or len(last.top) != len(view):
+            (top, structure), views = self.candidates(view, start, allowed), view
+        else:
+            top, structure, views = candidates_again(self, view, start, allowed, last)
         pick = (top == start[:, None]).argmax(-1)  # index of the start among the candidates
         if rows < 2 or cols < 2 or not self.strengths:
-            return np.take_along_axis(top, pick[:, None], -1)[:, 0].reshape(shape)
+            return np.take_along_axis(top, pick[:, None], -1)[:, 0].reshape(shape), Recall(top, views)
+        sweeps = self.sweeps
+        if last is not None and last.grid is not None and len(last.grid) == len(view):  # where still a candidate
+            held = top == last.grid[:, None]
+            pick, sweeps = np.where(held.any(1), held.argmax(1), pick), min(sweeps, 1)
         texture, mean = self.inside(view, top)
         photo = view.reshape(rows, cols, BLOCKS, 3).mean(2)  # each cell's colour
-        refine = lambda s: self.icm(top, structure + s.texture * texture + s.mean * mean, pick, photo, s.colour)
+        refine = lambda s: self.icm(top, structure + s.texture * texture + s.mean * mean, pick, photo, s.colour,
+                                    sweeps)
         if self.keep is None:
-            return refine(self.strengths[self.first])
+            grid = refine(self.strengths[self.first])
+            return grid, Recall(top, views, self.first, grid.reshape(-1))
         lookup = self.lookup.of_view(view, allowed)
         floor = estimate(view, self.lookup.blocks[lookup], shape)
 
@@ -145,44 +159,56 @@ class Refiner:
             kept = holds and nearer and scores["cell_psnr"] >= floor["cell_psnr"] - self.keep[1]
             return grid, scores["de2"] if kept else None, holds, nearer
 
-        def climb(best: tuple[float, np.ndarray], rung: int) -> np.ndarray:
+        if last is not None and last.rung is not None:
+            grid, de2, *_ = judged(last.rung)
+            if de2 is not None:
+                return grid, Recall(top, views, last.rung, grid.reshape(-1))
+        grid, rung = self.search(judged, floor["de2"])
+        grid = lookup.reshape(shape) if grid is None else grid
+        return grid, Recall(top, views, rung, grid.reshape(-1))
+
+    def search(self, judged, floor: float) -> tuple[np.ndarray | None, int | None]:
+        """The module docstring's search, given the lookup's dE@2: the grid and rung (None, None: lookup's)."""
+        def climb(best: tuple[float, np.ndarray, int], rung: int) -> tuple[np.ndarray, int]:
             """From a kept rung up the ladder while short of GOAL and the rungs are kept: the nearest in colour."""
             for up in range(rung - 1, -1, -1):
-                if best[0] <= GOAL * floor["de2"]:
+                if best[0] <= GOAL * floor:
                     break
                 grid, de2, *_ = judged(up)
                 if de2 is None:
                     break
-                best = min(best, (de2, grid), key=lambda b: b[0])
-            return best[1]
+                best = min(best, (de2, grid, up), key=lambda b: b[0])
+            return best[1], best[2]
 
         grid, de2, holds, nearer = judged(self.first)
         if de2 is not None:
-            return climb((de2, grid), self.first)
+            return climb((de2, grid, self.first), self.first)
         if holds and not nearer:  # too little colour to gain anything (a greyscale photo): up while the structure holds
             for rung in range(self.first - 1, -1, -1):
                 grid, de2, holds, _ = judged(rung)
                 if de2 is not None:
-                    return climb((de2, grid), rung)
+                    return climb((de2, grid, rung), rung)
                 if not holds:
                     break
-            return lookup.reshape(shape)
+            return None, None
         for rung in range(self.first + 1, len(self.strengths)):  # too much colour: down to the first rung kept
             grid, de2, *_ = judged(rung)
             if de2 is not None:
-                return grid
-        return lookup.reshape(shape)
+                return grid, rung
+        return None, None
 
-    def icm(self, top: np.ndarray, unary: np.ndarray, pick: np.ndarray, photo: np.ndarray, weight: float) -> np.ndarray:
-        """The sweeps of ICM: (cells, k) candidates, their cost alone, the index of each start among them,
-        (rows, cols, 3) each photo cell's colour, the colour term's weight -> the (rows, cols) grid."""
+    def icm(self, top: np.ndarray, unary: np.ndarray, pick: np.ndarray, photo: np.ndarray, weight: float,
+            sweeps: int | None = None) -> np.ndarray:
+        """The sweeps of ICM (None: self.sweeps): (cells, k) candidates, their cost alone, the index of each
+        start among them, (rows, cols, 3) each photo cell's colour, the colour term's weight -> the (rows,
+        cols) grid."""
         rows, cols = photo.shape[:2]
         top, unary, pick = top.reshape(rows, cols, -1), unary.reshape(rows, cols, -1), pick.reshape(rows, cols).copy()
         target = srgb_to_lab(window_sums(photo) / 4)  # (rows-1, cols-1, 3)
         colours = self.means[top]  # (rows, cols, k, 3)
         luma_error = colours @ LUMA - (photo @ LUMA)[..., None]  # (rows, cols, k)
         neighbours = _neighbour_sums(np.ones((rows, cols), np.float32))
-        for _ in range(self.sweeps if weight else 0):
+        for _ in range((self.sweeps if sweeps is None else sweeps) if weight else 0):
             for a in (0, 1):
                 for b in (0, 1):
                     current = np.take_along_axis(colours, pick[..., None, None], 2)[:, :, 0]
@@ -202,24 +228,6 @@ class Refiner:
                             cost[np.ix_(ci_sub, cj_sub)] += weight * error
                     pick[a::2, b::2] = cost.argmin(-1)
         return np.take_along_axis(top, pick[..., None], -1)[..., 0]
-
-
-def grey_patterns(view: np.ndarray) -> np.ndarray:
-    """(N, 108) views -> (N, 36): their 6×6 greys (luma) less each one's mean."""
-    grey = view.reshape(len(view), BLOCKS, 3) @ LUMA
-    return grey - grey.mean(1, keepdims=True)
-
-
-def estimate(photo: np.ndarray, mosaic: np.ndarray, shape) -> dict:
-    """quality.fidelity's dE@2, cell-PSNR and SSIM@6 of a mosaic, from the views (N, 108) of the
-    photo's cells and of the tiles chosen, with numpy alone: what refine judges its mosaics by. The
-    same formulas on the same 6×6 block means; only the metrics' rounding to bytes is left out."""
-    rows, cols = shape
-    cells = [v.reshape(rows, cols, BLOCKS, 3).mean(2) for v in (photo, mosaic)]
-    h, w = rows // 2 * 2, cols // 2 * 2
-    windows = [srgb_to_lab(block_means(c[:h, :w], 2)) for c in cells]  # 2×2-cell blocks, a partial last one left out
-    greys = [grey_views(v, shape) for v in (photo, mosaic)]
-    return {"de2": float(delta_e2000(*windows).mean()), "cell_psnr": psnr(*cells), "ssim6": ssim(*greys)}
 
 
 def _neighbour_sums(cells: np.ndarray) -> np.ndarray:

@@ -62,17 +62,17 @@ def blocks_on(layers: np.ndarray, background) -> np.ndarray:
 
 
 def steady(patches: np.ndarray, grid: np.ndarray, previous: np.ndarray, class_views: np.ndarray,
-           margin: float = STEADY) -> np.ndarray:
+           margin: float = STEADY, view: np.ndarray | None = None) -> np.ndarray:
     """Keep the last frame's emoji in each cell whose new pick is not better by `margin` (relative, in
     view distance to the patch; class_views: every class's view on the background): camera or
     compression noise stops flipping near-tied cells, while a real change (the new emoji much closer)
-    shows at once. patches: the frame's (rows·cols, 36, 36, 3)."""
+    shows at once. patches: the frame's (rows·cols, 36, 36, 3), or `view`, their views if known."""
     changed = np.flatnonzero(grid.ravel() != previous.ravel())
     if not len(changed):
         return grid
     new, old = grid.ravel()[changed], previous.ravel()[changed]
     views = class_views[np.concatenate([new, old])]
-    seen = view_of(patches[changed].astype(np.float32))
+    seen = view_of(patches[changed].astype(np.float32)) if view is None else view[changed]
     distance = ((np.concatenate([seen, seen]) - views) ** 2).sum(1)
     keep = distance[len(changed):] <= distance[:len(changed)] * (1 + margin) + STEADY_NOISE
     out = grid.ravel().copy()
@@ -84,3 +84,9 @@ def grey_views(view: np.ndarray, shape) -> np.ndarray:
     """The views of a grid's cells (rows·cols, 108) as one grey image of 6×6 px a cell: what SSIM@6 compares."""
     rows, cols = shape
     return (view.reshape(rows, cols, VIEW, VIEW, 3) @ LUMA).transpose(0, 2, 1, 3).reshape(rows * VIEW, cols * VIEW)
+
+
+def grey_patterns(view: np.ndarray) -> np.ndarray:
+    """(N, 108) views -> (N, 36): their 6×6 greys (luma) less each one's mean."""
+    grey = view.reshape(len(view), BLOCKS, 3) @ LUMA
+    return grey - grey.mean(1, keepdims=True)

@@ -81,7 +81,7 @@ def test_the_search_along_the_ladder(monkeypatch, scores, taken, tried):
     weights = [s.colour for s in refiner.strengths]
     asked = []
 
-    def icm(top, unary, pick, photo, weight):  # rung r's mosaic: class r everywhere
+    def icm(top, unary, pick, photo, weight, sweeps=None):  # rung r's mosaic: class r everywhere
         asked.append(weights.index(weight))
         return np.full(photo.shape[:2], asked[-1])
 

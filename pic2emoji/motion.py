@@ -1,0 +1,86 @@
+"""What a film's frames carry from one to the next, so that only what changed is judged again: numpy only.
+
+Converter.frames converts a film a frame at a time, but most of a frame's work is the same as the last
+one's where the scene did not move: the net's pick of a cell (net_again) and refine's choice of its
+candidates among all classes (candidates_again) are made again only once the cell's view (views.py)
+moved more than REJUDGE since they were made; refine also keeps the strength the last frame ended on
+while it holds and goes on from the last frame's grid (Refiner.frame). Under refine, where the net's pick
+only starts the refinement, the net works to a budget (NET_SHARE): a camera that keeps moving has its
+cells judged again every few frames, a change after a still spell at once. docs/BENCHMARKS.md ("Video")
+measures the time and the mosaics against converting each frame alone.
+"""
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from .defaults import BLOCKS
+
+# RMS, in levels of 255, that a cell's view may move before it is judged again: a still part of the scene
+# (H.264's noise is 1–3 levels), or one moving less than the steady rule would let show, keeps what it had.
+REJUDGE = 4.0
+NET_SHARE = 1 / 9  # under refine, the share of a frame's chunks of cells the net judges again, on average
+
+
+class Recall(NamedTuple):
+    """What one frame leaves refine for the next (Refiner.frame)."""
+    top: np.ndarray    # (cells, k) each cell's candidates
+    views: np.ndarray  # (cells, 108) the views they were chosen for
+    rung: int | None = None  # the rung the search ended on (None: the lookup's)
+    grid: np.ndarray | None = None  # (cells,) the refined choice
+
+
+@dataclass
+class Memory:
+    """What one frame of a film leaves the next (Converter.frames)."""
+    views: np.ndarray | None = None  # (cells, 108) each cell's view when the net last judged it
+    picks: np.ndarray | None = None  # (cells,) the net's picks
+    recall: Recall | None = None     # refine's
+    credit: float = 0.0              # chunks the net may still run under NET_SHARE
+
+
+def moved(view: np.ndarray, views: np.ndarray) -> np.ndarray:
+    """(cells,) the mean squared difference of each cell's view from the one it was judged by."""
+    return ((view - views) ** 2).mean(1)
+
+
+def net_again(net, patches: np.ndarray, view: np.ndarray, memory: Memory, batch: int,
+              share: float | None) -> np.ndarray:
+    """The net's pick for each cell of a film's frame, `net` (patches -> picks) running in chunks of `batch`.
+    It judges again the cells whose view moved more than REJUDGE since it last judged them (all, on the
+    first frame), in whole chunks, whose free places go to the cells that moved most among the rest (they
+    cost nothing more); the others keep their last pick. With `share`, it runs on average at most that
+    share of a frame's chunks, on the cells that moved most, the budget saved up to one whole frame."""
+    whole = -(-len(view) // batch)
+    if memory.views is None or memory.views.shape != view.shape:
+        memory.views, memory.picks, memory.credit = view.copy(), net(patches), whole
+        return memory.picks
+    distance = moved(view, memory.views)
+    chunks = -(-int((distance > REJUDGE ** 2).sum()) // batch)
+    if share is not None:
+        memory.credit = min(memory.credit + share * whole, whole)
+        chunks = min(chunks, int(memory.credit))
+        memory.credit -= chunks
+    fresh = np.sort(np.argsort(-distance, kind="stable")[:chunks * batch])
+    if len(fresh):
+        memory.picks = memory.picks.copy()  # the last frame's grid may be this array
+        memory.picks[fresh] = net(patches[fresh])
+        memory.views[fresh] = view[fresh]
+    return memory.picks
+
+
+def candidates_again(refiner, view: np.ndarray, start: np.ndarray, allowed, last: Recall) -> tuple[np.ndarray, ...]:
+    """Refiner.candidates for a film's next frame, and the views they were chosen for: a cell whose view
+    moved more than REJUDGE since its candidates were chosen, or whose start is not among them, is given
+    new ones; the others keep theirs, their structure term measured anew (choosing among all 1850
+    classes is most of the cost, measuring 16 is not)."""
+    top, views = last.top.copy(), last.views.copy()
+    fresh = (moved(view, views) > REJUDGE ** 2) | ~(top == start[:, None]).any(1)
+    distance = np.empty(top.shape, np.float32)
+    if fresh.any():
+        top[fresh], distance[fresh] = refiner.candidates(view[fresh], start[fresh], allowed)
+        views[fresh] = view[fresh]
+    if not fresh.all():
+        kept = ~fresh
+        distance[kept] = ((refiner.structure(view[kept])[:, None] - refiner.blocks[top[kept]]) ** 2).sum(-1) / BLOCKS
+    return top, distance, views

@@ -1,0 +1,133 @@
+"""A film's frames: what did not change is not judged again (by the net, by refine's candidates, by the
+ladder), what changed is, and the film keeps its frames, rate and tile size."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_video, run
+from pic2emoji.motion import Memory, net_again
+from pic2emoji.options import Options
+from pic2emoji.refine import Refiner
+from pic2emoji.views import view_of
+
+RED, BLUE, GREEN, YELLOW, GREY = (230, 30, 30), (30, 60, 230), (40, 190, 60), (240, 220, 40), (128, 128, 128)
+
+
+def patches_of(colours: np.ndarray) -> np.ndarray:
+    """(rows, cols, 3) cell colours -> (rows·cols, 36, 36, 3) flat patches."""
+    cells = colours.shape[0] * colours.shape[1]
+    return np.broadcast_to(colours.reshape(-1, 1, 1, 3), (cells, 36, 36, 3)).astype(np.uint8)
+
+
+def scene(rows=6, cols=8, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).choice(np.array([RED, BLUE, GREEN, YELLOW, GREY]), (rows, cols))
+
+
+@pytest.fixture
+def refiner():
+    tiles = np.stack([np.full((36, 36, 3), c, np.float32) for c in (RED, BLUE, GREEN, YELLOW, GREY)])
+    return Refiner(view_of(tiles), k=3)
+
+
+def counting(monkeypatch, owner, name):
+    """Wrap owner.name so each call's first argument's length is recorded."""
+    calls, real = [], getattr(owner, name)
+    monkeypatch.setattr(owner, name, lambda first, *a, **k: calls.append(len(first)) or real(first, *a, **k))
+    return calls
+
+
+def test_a_still_frame_recalls_the_candidates_and_the_rung_and_gives_the_same_grid(refiner, monkeypatch):
+    cells = scene()
+    view, start = view_of(patches_of(cells)), refiner.nearest(patches_of(cells))
+    grid, recall = refiner.frame(view, cells.shape[:2], start)
+    np.testing.assert_array_equal(grid, refiner(patches_of(cells), cells.shape[:2], start))  # a photo's grid
+    candidates = counting(monkeypatch, refiner, "candidates")
+    again, recall_again = refiner.frame(view, cells.shape[:2], start, last=recall)
+    np.testing.assert_array_equal(again, grid)
+    assert candidates == [] and recall_again.rung == recall.rung
+
+
+def test_a_cell_that_changed_is_given_new_candidates_the_rest_keep_theirs(refiner, monkeypatch):
+    cells = scene()
+    view, start = view_of(patches_of(cells)), refiner.nearest(patches_of(cells))
+    _, recall = refiner.frame(view, cells.shape[:2], start)
+    moved = cells.copy()
+    moved[2, 3] = BLUE if tuple(cells[2, 3]) != BLUE else RED
+    view, start = view_of(patches_of(moved)), refiner.nearest(patches_of(moved))
+    candidates = counting(monkeypatch, refiner, "candidates")
+    _, again = refiner.frame(view, cells.shape[:2], start, last=recall)
+    assert candidates == [1]  # that one cell, among all classes
+    assert start[2 * 8 + 3] in again.top[2 * 8 + 3]
+    np.testing.assert_array_equal(np.delete(again.top, 2 * 8 + 3, 0), np.delete(recall.top, 2 * 8 + 3, 0))
+
+
+def test_a_film_of_one_picture_gives_one_mosaic_and_the_net_judges_it_once(converter, monkeypatch):
+    frame = Image.fromarray(np.kron(scene(3, 4), np.ones((8, 8, 1))).astype(np.uint8))
+    judged = counting(monkeypatch, converter, "_net")
+    grids = [cells.grid for cells in converter.frames([frame.copy() for _ in range(4)], Options("mp4", cols=4))]
+    assert judged == [12]  # the first frame's 12 cells, then none
+    assert all(np.array_equal(g, grids[0]) for g in grids)
+    np.testing.assert_array_equal(grids[0], converter.cells(frame, Options("mp4", cols=4)).grid)  # as a photo
+
+
+@pytest.mark.parametrize("method", ["refine", "net"])
+def test_a_cell_that_changes_is_judged_again_and_shows_at_once(converter, monkeypatch, method):
+    red = np.full((24, 32, 3), RED, np.uint8)
+    blue_cell = red.copy()
+    blue_cell[8:16, 8:16] = BLUE  # cell (1, 1) of the 3×4 grid
+    judged = []
+    real = converter._net
+    monkeypatch.setattr(converter, "_net", lambda patches, *a: judged.append(patches.copy()) or real(patches, *a))
+    frames = [Image.fromarray(f) for f in (red, red, blue_cell)]
+    grids = [cells.grid for cells in converter.frames(frames, Options("mp4", cols=4, method=method))]
+    assert len(judged) == 2  # the first frame, then the third; the second is the first again
+    assert any(np.abs(p.mean((0, 1)) - BLUE).max() < 30 for p in judged[1])  # the blue cell went through the net
+    assert converter.texts[grids[2][1, 1]] in {"🟦", "🌊", "💧"}
+    assert (np.delete(grids[2].ravel(), 5) == np.delete(grids[1].ravel(), 5)).all()
+
+
+def test_the_net_takes_the_cells_that_moved_most_in_whole_chunks_and_within_its_budget():
+    judged = []
+    net = lambda patches: judged.append(len(patches)) or np.full(len(patches), 7)
+    view, patches = np.zeros((12, 108), np.float32), np.zeros((12, 1), np.uint8)
+    memory = Memory()
+    assert net_again(net, patches, view, memory, 2, None).tolist() == [7] * 12 and judged == [12]  # the first frame
+    memory.picks = np.zeros(12, np.int32)
+    moved = view.copy()
+    moved[5] += 50  # one cell moved: a chunk of two, it and the one that moved most of the rest
+    moved[9] += 1
+    picks = net_again(net, patches, moved, memory, 2, None)
+    assert np.flatnonzero(picks == 7).tolist() == [5, 9] and judged == [12, 2]
+    net_again(net, patches, moved, memory, 2, None)
+    assert judged == [12, 2]  # judged where they are now: nothing moved since
+    everything = moved + np.arange(12, dtype=np.float32)[:, None] * 10 + 20
+    memory.credit = 0
+    net_again(net, patches, everything, memory, 2, 1 / 3)
+    assert judged[-1] == 4  # a third of the frame's six chunks, on the cells that moved most
+    assert (memory.views[8:] == everything[8:]).all() and (memory.views[:4] != everything[:4]).all()
+    net_again(net, patches, everything, memory, 2, 1 / 3)
+    assert judged[-1] == 4  # the next two chunks, on the budget
+    net_again(net, patches, everything + 100, memory, 2, None)
+    assert judged[-1] == 12  # no budget: every cell that moved
+
+
+def test_a_film_keeps_its_frames_and_rate_and_a_tile_size_given_or_its_own(tiny_set, tiny_model, tmp_path):
+    import av
+    source = make_video(tmp_path / "in.mp4", [RED, RED, BLUE, BLUE, GREEN, RED, RED], rate=12, size=(64, 48))
+    for extra, size in (([], (192, 256)), (["--tile-px", 6], (36, 48))):  # own: 4 tile px a source px, at least 16
+        result = run("infer", tiny_set, source, "--model", tiny_model, "-o", tmp_path / "m.mp4", "--cols", 8,
+                     "--overwrite", *extra)
+        assert result.exit_code == 0, result.output
+        with av.open(str(tmp_path / "m.mp4")) as film:
+            stream = film.streams.video[0]
+            frames = [f.to_ndarray(format="rgb24") for f in film.decode(stream)]
+            assert float(stream.average_rate) == pytest.approx(12) and len(frames) == 7
+        assert frames[0].shape[:2] == size
+        blue, red = frames[2].mean((0, 1)), frames[5].mean((0, 1))
+        assert blue[2] > blue[0] and red[0] > red[2]
+
+
+def test_a_films_own_tile_size_follows_its_source():
+    assert Options("mp4").for_source(320, 72).tile_px == 18  # 4.4 source px a cell
+    assert Options("mp4").for_source(64, 72).tile_px == 16 and Options("mp4").for_source(4000, 72).tile_px == 32
+    assert Options("mp4", tile_px=9).for_source(320, 72).tile_px == 9
