@@ -245,7 +245,7 @@ def test_twemoji_and_openmoji_make_pictures_and_shortcodes(name, tmp_path):
     from pic2emoji.defaults import TILE_PX
     assert mosaic.shape == (6 * TILE_PX, 8 * TILE_PX, 3)
     top, bottom = mosaic[:2 * TILE_PX].reshape(-1, 3).mean(0), mosaic[4 * TILE_PX:].reshape(-1, 3).mean(0)
-    assert top[0] > top[2] + 60 and bottom[2] > bottom[0] + 60, (top, bottom)  # reds above, blues below
+    assert top[0] > top[2] + 30 and bottom[2] > bottom[0] + 30, (top, bottom)  # reds above, blues below (OpenMoji's are paler)
     text = run("infer", name, photo, "--cols", 8, "--format", "shortcodes")
     assert text.exit_code == 0 and len(text.stdout.splitlines()) == 6, text.output
     codes = [c for line in text.stdout.splitlines() for c in line.strip(":").split("::")]
