@@ -254,15 +254,22 @@ def test_a_site_whose_net_does_not_load_says_so(playwright, converter, tmp_path)
 
 
 @pytest.mark.slow
-def test_the_camera_draws_a_custom_set_from_its_atlas(playwright, custom_set, custom_model, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("net", ["browser", "server"])
+def test_the_camera_draws_a_custom_set_from_its_atlas(playwright, custom_set, custom_model, tmp_path, net):  # noqa: F811
     """Emoji with no character (chars[i] is None) are their tiles in the grid, as Save PNG draws them, not
-    their :shortcodes: clipped to the cell."""
+    their :shortcodes: clipped to the cell: in export-web's site, and from `serve --net server`."""
+    from browser import ServerProcess
     from conftest import halves_image
-    out = tmp_path / "site"
-    assert run("export-web", custom_set, out, "--model", custom_model, "--rows", 4, "--cols", 4).exit_code == 0
-    assert json.loads((out / "config.json").read_text())["atlas"]["pictures"] == [0, 1, 2, 3, 4]
     camera = write_y4m(halves_image((640, 480), (230, 30, 30), (30, 60, 230)), tmp_path / "camera.y4m")
-    with static_server(out) as url:
+    with contextlib.ExitStack() as stack:
+        if net == "browser":
+            out = tmp_path / "site"
+            assert run("export-web", custom_set, out, "--model", custom_model, "--rows", 4, "--cols", 4).exit_code == 0
+            assert json.loads((out / "config.json").read_text())["atlas"]["pictures"] == [0, 1, 2, 3, 4]
+            url = stack.enter_context(static_server(out))
+        else:
+            url = stack.enter_context(ServerProcess(custom_set, "--model", custom_model, "--rows", 4, "--cols", 4,
+                                                    "--net", "server", env=dict(os.environ, DEV="CPU"))).url
         browser, page = watch(playwright, tmp_path, camera, url + "?mirror=0")
         cells = page.eval_on_selector_all("#grid span", "s => s.map(c => [c.className, c.textContent, c.title])")
         picture = np.asarray(Image.open(__import__("io").BytesIO(page.locator("#grid").screenshot())).convert("RGB"))
