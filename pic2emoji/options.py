@@ -9,8 +9,9 @@ from pathlib import Path
 
 from .defaults import TILE_PX
 from .errors import OutputError
-from .formats import FORMATS, PNG, SPLITTABLE, VIDEO_SUFFIXES, format_named, format_of, is_text, kind_of, names_of, suffix_of
+from .formats import FORMATS, PNG, SPLITTABLE, format_named, format_of, is_text, kind_of, names_of, suffix_of
 from .pixels import as_rgb
+from .video import is_video
 
 METHODS = ("refine", "net", "lookup")  # refine: the net's choice, then the mosaic refined as a whole (refine.py)
 PALETTES = ("all", "terminal")  # terminal: one-code-point emoji, which keep text grids aligned, and plain text
@@ -105,7 +106,8 @@ def names_folder(out) -> bool:
 def film_options(photo, options: Options) -> Options:
     """A photo's options where mosaics go into a folder: the format asked for, else PNG; but a video
     becomes a video, in the format asked for if it is a video format, else in its own (.avi, .m4v: MP4)."""
-    if not isinstance(photo, (str, os.PathLike)) or Path(photo).suffix.lower() not in VIDEO_SUFFIXES or kind_of(options.fmt or PNG) == "video":
+    named = isinstance(photo, (str, os.PathLike))  # a file, not pixels
+    if not (named and is_video(photo)) or kind_of(options.fmt or PNG) == "video":
         return options if options.fmt else replace(options, fmt=PNG)
     own, films = format_of(photo), names_of("video")
     return replace(options, fmt=own if own in films else films[0])
