@@ -115,7 +115,8 @@ def build_set_command(source, out_dir, size, skin_tones, pick, force):
               help="Steps between held-out accuracy checks and checkpoints.")
 @click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default=TrainConfig.arch,
               help="The net: tinyconv (the seed), tinyconv-r64 (its class layer at rank 64: 4× faster), "
-                   "tinyconv-s2r64 (also a stride-2 first convolution: 6× faster, a little less exact).")
+                   "tinyconv-s2r64 (also a stride-2 first convolution: 6× faster, a little less exact), "
+                   "tinyconv-hr64 (the patch read at 18×18: the live camera's, fastest in the browser).")
 @click.option("--init", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Start from this model's weights: e.g. a tinyconv-r64 from a trained tinyconv, or another set's "
                    "model (its convolutions, and the emoji both sets have by name).")

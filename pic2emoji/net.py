@@ -18,18 +18,24 @@ class TinyConvNet:
     of the work with 1850 classes. With `rank`, the class layer is factored through `rank` numbers
     (784 -> rank -> classes, nothing in between): a rank-64 layer does a quarter of the work. With
     `stride`, a 4×4 convolution at stride 2 replaces the first convolution and its pool (36 -> 17 at
-    once): 0.11 M multiply-adds instead of 0.25 M, and no 34×34 activations to pool.
+    once): 0.11 M multiply-adds instead of 0.25 M, and no 34×34 activations to pool. With `half`, the
+    net reads the patch at half its size, nearer what a camera's or a film's cell holds (8 or 4 source
+    pixels): 2×2 means (18×18), a 3×3 convolution (16×16×8) and one at stride 2 (7×7×16, the same 784
+    features): 0.11 M multiply-adds for the two, no pool, and the browser brings a cell to 18×18, not
+    36×36 (docs/BENCHMARKS.md, "Live camera while panning").
 
     As run, each convolution computes only what the pools keep (`seen`): 32×32 and 14×14 outputs,
     0.45 M multiply-adds a patch for the two (0.10 M for the stride-2 first convolution).
     """
-    def __init__(self, classes: int, rank: int | None = None, stride: bool = False):
+    def __init__(self, classes: int, rank: int | None = None, stride: bool = False, half: bool = False):
         head = [nn.Linear(FEATURES, classes)] if rank is None else [nn.Linear(FEATURES, rank, bias=False), nn.Linear(rank, classes)]
         self.rank = rank
-        # stride: the first convolution 4×4 at stride 2 (36 -> 17 directly) in place of 3×3 and a pool
-        first = [nn.Conv2d(3, 8, 4, stride=2), Tensor.relu, same] if stride else \
-                [nn.Conv2d(3, 8, 3), Tensor.relu, Tensor.max_pool2d]
-        self.layers = [*first, nn.Conv2d(8, 16, 3), Tensor.relu, Tensor.max_pool2d, flatten, *head]
+        if half:  # the patch halved to 18×18 (2×2 means), then 3×3 convolutions: 16×16, and 7×7 at stride 2
+            self.layers = [halve, nn.Conv2d(3, 8, 3), Tensor.relu, nn.Conv2d(8, 16, 3, stride=2), Tensor.relu, flatten, *head]
+        else:  # stride: the first convolution 4×4 at stride 2 (36 -> 17 directly) in place of 3×3 and a pool
+            first = [nn.Conv2d(3, 8, 4, stride=2), Tensor.relu, same] if stride else \
+                    [nn.Conv2d(3, 8, 3), Tensor.relu, Tensor.max_pool2d]
+            self.layers = [*first, nn.Conv2d(8, 16, 3), Tensor.relu, Tensor.max_pool2d, flatten, *head]
         self.seen = self._seen()
 
     def __call__(self, x: Tensor, start: int = 0) -> Tensor:
@@ -46,6 +52,9 @@ class TinyConvNet:
         slow on a CPU; this way the layer takes a fraction of the time (docs/BENCHMARKS.md, "The net made
         cheaper", has the figures)."""
         first, size = self.layers[0], self.seen[0]
+        if first is halve:  # the 2×2 means as a sum of four (the 1/4 goes into the weights with the 1/255)
+            x = patches[:, :size, :size].cast(dtypes.float32).reshape(len(patches), size // 2, 2, size // 2, 2, 3).sum((2, 4))
+            return self(convolve(x[:, :self.seen[1], :self.seen[1]], self.layers[1], 1 / 1020).permute(0, 3, 1, 2), start=2)
         if stride_of(first) != 1:  # the stride-2 convolution: tinygrad's own kernel does well
             return self(as_input(patches))
         return self(convolve(patches[:, :size, :size], first, 1 / 255).permute(0, 3, 1, 2), start=1)
@@ -59,7 +68,7 @@ class TinyConvNet:
         for layer in reversed(self.layers):
             if isinstance(layer, nn.Conv2d):
                 size = (size - 1) * stride_of(layer) + layer.weight.shape[-1]
-            elif layer is Tensor.max_pool2d:
+            elif layer is Tensor.max_pool2d or layer is halve:
                 size *= 2
             sizes.append(size)
         return sizes[::-1]
@@ -124,13 +133,19 @@ def flatten(x: Tensor) -> Tensor:
     return x.flatten(1)
 
 
+def halve(x: Tensor) -> Tensor:
+    """The patch at half its size: the mean of each 2×2 block."""
+    return x.avg_pool2d(2)
+
+
 def same(x: Tensor) -> Tensor:
     """Stands in for the stride-2 net's pool, so every architecture has its layers at the same places."""
     return x
 
 
 ARCHITECTURES = {"tinyconv": TinyConvNet, "tinyconv-r64": lambda classes: TinyConvNet(classes, rank=64),
-                 "tinyconv-s2r64": lambda classes: TinyConvNet(classes, rank=64, stride=True)}
+                 "tinyconv-s2r64": lambda classes: TinyConvNet(classes, rank=64, stride=True),
+                 "tinyconv-hr64": lambda classes: TinyConvNet(classes, rank=64, half=True)}
 
 
 def as_input(patches: Tensor) -> Tensor:

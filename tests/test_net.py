@@ -21,19 +21,27 @@ def numpy_forward(weights, patches):
         n, c, h, w = x.shape
         return x[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2).max((3, 5))
 
-    if weights["layers.0.weight"].shape[-1] == 4:  # the stride-2 first convolution, no pool after it
-        x = np.maximum(conv(x, weights["layers.0.weight"], weights["layers.0.bias"], 2), 0)
+    if "layers.0.weight" not in weights:  # the half net: 2×2 means, 3×3, then 3×3 at stride 2, no pools
+        n, c, h, w = x.shape
+        x = x.reshape(n, c, h // 2, 2, w // 2, 2).mean((3, 5))
+        x = np.maximum(conv(x, weights["layers.1.weight"], weights["layers.1.bias"]), 0)
+        x = np.maximum(conv(x, weights["layers.3.weight"], weights["layers.3.bias"], 2), 0).reshape(len(x), -1)
+        last = 6
     else:
-        x = pool(np.maximum(conv(x, weights["layers.0.weight"], weights["layers.0.bias"]), 0))
-    x = pool(np.maximum(conv(x, weights["layers.3.weight"], weights["layers.3.bias"]), 0)).reshape(len(x), -1)
-    if "layers.8.weight" in weights:  # the class layer at low rank: two matrices, nothing between them
-        return x @ weights["layers.7.weight"].T @ weights["layers.8.weight"].T + weights["layers.8.bias"]
-    return x @ weights["layers.7.weight"].T + weights["layers.7.bias"]
+        if weights["layers.0.weight"].shape[-1] == 4:  # the stride-2 first convolution, no pool after it
+            x = np.maximum(conv(x, weights["layers.0.weight"], weights["layers.0.bias"], 2), 0)
+        else:
+            x = pool(np.maximum(conv(x, weights["layers.0.weight"], weights["layers.0.bias"]), 0))
+        x = pool(np.maximum(conv(x, weights["layers.3.weight"], weights["layers.3.bias"]), 0)).reshape(len(x), -1)
+        last = 7
+    if f"layers.{last + 1}.weight" in weights:  # the class layer at low rank: two matrices, nothing between them
+        return x @ weights[f"layers.{last}.weight"].T @ weights[f"layers.{last + 1}.weight"].T + weights[f"layers.{last + 1}.bias"]
+    return x @ weights[f"layers.{last}.weight"].T + weights[f"layers.{last}.bias"]
 
 
-@pytest.mark.parametrize("rank, stride", [(None, False), (4, False), (4, True)])
-def test_tinygrad_forward_and_classify_match_numpy_reference(rank, stride):
-    net = TinyConvNet(7, rank, stride)
+@pytest.mark.parametrize("rank, stride, half", [(None, False, False), (4, False, False), (4, True, False), (4, False, True)])
+def test_tinygrad_forward_and_classify_match_numpy_reference(rank, stride, half):
+    net = TinyConvNet(7, rank, stride, half)
     patches = np.random.default_rng(0).integers(0, 256, (5, 36, 36, 3), dtype=np.uint8)
     ours = net(as_input(Tensor(patches))).numpy()
     reference = numpy_forward({k: v.numpy() for k, v in get_state_dict(net).items()}, patches)
@@ -42,11 +50,13 @@ def test_tinygrad_forward_and_classify_match_numpy_reference(rank, stride):
     np.testing.assert_allclose(net.classify(Tensor(patches)).numpy(), reference, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("stride", [False, True])
-def test_the_net_never_sees_a_patchs_last_two_rows_and_columns(stride):
-    """What lets each convolution skip them (TinyConvNet.seen): the pools drop an odd last row."""
-    net = TinyConvNet(7, 4, stride)
-    assert net.seen == ([34, 16, 16, 16, 14, 14, 7, 7, 7] if stride else [34, 32, 32, 16, 14, 14, 7, 7, 7])
+@pytest.mark.parametrize("stride, half", [(False, False), (True, False), (False, True)])
+def test_the_net_never_sees_a_patchs_last_two_rows_and_columns(stride, half):
+    """What lets each convolution skip them (TinyConvNet.seen): the pools drop an odd last row; the half
+    net's stride-2 convolution reads 15 of its 16 rows."""
+    net = TinyConvNet(7, 4, stride, half)
+    assert net.seen == {(False, False): [34, 32, 32, 16, 14, 14, 7, 7, 7], (True, False): [34, 16, 16, 16, 14, 14, 7, 7, 7],
+                        (False, True): [34, 17, 15, 15, 7, 7, 7, 7]}[stride, half]
     rng = np.random.default_rng(4)
     patches = rng.integers(0, 256, (3, 36, 36, 3), dtype=np.uint8)
     other = patches.copy()
