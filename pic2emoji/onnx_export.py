@@ -18,6 +18,9 @@ net.onnx: the model's net on any number of those cells, and the steady rule (vie
     class   int32 (M,)                     what is on screen next: the arg-max, unless `previous` is
                                            within the steady margin of it
     pick    int32 (M,)                     the plain arg-max (what `infer --method net` would pick)
+    top     int32 (M, TOP)                 the TOP classes the net rates highest, best first (the page's
+                                           cells that skip the net choose among their own and their
+                                           neighbours': motion.follow)
 
 Each cell is brought to 36×36 by nearest neighbour (pixels.nearest_pattern, as serve.py does) with two
 products by the 0/1 matrix `up`: exact, and far cheaper than gathering pixels (docs/BENCHMARKS.md). A
@@ -29,11 +32,12 @@ import numpy as np
 
 from .defaults import PATCH, VIEW, VIEW_SIZE
 from .modelfile import Model
-from .net import flatten, same
+from .net import flatten, halve, same
 from .pixels import nearest_pattern
 from .views import STEADY, STEADY_NOISE
 
 OPSET = 17
+TOP = 8  # net.onnx's `top`: each cell's best classes, which the page's cells that skip the net choose among
 IR_VERSION = 8  # read by onnxruntime 1.14 and later, onnxruntime-web included
 
 
@@ -49,11 +53,13 @@ class _Graph:
         from onnx import numpy_helper
         self.nodes, self.constants, self.to_tensor = [], {}, numpy_helper.from_array
 
-    def node(self, op: str, *inputs: str, out: str | None = None, **attributes) -> str:
+    def node(self, op: str, *inputs: str, out: str | None = None, outs: int = 1, **attributes):
+        """The node's output name, or with `outs` > 1 the tuple of its outputs' names."""
         from onnx import helper
         out = out or f"{op.lower()}_{len(self.nodes)}"
-        self.nodes.append(helper.make_node(op, list(inputs), [out], **attributes))
-        return out
+        names = [out] + [f"{out}_{i}" for i in range(1, outs)]
+        self.nodes.append(helper.make_node(op, list(inputs), names, **attributes))
+        return out if outs == 1 else tuple(names)
 
     def const(self, name: str, value) -> str:
         self.constants[name] = np.asarray(value)
@@ -78,9 +84,17 @@ def _tensor(name: str, kind: str, shape):
     return helper.make_tensor_value_info(name, getattr(TensorProto, kind), shape)
 
 
-def _up(g: _Graph, cells: str) -> str:
-    """(N, 3, k, k) -> (N, 3, 36, 36): up · cell · upᵀ."""
-    return g.node("MatMul", g.node("MatMul", "up", cells), g.node("Transpose", "up", perm=[1, 0]))
+def _up(g: _Graph, cells: str, up: str = "up") -> str:
+    """(N, 3, k, k) -> (N, 3, n, n): up · cell · upᵀ, for an `up` of (n, k)."""
+    return g.node("MatMul", g.node("MatMul", up, cells), g.node("Transpose", up, perm=[1, 0]))
+
+
+def _halved(g: _Graph) -> str:
+    """`up` (36, k) with its rows averaged in pairs, (18, k): bringing a cell to 36×36 and halving it
+    (net.halve) in one product each side, at a quarter of the work."""
+    k = g.node("Slice", g.node("Shape", "up"), g.ints(1), g.ints(2))
+    pairs = g.node("Reshape", "up", g.node("Concat", g.ints(PATCH // 2, 2), k, axis=0))
+    return g.node("ReduceMean", pairs, axes=[1], keepdims=0)
 
 
 def cells_graph():
@@ -118,17 +132,21 @@ def net_graph(model: Model, class_views: np.ndarray, allowed: np.ndarray | None 
     g, net = _Graph(), model.net
     for name, tensor in get_state_dict(net).items():
         g.const(name, tensor.numpy().astype(np.float32))
+    last = len(net.layers) - 1
     if allowed is not None:  # the class layer computes only the classes the palette allows
         kept = np.flatnonzero(allowed).astype(np.int64)
-        last = len(net.layers) - 1
         for name in (f"layers.{last}.weight", f"layers.{last}.bias"):
             g.const(name, g.constants[name][kept])
-    x = _up(g, "cells")
-    for i, (layer, size) in enumerate(zip(net.layers, net.seen)):
+    first = int(net.layers[0] is halve)  # a halving net: the 2×2 means folded into `up`
+    x = _up(g, "cells", _halved(g) if first else "up")
+    for i, (layer, size) in list(enumerate(zip(net.layers, net.seen)))[first:]:
         x = _layer(g, i, layer, x, size)
     pick = g.node("ArgMax", x, axis=1, keepdims=0)
-    if allowed is not None:
-        pick = g.node("Gather", g.const("kept", kept), pick, axis=0)  # back to the model's class numbers
+    count = min(TOP, len(kept) if allowed is not None else len(g.constants[f"layers.{last}.bias"]))
+    _, top = g.node("TopK", x, g.ints(count), axis=1, largest=1, sorted=1, outs=2)  # values, their classes
+    if allowed is not None:  # back to the model's class numbers
+        pick, top = (g.node("Gather", g.const("kept", kept), c, axis=0) for c in (pick, top))
+    g.node("Cast", top, to=TensorProto.INT32, out="top")
     pick = g.node("Cast", pick, to=TensorProto.INT32, out="pick")
     # steady: keep `previous` where its view distance is within (1 + margin) of the pick's, plus noise
     views = g.const("class_views", np.asarray(class_views, np.float32))
@@ -143,7 +161,8 @@ def net_graph(model: Model, class_views: np.ndarray, allowed: np.ndarray | None 
     return g.model(f"pic2emoji {model.arch} {model.emoji_set}",
                    [_tensor("cells", "FLOAT", ["cells", 3, "k", "k"]), _tensor("up", "FLOAT", [PATCH, "k"]),
                     _tensor("view", "FLOAT", ["cells", VIEW_SIZE]), _tensor("previous", "INT32", ["cells"])],
-                   [_tensor("class", "INT32", ["cells"]), _tensor("pick", "INT32", ["cells"])])
+                   [_tensor("class", "INT32", ["cells"]), _tensor("pick", "INT32", ["cells"]),
+                    _tensor("top", "INT32", ["cells", count])])
 
 
 def _layer(g: _Graph, i: int, layer, x: str, size: int) -> str:

@@ -8,7 +8,7 @@ from PIL import Image
 from pic2emoji.converter import Converter
 from pic2emoji.files import shipped_dir
 from pic2emoji.modelfile import load_model
-from pic2emoji.onnx_export import cells_graph, net_graph, up_matrix
+from pic2emoji.onnx_export import TOP, cells_graph, net_graph, up_matrix
 from pic2emoji.photo import cut_patches
 from pic2emoji.pixels import upsample_cells
 from pic2emoji.views import STEADY, view_of
@@ -57,14 +57,15 @@ def test_onnx_net_picks_what_tinygrad_picks(model):
         allowed = converter.allowed(palette)
         net = session(net_graph(weights, converter.views_on(), allowed, STEADY))
         feed = {"cells": cells, "up": up_matrix(8), "view": view}
-        _, pick = net.run(None, {**feed, "previous": np.full(len(cells), -1, np.int32)})
+        _, pick, top = net.run(None, {**feed, "previous": np.full(len(cells), -1, np.int32)})
         expected = converter.classifier(patches, allowed)
         assert (pick == expected).mean() >= 0.999, (palette, (pick != expected).sum())
-        assert allowed[pick].all()
+        assert allowed[pick].all() and allowed[top].all() and (top[:, 0] == pick).all()
+        assert top.shape == (len(cells), TOP) and all(len(set(row)) == TOP for row in top)
         # steady: against a previous grid of which half the cells are some other allowed emoji
         rng = np.random.default_rng(0)
         previous = np.where(rng.random(len(pick)) < 0.5, rng.choice(np.flatnonzero(allowed), len(pick)), pick)
-        steady, _ = net.run(None, {**feed, "previous": previous.astype(np.int32)})
+        steady, *_ = net.run(None, {**feed, "previous": previous.astype(np.int32)})
         expected_steady = converter.steady(patches, pick.reshape(54, 72), previous.reshape(54, 72)).ravel()
         assert (steady == expected_steady).mean() >= 0.999
         assert 0 < (steady == previous).mean() < 1  # some kept, some not: the rule was exercised
