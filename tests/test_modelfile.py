@@ -103,9 +103,9 @@ def test_shipped_models_fit_their_sets_and_keep_their_accuracy():
     for path in models:
         model = load_model(path)
         check_model_fits(model, load_emoji_set(model.emoji_set, lazy=True))
-        assert model.accuracy >= 0.95, path
+        assert model.accuracy >= 0.97, path  # held-out top-1 of every shipped model (issue 28)
     assert load_model(shipped_dir("models") / "noto.safetensors").arch == "tinyconv-r64"
-    assert load_model(shipped_dir("models") / "noto-fast.safetensors").arch == "tinyconv-s2r64"
+    assert load_model(shipped_dir("models") / "noto-fast.safetensors").arch == "tinyconv-hr64"  # the live camera's
 
 
 def test_the_live_camera_picks_the_fast_model_beside_the_default(tmp_path, monkeypatch):
