@@ -35,7 +35,8 @@ from .web import file_bytes
 MAX_BODY = 8 << 20    # bytes; a camera JPEG is ~40 KB, a 200×200 grid of indices for mosaic.png ~200 KB
 TIMEOUT = 10          # seconds a client may stall mid-request before its connection is dropped
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
-         ".json": "application/json", ".wasm": "application/wasm", ".png": "image/png", ".onnx": "application/octet-stream"}
+         ".json": "application/json", ".wasm": "application/wasm", ".png": "image/png", ".onnx": "application/octet-stream",
+         ".bin": "application/octet-stream"}
 # Cross-origin isolation: the page may then use SharedArrayBuffer, which threaded wasm needs.
 ISOLATED = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 EXAMPLE = f"/frame?rows={LIVE_ROWS}&cols={LIVE_COLS}"

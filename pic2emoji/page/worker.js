@@ -1,18 +1,24 @@
 // The emoji net for one band of the grid, in a Web Worker, so that the page stays responsive.
 //
 // Each frame: cells.onnx cuts the band's pixels into cells and gives each cell's view (its 6×6 block
-// means); a cell whose view moved less than `change` (RMS, levels of 255) since it was last classified
-// keeps its emoji without going through the net; the others go through net.onnx, which picks an emoji
-// and keeps the one on screen unless the new one is clearly better (the steady rule, as
-// Converter.steady in Python). A still camera then costs little and does not flicker; a moving one
-// updates every cell it moves in the same frame. See onnx_export.py for the graphs.
+// means); a cell whose view moved less than `change` (RMS, levels of 255) since the net last judged it
+// keeps its emoji. Of the others, those that moved most go through net.onnx, which picks an emoji and
+// keeps the one on screen unless the new one is clearly better (the steady rule, as Converter.steady in
+// Python) — at most `share` of the band's cells a frame on average, the budget saved up to a whole band,
+// so that a change after a still spell goes through the net at once. The rest follow: each takes, among
+// the classes the net last rated highest for it and those its eight neighbours show (what moved into a
+// cell came from one of them), the one whose view is nearest its own, by the same steady rule. A still
+// camera then costs little and does not flicker; a moving one updates every cell it moves in the same
+// frame, at a quarter of the net's work. motion.live_frame is the same rule in Python (tests and
+// benchmarks/live_follow.py hold the page to it); see onnx_export.py for the graphs.
 //
-// Messages: {type: "start", cells, net: URLs, threads, ep, change, patch, viewSize} -> {backend}
-//           (patch: the net's cell size in px, viewSize: the numbers in a view; both from config.json)
+// Messages: {type: "start", cells, net, views: URLs, threads, ep, change, share, steady: {margin, noise},
+//            patch, viewSize} -> {backend}
+//           (patch: the net's cell size in px, viewSize: the numbers in a view; all from config.json)
 //           {type: "frame", pixels: RGBA Uint8ClampedArray, width, height, k} -> {classes, netCells, ms}
 // An error answers {error: "what went wrong"}.
 
-let ort, cellsNet, emojiNet, change, bucket, patch, viewSize, band = null;
+let ort, cellsNet, emojiNet, classViews, change, share, steady, bucket, patch, viewSize, band = null;
 
 onmessage = async (event) => {
   const message = event.data;
@@ -23,8 +29,11 @@ onmessage = async (event) => {
   }
 };
 
-async function start({cells, net, threads, ep, change: rms, ...sizes}) {
-  ({patch, viewSize} = sizes);
+async function start({cells, net, views, threads, ep, change: rms, ...settings}) {
+  ({patch, viewSize, share, steady} = settings);
+  const answer = await fetch(views);
+  if (!answer.ok) throw new Error(`${views}: ${answer.status} ${answer.statusText}`);
+  classViews = new Float32Array(await answer.arrayBuffer());  // (classes, viewSize), little-endian as x86 and ARM
   ort = await import(ep === "webgpu" ? "./ort/ort.webgpu.min.mjs" : "./ort/ort.wasm.min.mjs");
   ort.env.wasm.numThreads = threads;  // before the first session: it is fixed from then on
   const options = {executionProviders: ep === "webgpu" ? ["webgpu", "wasm"] : ["wasm"], graphOptimizationLevel: "all"};
@@ -46,36 +55,91 @@ function upMatrix(k) {
 async function frame({pixels, width, height, k}) {
   const cols = width / k, rows = height / k, n = rows * cols;
   if (!band || band.n !== n || band.k !== k || band.cols !== cols) {  // a new grid: every cell afresh
-    band = {n, k, cols, up: upMatrix(k), classes: new Int32Array(n).fill(-1), views: new Float32Array(n * viewSize)};
+    band = {n, k, cols, up: upMatrix(k), classes: new Int32Array(n).fill(-1), views: new Float32Array(n * viewSize),
+            top: null, credit: n};
   }
   const start = performance.now();
   const frameTensor = new ort.Tensor("uint8", new Uint8Array(pixels.buffer), [1, height, width, 4]);
   const {cells, view} = await cellsNet.run({frame: frameTensor, up: band.up});
   const cut = performance.now();
-  const views = view.data, pixelsPerCell = 3 * k * k, moved = [];
+  const views = view.data, pixelsPerCell = 3 * k * k, moved = [], distance = new Float64Array(n);
+  let fresh = 0;
   for (let i = 0; i < n; i++) {
-    if (band.classes[i] < 0) { moved.push(i); continue; }
-    let distance = 0;
-    for (let j = i * viewSize, end = j + viewSize; j < end; j++) { const d = views[j] - band.views[j]; distance += d * d; }
-    if (distance > change) moved.push(i);
+    if (band.classes[i] < 0) { distance[i] = Infinity; moved.push(i); fresh++; continue; }
+    let d = 0;
+    for (let j = i * viewSize, end = j + viewSize; j < end; j++) { const e = views[j] - band.views[j]; d += e * e; }
+    distance[i] = d;
+    if (d > change) moved.push(i);
   }
-  if (moved.length) {
-    const m = Math.ceil(moved.length / bucket) * bucket;  // the padding: blank cells, no previous emoji
-    const some = new Float32Array(m * pixelsPerCell), someViews = new Float32Array(m * viewSize);
-    const previous = new Int32Array(m).fill(-1);
-    moved.forEach((i, j) => {
-      some.set(cells.data.subarray(i * pixelsPerCell, (i + 1) * pixelsPerCell), j * pixelsPerCell);
-      someViews.set(views.subarray(i * viewSize, (i + 1) * viewSize), j * viewSize);
-      previous[j] = band.classes[i];
-    });
-    const out = await emojiNet.run({cells: new ort.Tensor("float32", some, [m, 3, k, k]), up: band.up,
-                                    view: new ort.Tensor("float32", someViews, [m, viewSize]),
-                                    previous: new ort.Tensor("int32", previous, [m])});
-    const picked = out.class.data;
-    moved.forEach((i, j) => {
-      band.classes[i] = picked[j];
-      band.views.set(someViews.subarray(j * viewSize, (j + 1) * viewSize), i * viewSize);
-    });
-  }
-  return {classes: band.classes.slice(), netCells: moved.length, ms: {cells: cut - start, net: performance.now() - cut}};
+  band.credit = Math.min(band.credit + share * n, n);
+  const count = moved.length > band.credit ? Math.max(Math.floor(band.credit), fresh) : moved.length;
+  moved.sort((a, b) => (distance[a] === distance[b] ? 0 : distance[b] - distance[a]));  // stable: index order in ties
+  const judged = moved.slice(0, count).sort((a, b) => a - b), rest = moved.slice(count).sort((a, b) => a - b);
+  band.credit = Math.max(band.credit - judged.length, 0);
+  if (judged.length) await judge(judged, cells.data, views, k, pixelsPerCell);
+  const ms = performance.now();
+  follow(rest, views);
+  return {classes: band.classes.slice(), netCells: judged.length,
+          ms: {cells: cut - start, net: ms - cut, follow: performance.now() - ms}};
+}
+
+// The net on the cells `which`: their emoji by the steady rule, their views and top classes kept.
+async function judge(which, pixels, views, k, pixelsPerCell) {
+  const m = Math.ceil(which.length / bucket) * bucket;  // the padding: blank cells, no previous emoji
+  const some = new Float32Array(m * pixelsPerCell), someViews = new Float32Array(m * viewSize);
+  const previous = new Int32Array(m).fill(-1);
+  which.forEach((i, j) => {
+    some.set(pixels.subarray(i * pixelsPerCell, (i + 1) * pixelsPerCell), j * pixelsPerCell);
+    someViews.set(views.subarray(i * viewSize, (i + 1) * viewSize), j * viewSize);
+    previous[j] = band.classes[i];
+  });
+  const out = await emojiNet.run({cells: new ort.Tensor("float32", some, [m, 3, k, k]), up: band.up,
+                                  view: new ort.Tensor("float32", someViews, [m, viewSize]),
+                                  previous: new ort.Tensor("int32", previous, [m])});
+  const picked = out.class.data, top = out.top.data, t = out.top.dims[1];
+  band.top = band.top || new Int32Array(band.n * t);
+  which.forEach((i, j) => {
+    band.classes[i] = picked[j];
+    band.views.set(someViews.subarray(j * viewSize, (j + 1) * viewSize), i * viewSize);
+    band.top.set(top.subarray(j * t, (j + 1) * t), i * t);
+  });
+}
+
+// The cells that moved but skip the net this frame (motion.follow): each takes, among its own top classes
+// and what its eight neighbours show, the one whose view is nearest its own, unless the one it shows is
+// within the steady margin of it. All of them read the grid as the net left it.
+function follow(which, views) {
+  if (!which.length) return;
+  const {cols, n, classes, top} = band, rows = n / cols, t = top.length / n, picks = new Int32Array(which.length);
+  const candidates = new Int32Array(t + 8);
+  // The squared distance of class c's view to the cell's at `at`, or a number above `bound` once it is.
+  const distance = (c, at, bound) => {
+    let d = 0;
+    for (let j = 0, v = c * viewSize; j < viewSize; j++) {
+      const e = classViews[v + j] - views[at + j];
+      d += e * e;
+      if (d > bound) break;  // a sum of squares only grows: this one is out
+    }
+    return d;
+  };
+  which.forEach((i, w) => {
+    const r = Math.floor(i / cols), c = i % cols, at = i * viewSize;
+    candidates.set(top.subarray(i * t, (i + 1) * t));
+    let m = t;
+    for (let dr = -1; dr <= 1; dr++) {
+      for (let dc = -1; dc <= 1; dc++) {
+        if (dr || dc) candidates[m++] = classes[Math.min(Math.max(r + dr, 0), rows - 1) * cols + Math.min(Math.max(c + dc, 0), cols - 1)];
+      }
+    }
+    let best = candidates[0], nearest = Infinity;
+    for (let a = 0; a < m; a++) {
+      const candidate = candidates[a];
+      if (candidates.subarray(0, a).includes(candidate)) continue;  // the first of equals wins ties anyway
+      const d = distance(candidate, at, nearest);
+      if (d < nearest) { best = candidate; nearest = d; }
+    }
+    const bound = nearest * (1 + steady.margin) + steady.noise;
+    picks[w] = distance(classes[i], at, bound) <= bound ? classes[i] : best;
+  });
+  which.forEach((i, w) => { classes[i] = picks[w]; });
 }
