@@ -3,10 +3,13 @@ onnxruntime-web, in one folder that any static host serves (`pic2emoji export-we
 `pic2emoji serve` serves itself.
 
     index.html, worker.js   the page (page/ beside this file) and the Web Worker that runs the net
-    config.json             grid, emoji text of every class, the atlas's layout, the steady settings
+    config.json             grid, emoji text of every class, the atlas's layout, the steady settings and
+                            how many cells the net judges a frame (`share`)
     cells.onnx, net.onnx    onnx_export.py's graphs for this model and palette
-    atlas.png               every class the palette allows, as PNG mosaics draw it: Save PNG draws from it,
-                            and the grid the emoji the page's font does not draw as the set does (`pictures`)
+    views.bin               every class's view (float32, classes × 108): what the page's cells that skip
+                            the net are compared with (motion.follow)
+    atlas.png               every class the palette allows, as PNG mosaics draw it: the grid on screen and
+                            Save PNG are drawn from it, in the set's own style whatever fonts the viewer has
     ort/                    onnxruntime-web (page/ort/VERSION says which, and where it came from)
 """
 import contextlib
@@ -24,6 +27,8 @@ from .errors import OutputError, first_line
 from .files import umask
 from .formats import hex_colour
 from .modelfile import load_weights
+from .motion import LIVE_SHARE
+from .views import STEADY, STEADY_NOISE
 
 PAGE = Path(__file__).with_name("page")
 PAGE_FILES = ("index.html", "worker.js")
@@ -31,7 +36,6 @@ CAMERA = (640, 480)            # what the page asks the camera for
 COL_CHOICES = (24, 36, 48, 72, 96, 120)  # the page's column menu (and the configured grid's)
 CHANGE = 8.0                   # a cell goes through the net again once its view moved this much (RMS levels)
 ATLAS_COLUMNS = 64
-PAGE_FONT = "Noto Color Emoji"  # the font the page asks for first (index.html, #grid)
 
 
 def page_config(converter, rows: int, cols: int, palette: str = "terminal", mode: str = "browser") -> dict:
@@ -41,6 +45,7 @@ def page_config(converter, rows: int, cols: int, palette: str = "terminal", mode
     model = converter.model
     return {"mode": mode, "rows": rows, "cols": cols, "camera": CAMERA, "col_choices": COL_CHOICES,
             "patch": PATCH, "view_size": VIEW_SIZE, "palette": palette, "emoji": converter.texts, "change": CHANGE,
+            "share": LIVE_SHARE, "steady": {"margin": STEADY, "noise": STEADY_NOISE},
             "background": hex_colour(model.background),  # behind the grid: what the emoji were chosen for
             "model": {"file": Path(model.path).name, "arch": model.arch, "emoji_set": model.emoji_set,
                       "accuracy": model.accuracy}}
@@ -52,39 +57,25 @@ def web_files(converter, rows: int, cols: int, palette: str = "terminal") -> dic
     model, allowed = converter.model, converter.allowed(palette)
     if model.net is None:
         load_weights(model)
-    config = {**page_config(converter, rows, cols, palette), "models": {"cells": "cells.onnx", "net": "net.onnx"},
+    config = {**page_config(converter, rows, cols, palette),
+              "models": {"cells": "cells.onnx", "net": "net.onnx", "views": "views.bin"},
               "atlas": atlas_config(converter, allowed)}
     files = {name: PAGE / name for name in PAGE_FILES}
     files.update({f"ort/{p.name}": p for p in sorted((PAGE / "ort").iterdir())})
     files["config.json"] = json.dumps(config, ensure_ascii=False).encode()
     files["cells.onnx"] = cells_graph().SerializeToString()
     files["net.onnx"] = net_graph(model, converter.views_on(), allowed).SerializeToString()
+    files["views.bin"] = np.asarray(converter.views_on(), "<f4").tobytes()  # what the cells that skip the net compare
     files["atlas.png"] = atlas(converter, allowed)
     return files
 
 
-def drawn_as_text(emoji_dir) -> bool:
-    """Whether the page may show a set's emoji as characters: its tiles were rendered from the font the
-    page asks for first (build-set names the font in ATTRIBUTION.md), so the characters look as the
-    tiles the net chose them by. Any other set's (Twemoji, OpenMoji, a custom set) are drawn from the
-    atlas: the camera shows the style the mosaic is made in, whatever fonts the viewer has."""
-    attribution = Path(emoji_dir) / "ATTRIBUTION.md"
-    try:
-        return PAGE_FONT in attribution.read_text(encoding="utf-8", errors="replace")[:2000]
-    except OSError:
-        return False
-
-
 def atlas_config(converter, allowed: np.ndarray) -> dict:
-    """The atlas's layout for config.json: each class's slot (-1: not in the palette), and the classes
-    the grid draws from it (`pictures`): all of them unless the page's font draws this set, and always
-    the emoji that have no character (a custom set's)."""
+    """The atlas's layout for config.json: each class's slot in it (-1: not in the palette)."""
     classes = np.flatnonzero(allowed)
     slots = np.full(len(allowed), -1)
     slots[classes] = np.arange(len(classes))
-    as_text = drawn_as_text(converter.emoji_set.path)
-    pictures = [int(c) for c in classes if not as_text or converter.renderer.chars[c] is None]
-    return {"file": "atlas.png", "tile": TILE_PX, "columns": ATLAS_COLUMNS, "slots": slots.tolist(), "pictures": pictures}
+    return {"file": "atlas.png", "tile": TILE_PX, "columns": ATLAS_COLUMNS, "slots": slots.tolist()}
 
 
 def atlas(converter, allowed: np.ndarray) -> bytes:
