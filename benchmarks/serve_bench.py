@@ -16,8 +16,10 @@ Run from a checkout (it uses examples/ and the browser helpers in tests/browser.
 """
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image
@@ -29,13 +31,13 @@ PHOTO = Path(__file__).resolve().parent.parent / "examples" / "photos" / "chelse
 
 
 def bench(emoji_set, model, seconds, rows, cols, photo, noise=4.0, screenshot=None, device=None, net="browser",
-          motion="still", query="") -> dict:
+          motion="still", query="", checkout=None) -> dict:
     from playwright.sync_api import sync_playwright
     options = ["--rows", rows, "--cols", cols, "--net", net, *(["--model", model] if model else []),
                *(["--device", device] if device else [])]
     read = ("() => ({...emojicam, server: {...emojicam.server}, page: {...emojicam.page}, workers: {...emojicam.workers},"
             " classes: null, grid: null, isolated: crossOriginIsolated, now: performance.now()})")
-    with tempfile.TemporaryDirectory() as temp, ServerProcess(emoji_set, *options) as server:
+    with tempfile.TemporaryDirectory() as temp, ServerProcess(emoji_set, *options, cwd=checkout) as server:
         pan = {"still": 0, "pan": 4}[motion]  # 4 px a frame at 30 frames/s: a slow turn of the camera
         camera = write_y4m(Image.open(photo), Path(temp) / "camera.y4m", frames=30 if pan else 15, noise=noise, pan=pan)
         memory = {"ready": rss_mb(server.proc.pid)["rss_mb"]}
@@ -66,6 +68,19 @@ def bench(emoji_set, model, seconds, rows, cols, photo, noise=4.0, screenshot=No
             "server_ready_s": server.ready_s, "server_rss_mb": memory}
 
 
+@contextmanager
+def worktree(rev: str):
+    """A detached git worktree of this repository at `rev`, removed afterwards."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as temp:
+        path = Path(temp) / "baseline"
+        subprocess.run(["git", "-C", root, "worktree", "add", "--detach", "-q", path, rev], check=True)
+        try:
+            yield path
+        finally:
+            subprocess.run(["git", "-C", root, "worktree", "remove", "--force", path], check=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description="Frames per second of the live camera (`pic2emoji serve`) end to end, "
                                                  "in headless Chromium with a photo as the camera.")
@@ -84,11 +99,29 @@ def main():
                         help="still: the photo with noise; pan: the photo moving 4 px a frame (default: still)")
     parser.add_argument("--query", default="", help="the page's URL settings, e.g. workers=1&threads=2")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--baseline", default=None, metavar="REV",
+                        help="also run the page and server of this git revision (a worktree), alternating with "
+                             "this checkout's, and print the ratio of frames/s")
+    parser.add_argument("--runs", type=int, default=1, help="runs of each, alternating (default: 1)")
     a = parser.parse_args()
     if not Path(CHROMIUM).exists():
         sys.exit(f"serve_bench: needs {CHROMIUM}; install it with `apt-get install chromium`")
-    result = bench(a.set, a.model, a.seconds, a.rows, a.cols, a.photo, a.noise, a.screenshot, a.device, a.net, a.motion,
-                   a.query)
+    run = lambda checkout=None: bench(a.set, a.model, a.seconds, a.rows, a.cols, a.photo, a.noise, a.screenshot,
+                                      a.device, a.net, a.motion, a.query, checkout)
+    if a.baseline:
+        with worktree(a.baseline) as old:
+            fps = {"before": [], "now": []}
+            for _ in range(a.runs):
+                for name, checkout in (("before", old), ("now", None)):
+                    result = run(checkout)
+                    fps[name].append(result["fps"])
+                    print(f"{name} ({a.baseline if checkout else 'this checkout'}): {result['fps']:.2f} frames/s, "
+                          f"{result['net_share']:.1%} of cells through the net", flush=True)
+        best = {name: max(values) for name, values in fps.items()}
+        print(f"frames/s, best of {a.runs}: before {best['before']:.2f}, now {best['now']:.2f}: "
+              f"now / before = {best['now'] / best['before']:.2f}")
+        return
+    result = run()
     if a.json:
         print(json.dumps(result, indent=2))
         return
@@ -104,7 +137,8 @@ def main():
     else:
         workers = result["workers_ms"]
         print(f"page per frame: capture {page['capture']:.1f} ms, workers {page['request']:.1f} ms (cutting cells "
-              f"{workers['cells']:.1f}, net {workers['net']:.1f}), updating the grid {page['show']:.1f} ms")
+              f"{workers['cells']:.1f}, net {workers['net']:.1f}, following {workers.get('follow', 0):.1f}), "
+              f"updating the grid {page['show']:.1f} ms")
     memory = result["server_rss_mb"]
     print(f"server: ready after {result['server_ready_s']:.1f} s; RSS {memory['ready']:.0f} MB when ready, "
           f"{memory['warm']:.0f} MB after 3 frames, {memory['end']:.0f} MB at the end (peak {memory['peak']:.0f} MB)")

@@ -64,14 +64,14 @@ def rss_mb(pid: int) -> dict:
 
 class ServerProcess:
     """`pic2emoji serve ARGS --port 0` in a subprocess; on entering, waits for its ready line and knows its URL."""
-    def __init__(self, *args, env=None, timeout: float = 300):
+    def __init__(self, *args, env=None, timeout: float = 300, cwd=None):
         self.command = [sys.executable, "-m", "pic2emoji", "serve", "--port", "0", *map(str, args)]
-        self.env, self.timeout, self.log, self.url = env, timeout, [], None
+        self.env, self.timeout, self.cwd, self.log, self.url = env, timeout, cwd, [], None
 
     def __enter__(self):
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                     env=self.env)
+                                     env=self.env, cwd=self.cwd)
         lines = queue.Queue()
         threading.Thread(target=self._read, args=(lines,), daemon=True).start()
         while self.url is None:
