@@ -17,7 +17,7 @@ from PIL import Image, ImageOps
 
 from pic2emoji import Converter
 from pic2emoji.modelfile import model_path
-from pic2emoji.motion import Band, live_frame
+from pic2emoji.live import Band, TouchUp, colour_table, live_frame
 from pic2emoji.pixels import nearest_pattern
 from pic2emoji.quality import estimate
 from pic2emoji.web import CHANGE, web_files
@@ -43,7 +43,7 @@ def main():
     parser.add_argument("--model", default=None, help="[default: the set's live model]")
     parser.add_argument("--pan", type=int, default=8)
     parser.add_argument("--frames", type=int, default=40)
-    parser.add_argument("--shares", default="1,0.5,0.333,0.25")
+    parser.add_argument("--shares", default="0.25")
     parser.add_argument("--bands", type=int, default=2, help="workers (the page: one per core)")
     args = parser.parse_args()
     converter = Converter(args.set, args.model or model_path(args.set, fast=True))
@@ -55,10 +55,14 @@ def main():
     k, rows, cols = 8, 54, 72
     up = (nearest_pattern(k)[:, None] == np.arange(k)).astype(np.float32)
     shares = [float(s) for s in args.shares.split(",")]
+    refiner = converter.refiner()
+    touch = TouchUp(refiner, colour_table(refiner.means, converter.allowed("terminal")))
+    runs = [("the net on every moved cell (before)", 1e9, None), *((f"share {s:.3f}", s, None) for s in shares),
+            *((f"share {s:.3f}, colour", s, touch) for s in shares)]
     print(f"model {converter.model.path}, pan {args.pan} px a frame, {args.frames} frames, {args.bands} bands")
     for photo in args.photos:
         results = {}
-        for share in [None, *shares]:
+        for label, share, touched in runs:
             bands = [Band.new(0, 108, 8) for _ in range(args.bands)]
             scores, through, grids = [], [], []
             for f, frame in enumerate(frames(photo, args.frames, args.pan)):
@@ -73,8 +77,7 @@ def main():
                         out = net.run(["class", "top"], {"cells": cut[which], "up": up, "view": view[which],
                                                          "previous": previous.astype(np.int32)})
                         return out[0], out[1]
-                    done += live_frame(band, view, cols, judge, class_views, CHANGE,
-                                       share=1e9 if share is None else share)
+                    done += live_frame(band, view, cols, judge, class_views, CHANGE, share, touched)
                     grid.append(band.classes.copy())
                 grid = np.concatenate(grid)
                 _, view = cells_net.run(["cells", "view"], {"frame": frame[None], "up": up})
@@ -82,13 +85,13 @@ def main():
                     scores.append(estimate(view, class_views[grid], (rows, cols)))
                     through.append(done / len(grid))
                 grids.append(grid)
-            results[share] = (scores, through, grids)
-        reference = results[None][2]
+            results[label] = (scores, through, grids)
+        reference = results[runs[0][0]][2]
         print(photo.name)
-        for share, (scores, through, grids) in results.items():
+        for label, (scores, through, grids) in results.items():
             alike = np.mean([(g == r).mean() for g, r in zip(grids[1:], reference[1:])])
             mean = {key: np.mean([s[key] for s in scores]) for key in scores[0]}
-            print(f"  share {'every moved cell' if share is None else f'{share:.3f}':>16}: dE@2 {mean['de2']:.3f}  "
+            print(f"  {label:>36}: dE@2 {mean['de2']:.3f}  "
                   f"cell-PSNR {mean['cell_psnr']:.3f}  SSIM@6 {mean['ssim6']:.4f}  through the net "
                   f"{100 * np.mean(through):.1f}%  same as every cell {100 * alike:.1f}%")
 

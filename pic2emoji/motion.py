@@ -15,14 +15,11 @@ from typing import NamedTuple
 import numpy as np
 
 from .defaults import BLOCKS
-from .views import STEADY, STEADY_NOISE
 
 # RMS, in levels of 255, that a cell's view may move before it is judged again: a still part of the scene
 # (H.264's noise is 1–3 levels), or one moving less than the steady rule would let show, keeps what it had.
 REJUDGE = 4.0
 NET_SHARE = 1 / 9  # under refine, the share of a frame's chunks of cells the net judges again, on average
-LIVE_SHARE = 1 / 4  # the live camera's: the share of its cells the net judges a frame, on average; the other
-                    # cells that moved follow their neighbours: as faithful on a panning camera (live_follow.py)
 
 
 class Recall(NamedTuple):
@@ -88,59 +85,3 @@ def candidates_again(refiner, view: np.ndarray, start: np.ndarray, allowed, last
         distance[kept] = ((refiner.structure(view[kept])[:, None] - refiner.blocks[top[kept]]) ** 2).sum(-1) / BLOCKS
     return top, distance, views
 
-
-@dataclass
-class Band:
-    """What the page's worker keeps of its band of the live grid from one camera frame to the next
-    (page/worker.js), here in numpy so that tests and benchmarks can hold the page to it."""
-    classes: np.ndarray        # (cells,) the emoji on screen, -1 before the first frame
-    views: np.ndarray          # (cells, 108) each cell's view when the net last judged it
-    top: np.ndarray            # (cells, TOP) the classes the net rated highest then
-    credit: float              # cells the net may still judge under LIVE_SHARE
-
-    @classmethod
-    def new(cls, cells: int, size: int, top: int) -> "Band":
-        return cls(np.full(cells, -1, np.int32), np.zeros((cells, size), np.float32), np.zeros((cells, top), np.int32),
-                   float(cells))
-
-
-def live_frame(band: Band, view: np.ndarray, cols: int, net, class_views: np.ndarray, change: float,
-               share: float = LIVE_SHARE) -> int:
-    """One camera frame of a band, as the page's worker does it: the cells whose view moved more than
-    `change` (RMS) since the net last judged them go through `net` (cells, previous -> their emoji by the
-    steady rule, and their TOP) — at most `share` of the band's cells a frame on average, those that
-    moved most, the budget saved up to one whole band (new cells always) — and the rest of them `follow`.
-    Updates `band`; returns how many cells went through the net."""
-    distance = ((view - band.views) ** 2).sum(1)
-    new = band.classes < 0
-    distance[new] = np.inf
-    moved = np.flatnonzero(distance > change * change * view.shape[1])
-    band.credit = min(band.credit + share * len(view), len(view))
-    count = max(int(band.credit), int(new.sum())) if len(moved) > band.credit else len(moved)
-    order = moved[np.argsort(-distance[moved], kind="stable")]
-    judged, rest = np.sort(order[:count]), np.sort(order[count:])
-    band.credit = max(band.credit - len(judged), 0.0)
-    if len(judged):
-        band.classes[judged], band.top[judged] = net(judged, band.classes[judged])
-        band.views[judged] = view[judged]
-    if len(rest):
-        band.classes[rest] = follow(view[rest], rest, cols, band.classes, band.top, class_views)
-    return len(judged)
-
-
-def follow(view: np.ndarray, cells: np.ndarray, cols: int, classes: np.ndarray, top: np.ndarray,
-           class_views: np.ndarray) -> np.ndarray:
-    """The emoji of cells that moved but skip the net this frame: among the classes the net last rated
-    highest for the cell and those its eight neighbours show (what moved into the cell came from one of
-    them), the one whose view is nearest the cell's `view` now, unless the one it shows is within the
-    steady rule's margin of it (views.steady). cells: their indices in a grid of `cols` columns;
-    classes, top: the whole grid's, as the net left them this frame."""
-    rows, (r, c) = len(classes) // cols, np.divmod(cells, cols)
-    near = [np.clip(r + dr, 0, rows - 1) * cols + np.clip(c + dc, 0, cols - 1)  # at an edge, the edge's cells
-            for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc]
-    candidates = np.concatenate([top[cells], classes[np.stack(near, 1)]], 1)
-    distance = ((class_views[candidates] - view[:, None]) ** 2).sum(-1)
-    best = np.take_along_axis(candidates, distance.argmin(1)[:, None], 1)[:, 0]
-    old = classes[cells]
-    held = ((class_views[old] - view) ** 2).sum(-1) <= distance.min(1) * (1 + STEADY) + STEADY_NOISE
-    return np.where(held, old, best).astype(np.int32)

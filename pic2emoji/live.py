@@ -1,0 +1,125 @@
+"""The live camera's rules for one band of its grid, each camera frame, in numpy: what the page's worker
+does (page/worker.js), here so that tests hold the page to it and benchmarks measure it.
+
+1. The cells whose view (views.py) moved more than `change` since the net last judged them go through
+   the net (in the page, net.onnx: its pick by the steady rule, and its TOP classes), those that moved
+   most first, at most LIVE_SHARE of the band's cells a frame on average, the budget saved up to a whole
+   band: a change after a still spell goes through the net at once.
+2. The other cells that moved follow: each takes, among the classes the net last rated highest for it
+   and those its eight neighbours show (what moved into a cell came from one of them), the one whose
+   view is nearest its own, by the steady rule.
+3. The cells that moved are touched up for colour, as refine does a photo's mosaic (refine.py): one
+   sweep of its ICM at a fixed strength (LIVE_STRENGTH) over each one's candidates, the net's TOP, what
+   it shows, and the emoji nearest its colour (a table over the colour cube, `colour_table`). The net
+   alone knows structure, not colour: a still camera on flat dark green was drawn as ⬛.
+A still camera moves no cell: it costs the cutting and nothing else, and does not flicker.
+docs/BENCHMARKS.md ("Live camera while panning", "Live camera colours") has the figures.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .colour import delta_e2000, srgb_to_lab
+from .defaults import BLOCKS
+from .refine import Refiner, Strength
+from .views import STEADY, STEADY_NOISE
+
+LIVE_SHARE = 1 / 6  # the share of a band's cells the net judges a frame, on average: as faithful when panning
+LIVE_STRENGTH = Strength(32, 3000, 1)  # colour, texture, mean: the weights of the touch-up (refine's terms)
+LEVELS = 32  # the colour table's steps per channel (8 levels of 255 each)
+
+
+@dataclass
+class Band:
+    """What the page's worker keeps of its band of the grid from one camera frame to the next."""
+    classes: np.ndarray  # (cells,) the emoji on screen, -1 before the first frame
+    views: np.ndarray    # (cells, 108) each cell's view when the net last judged it
+    top: np.ndarray      # (cells, TOP) the classes the net rated highest then
+    credit: float        # cells the net may still judge this frame under LIVE_SHARE
+
+    @classmethod
+    def new(cls, cells: int, size: int, top: int) -> "Band":
+        return cls(np.full(cells, -1, np.int32), np.zeros((cells, size), np.float32), np.zeros((cells, top), np.int32),
+                   float(cells))
+
+
+def live_frame(band: Band, view: np.ndarray, cols: int, net, class_views: np.ndarray, change: float,
+               share: float = LIVE_SHARE, touch=None) -> int:
+    """One camera frame of a band of `cols` columns (the module's docstring), its cells' views `view`:
+    `net` (cell indices, their emoji on screen -> their emoji by the steady rule, their TOP classes),
+    `touch` a TouchUp (None: no colour step). Updates `band`; returns how many cells the net judged."""
+    distance = ((view - band.views) ** 2).sum(1)
+    distance[band.classes < 0] = np.inf
+    moved = np.flatnonzero(distance > change * change * view.shape[1])
+    band.credit = min(band.credit + share * len(view), len(view))
+    fresh = int((band.classes < 0).sum())
+    count = max(int(band.credit), fresh) if len(moved) > band.credit else len(moved)
+    order = moved[np.argsort(-distance[moved], kind="stable")]
+    judged, rest = np.sort(order[:count]), np.sort(order[count:])
+    band.credit = max(band.credit - len(judged), 0.0)
+    if len(judged):
+        band.classes[judged], band.top[judged] = net(judged, band.classes[judged])
+        band.views[judged] = view[judged]
+    if len(rest):
+        band.classes[rest] = follow(view[rest], rest, cols, band.classes, band.top, class_views)
+    if touch is not None and len(moved):
+        band.classes[:] = touch(view, cols, band.classes, band.top, moved)
+    return len(judged)
+
+
+def follow(view: np.ndarray, cells: np.ndarray, cols: int, classes: np.ndarray, top: np.ndarray,
+           class_views: np.ndarray) -> np.ndarray:
+    """The emoji of the cells `cells` (indices in a grid of `cols` columns, their views `view`): among
+    their TOP and what their eight neighbours show (`classes`, as the net left the grid this frame), the
+    one whose view is nearest, unless the one the cell shows is within the steady rule's margin of it."""
+    rows, (r, c) = len(classes) // cols, np.divmod(cells, cols)
+    near = [np.clip(r + dr, 0, rows - 1) * cols + np.clip(c + dc, 0, cols - 1)  # at an edge, the edge's cells
+            for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc]
+    candidates = np.concatenate([top[cells], classes[np.stack(near, 1)]], 1)
+    distance = ((class_views[candidates] - view[:, None]) ** 2).sum(-1)
+    best = np.take_along_axis(candidates, distance.argmin(1)[:, None], 1)[:, 0]
+    old = classes[cells]
+    held = ((class_views[old] - view) ** 2).sum(-1) <= distance.min(1) * (1 + STEADY) + STEADY_NOISE
+    return np.where(held, old, best).astype(np.int32)
+
+
+def colour_table(means: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """(LEVELS³,) int32: for each step of the colour cube (its centre), the allowed class whose mean colour
+    (on the background, refine's `means`) is nearest by CIEDE2000, found among the 8 nearest in CIELAB."""
+    centres = (np.arange(LEVELS, dtype=np.float32) + 0.5) * (256 / LEVELS) - 0.5
+    cube = srgb_to_lab(np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), -1).reshape(-1, 3))
+    classes = np.flatnonzero(allowed)
+    labs = srgb_to_lab(means[classes])
+    d76 = (cube ** 2).sum(1)[:, None] - 2 * cube @ labs.T + (labs ** 2).sum(1)
+    near = np.argpartition(d76, min(7, len(classes) - 1), 1)[:, :8]
+    best = delta_e2000(cube[:, None], labs[near]).argmin(1)
+    return classes[np.take_along_axis(near, best[:, None], 1)[:, 0]].astype(np.int32)
+
+
+def colour_step(colour: np.ndarray) -> np.ndarray:
+    """(N, 3) mean colours in 0..255 -> their index in the colour table."""
+    q = np.clip(np.floor(colour * (LEVELS / 256)), 0, LEVELS - 1).astype(np.int64)
+    return (q[:, 0] * LEVELS + q[:, 1]) * LEVELS + q[:, 2]
+
+
+class TouchUp:
+    """Step 3 of the module's docstring for one set on its background (refiner) and one palette (table)."""
+    def __init__(self, refiner: Refiner, table: np.ndarray, strength: Strength = LIVE_STRENGTH):
+        self.refiner, self.table, self.strength = refiner, table, strength
+
+    def __call__(self, view: np.ndarray, cols: int, classes: np.ndarray, top: np.ndarray,
+                 moved: np.ndarray) -> np.ndarray:
+        """The band's classes after one ICM sweep in which only the cells `moved` may change, each among
+        [its TOP, what it shows, the colour table's emoji for its colour] (the others are held: their one
+        candidate, what they show)."""
+        n, rows = len(classes), len(classes) // cols
+        colour = view.reshape(n, BLOCKS, 3).mean(1)
+        candidates = np.repeat(classes[:, None], top.shape[1] + 2, 1)
+        candidates[moved] = np.concatenate([top[moved], classes[moved, None], self.table[colour_step(colour[moved])][:, None]], 1)
+        r, s = self.refiner, self.strength
+        structure = ((r.structure(view)[:, None] - r.blocks[candidates]) ** 2).sum(-1) / BLOCKS
+        texture, mean = r.inside(view, candidates)
+        start = np.zeros(n, np.int64)
+        start[moved] = top.shape[1]  # what each shows
+        return r.icm(candidates, structure + s.texture * texture + s.mean * mean, start, colour.reshape(rows, cols, 3),
+                     s.colour, sweeps=1).ravel().astype(np.int32)
