@@ -2,12 +2,14 @@
 onnxruntime-web, in one folder that any static host serves (`pic2emoji export-web`), and that
 `pic2emoji serve` serves itself.
 
-    index.html, worker.js   the page (page/ beside this file) and the Web Worker that runs the net
+    index.html, worker.js   the page (page/ beside this file), the Web Worker that runs the net, and
+    touch.js                its colour touch-up
     config.json             grid, emoji text of every class, the atlas's layout, the steady settings and
                             how many cells the net judges a frame (`share`)
     cells.onnx, net.onnx    onnx_export.py's graphs for this model and palette
     views.bin               every class's view (float32, classes × 108): what the page's cells that skip
-                            the net are compared with (motion.follow)
+                            the net are compared with, and its colour touch-up's terms (live.py)
+    colours.bin             live.colour_table (int32, 32³): the emoji nearest each step of the colour cube
     atlas.png               every class the palette allows, as PNG mosaics draw it: the grid on screen and
                             Save PNG are drawn from it, in the set's own style whatever fonts the viewer has
     ort/                    onnxruntime-web (page/ort/VERSION says which, and where it came from)
@@ -27,11 +29,11 @@ from .errors import OutputError, first_line
 from .files import umask
 from .formats import hex_colour
 from .modelfile import load_weights
-from .motion import LIVE_SHARE
+from .live import LEVELS, LIVE_SHARE, LIVE_STRENGTH, colour_table
 from .views import STEADY, STEADY_NOISE
 
 PAGE = Path(__file__).with_name("page")
-PAGE_FILES = ("index.html", "worker.js")
+PAGE_FILES = ("index.html", "worker.js", "touch.js")
 CAMERA = (640, 480)            # what the page asks the camera for
 COL_CHOICES = (24, 36, 48, 72, 96, 120)  # the page's column menu (and the configured grid's)
 CHANGE = 8.0                   # a cell goes through the net again once its view moved this much (RMS levels)
@@ -45,10 +47,16 @@ def page_config(converter, rows: int, cols: int, palette: str = "terminal", mode
     model = converter.model
     return {"mode": mode, "rows": rows, "cols": cols, "camera": CAMERA, "col_choices": COL_CHOICES,
             "patch": PATCH, "view_size": VIEW_SIZE, "palette": palette, "emoji": converter.texts, "change": CHANGE,
-            "share": LIVE_SHARE, "steady": {"margin": STEADY, "noise": STEADY_NOISE},
+            "share": LIVE_SHARE, "steady": {"margin": STEADY, "noise": STEADY_NOISE}, "touch": touch_config(converter.refiner()),
             "background": hex_colour(model.background),  # behind the grid: what the emoji were chosen for
             "model": {"file": Path(model.path).name, "arch": model.arch, "emoji_set": model.emoji_set,
                       "accuracy": model.accuracy}}
+
+
+def touch_config(refiner) -> dict:
+    """live.TouchUp's settings, for the worker that does the same: its strength, the refiner's edge and
+    pattern weights, the colour table's steps."""
+    return {**LIVE_STRENGTH._asdict(), "edge": refiner.edge, "pattern": refiner.pattern, "levels": LEVELS}
 
 
 def web_files(converter, rows: int, cols: int, palette: str = "terminal") -> dict:
@@ -58,7 +66,7 @@ def web_files(converter, rows: int, cols: int, palette: str = "terminal") -> dic
     if model.net is None:
         load_weights(model)
     config = {**page_config(converter, rows, cols, palette),
-              "models": {"cells": "cells.onnx", "net": "net.onnx", "views": "views.bin"},
+              "models": {"cells": "cells.onnx", "net": "net.onnx", "views": "views.bin", "colours": "colours.bin"},
               "atlas": atlas_config(converter, allowed)}
     files = {name: PAGE / name for name in PAGE_FILES}
     files.update({f"ort/{p.name}": p for p in sorted((PAGE / "ort").iterdir())})
@@ -66,6 +74,7 @@ def web_files(converter, rows: int, cols: int, palette: str = "terminal") -> dic
     files["cells.onnx"] = cells_graph().SerializeToString()
     files["net.onnx"] = net_graph(model, converter.views_on(), allowed).SerializeToString()
     files["views.bin"] = np.asarray(converter.views_on(), "<f4").tobytes()  # what the cells that skip the net compare
+    files["colours.bin"] = colour_table(converter.refiner().means, allowed).astype("<i4").tobytes()
     files["atlas.png"] = atlas(converter, allowed)
     return files
 

@@ -7,18 +7,21 @@
 // Python) — at most `share` of the band's cells a frame on average, the budget saved up to a whole band,
 // so that a change after a still spell goes through the net at once. The rest follow: each takes, among
 // the classes the net last rated highest for it and those its eight neighbours show (what moved into a
-// cell came from one of them), the one whose view is nearest its own, by the same steady rule. A still
-// camera then costs little and does not flicker; a moving one updates every cell it moves in the same
-// frame, at a quarter of the net's work. motion.live_frame is the same rule in Python (tests and
-// benchmarks/live_follow.py hold the page to it); see onnx_export.py for the graphs.
+// cell came from one of them), the one whose view is nearest its own, by the same steady rule. Then
+// every cell that moved is touched up for colour (touch.js: refine's ICM, one sweep). A still camera
+// then costs little and does not flicker; a moving one updates every cell it moves in the same frame,
+// at a sixth of the net's work. live.py is the same in Python (tests and benchmarks/live_follow.py
+// hold the page to it); see onnx_export.py for the graphs.
 //
-// Messages: {type: "start", cells, net, views: URLs, threads, ep, change, share, steady: {margin, noise},
-//            patch, viewSize} -> {backend}
+// Messages: {type: "start", cells, net, views, colours: URLs, threads, ep, change, share,
+//            steady: {margin, noise}, touch: live.TouchUp's settings, patch, viewSize} -> {backend}
 //           (patch: the net's cell size in px, viewSize: the numbers in a view; all from config.json)
 //           {type: "frame", pixels: RGBA Uint8ClampedArray, width, height, k} -> {classes, netCells, ms}
 // An error answers {error: "what went wrong"}.
 
-let ort, cellsNet, emojiNet, classViews, change, share, steady, bucket, patch, viewSize, band = null;
+import {TouchUp} from "./touch.js";
+
+let ort, cellsNet, emojiNet, classViews, touch, change, share, steady, bucket, patch, viewSize, band = null;
 
 onmessage = async (event) => {
   const message = event.data;
@@ -29,11 +32,15 @@ onmessage = async (event) => {
   }
 };
 
-async function start({cells, net, views, threads, ep, change: rms, ...settings}) {
+async function start({cells, net, views, colours, threads, ep, change: rms, ...settings}) {
   ({patch, viewSize, share, steady} = settings);
-  const answer = await fetch(views);
-  if (!answer.ok) throw new Error(`${views}: ${answer.status} ${answer.statusText}`);
-  classViews = new Float32Array(await answer.arrayBuffer());  // (classes, viewSize), little-endian as x86 and ARM
+  const [viewBytes, tableBytes] = await Promise.all([views, colours].map(async (url) => {
+    const answer = await fetch(url);
+    if (!answer.ok) throw new Error(`${url}: ${answer.status} ${answer.statusText}`);
+    return answer.arrayBuffer();
+  }));
+  classViews = new Float32Array(viewBytes);  // (classes, viewSize), little-endian as x86 and ARM
+  touch = new TouchUp(classViews, new Int32Array(tableBytes), settings.touch, viewSize);
   ort = await import(ep === "webgpu" ? "./ort/ort.webgpu.min.mjs" : "./ort/ort.wasm.min.mjs");
   ort.env.wasm.numThreads = threads;  // before the first session: it is fixed from then on
   const options = {executionProviders: ep === "webgpu" ? ["webgpu", "wasm"] : ["wasm"], graphOptimizationLevel: "all"};
@@ -77,10 +84,12 @@ async function frame({pixels, width, height, k}) {
   const judged = moved.slice(0, count).sort((a, b) => a - b), rest = moved.slice(count).sort((a, b) => a - b);
   band.credit = Math.max(band.credit - judged.length, 0);
   if (judged.length) await judge(judged, cells.data, views, k, pixelsPerCell);
-  const ms = performance.now();
+  const followed = performance.now();
   follow(rest, views);
+  const touched = performance.now();
+  if (moved.length) touch.run(views, band.classes, band.top, band.top.length / n, cols, moved);
   return {classes: band.classes.slice(), netCells: judged.length,
-          ms: {cells: cut - start, net: ms - cut, follow: performance.now() - ms}};
+          ms: {cells: cut - start, net: followed - cut, follow: touched - followed, touch: performance.now() - touched}};
 }
 
 // The net on the cells `which`: their emoji by the steady rule, their views and top classes kept.

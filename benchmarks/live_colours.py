@@ -1,0 +1,114 @@
+"""Issue 28, target 4: does the live camera keep colours? The page's grid on a still camera frame, before
+(the net's arg-max, what the page showed until then: the revision's own live model, from git) and now
+(live.py's rules: the net, then the colour touch-up), against the command line's default (refine) on the
+same cells, palette and background. The page's own graphs (cells.onnx, net.onnx) run in onnxruntime.
+
+    python benchmarks/live_colours.py [--before 3203202]
+
+1. Flat dark colours, each a quarter of the frame: the mean CIEDE2000 of the region's emoji (their mean
+   colour on the background, inside the region) from the colour, against the best any single emoji of
+   the palette reaches; the target is within 1.3× (+2) of it.
+2. The photos of docs/QUALITY.md: dE@2 and SSIM@6 (quality.estimate, from the views) of the grid.
+"""
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from pic2emoji import Converter
+from pic2emoji.colour import delta_e2000, srgb_to_lab
+from pic2emoji.live import Band, TouchUp, colour_table, live_frame
+from pic2emoji.modelfile import model_path
+from pic2emoji.onnx_export import up_matrix
+from pic2emoji.pixels import upsample_cells
+from pic2emoji.photo import cut_patches
+from pic2emoji.quality import estimate
+from pic2emoji.web import CHANGE, web_files
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import fidelity_photos  # noqa: E402
+
+ROWS, COLS, K = 54, 72, 8
+FLAT = {"green": (0, 110, 0), "brown": (90, 55, 25), "blue": (20, 40, 120), "red": (130, 15, 15)}
+
+
+class Page:
+    """A site's graphs in onnxruntime: the grid of one still frame, by the arg-max or by live.py's rules."""
+    def __init__(self, converter: Converter):
+        import onnxruntime as ort
+        files = web_files(converter, ROWS, COLS)
+        self.cells, self.net = (ort.InferenceSession(files[name]) for name in ("cells.onnx", "net.onnx"))
+        self.converter, self.up, self.allowed = converter, up_matrix(K), converter.allowed("terminal")
+        refiner = converter.refiner()
+        self.touch = TouchUp(refiner, colour_table(refiner.means, self.allowed))
+
+    def run(self, rgb: np.ndarray, rules: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The grid (cells,) and the views (cells, 108) of a (432, 576, 3) frame, in two bands as on 2 cores."""
+        rgba = np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 255, np.uint8)], -1)
+        grids, views = [], []
+        for top, bottom in ((0, ROWS // 2), (ROWS // 2, ROWS)):
+            cells, view = self.cells.run(["cells", "view"], {"frame": rgba[None, top * K:bottom * K], "up": self.up})
+            judge = lambda which, previous: self.net.run(["class", "top"], {"cells": cells[which], "up": self.up,
+                                                                            "view": view[which], "previous": previous})
+            if rules:
+                band = Band.new(len(view), view.shape[1], 8)
+                live_frame(band, view, COLS, judge, self.converter.views_on(), CHANGE, touch=self.touch)
+                grids.append(band.classes)
+            else:
+                grids.append(self.net.run(["pick"], {"cells": cells, "up": self.up, "view": view,
+                                                     "previous": np.full(len(view), -1, np.int32)})[0])
+            views.append(view)
+        return np.concatenate(grids), np.concatenate(views)
+
+    def refine(self, rgb: np.ndarray) -> np.ndarray:
+        """The command line's default method on the same cells (serve's nearest-neighbour grid), palette, grey."""
+        patches = cut_patches(upsample_cells(rgb, (ROWS, COLS)), (ROWS, COLS))
+        start = self.converter.classifier(patches, self.allowed)
+        return self.converter.refiner()(patches, (ROWS, COLS), start, self.allowed).ravel()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default="3203202", help="the revision whose live model the page ran before")
+    args = parser.parse_args()
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as temp:
+        old = Path(temp) / "noto-fast.safetensors"
+        old.write_bytes(subprocess.run(["git", "-C", root, "show", f"{args.before}:models/noto-fast.safetensors"],
+                                       check=True, capture_output=True).stdout)
+        before, now = Page(Converter("noto", old)), Page(Converter("noto", model_path("noto", fast=True)))
+    means = now.touch.refiner.means
+    labs, allowed = srgb_to_lab(means), now.allowed
+    frame = np.zeros((ROWS * K, COLS * K, 3), np.uint8)
+    regions = [(slice(r * ROWS * K // 2, (r + 1) * ROWS * K // 2), slice(c * COLS * K // 2, (c + 1) * COLS * K // 2))
+               for r in (0, 1) for c in (0, 1)]
+    for (rows, cols), colour in zip(regions, FLAT.values()):
+        frame[rows, cols] = colour
+    grids = {"before": before.run(frame, False)[0], "now": now.run(frame, True)[0], "refine (CLI)": now.refine(frame)}
+    print("flat colours, a still camera: mean CIEDE2000 of each region's emoji from its colour")
+    print(f"| colour | best single emoji | target | {' | '.join(grids)} |")
+    for (name, colour), (rows, cols) in zip(FLAT.items(), regions):
+        lab = srgb_to_lab(np.float32(colour))
+        best = float(delta_e2000(labs[allowed], lab).min())
+        inner = lambda grid: grid.reshape(ROWS, COLS)[rows.start // K + 2:rows.stop // K - 2, cols.start // K + 2:cols.stop // K - 2]
+        scores = [float(delta_e2000(labs[inner(g).ravel()], lab).mean()) for g in grids.values()]
+        print(f"| {name} {colour} | {best:.1f} | ≤ {1.3 * best + 2:.1f} | " + " | ".join(f"{s:.1f}" for s in scores) + " |")
+    print("\nphotos (a still 576×432 camera): dE@2 / SSIM@6")
+    print("| photo | before (arg-max) | now (live rules) | refine (CLI default) |")
+    nearer = 0
+    for name, image in fidelity_photos().items():
+        rgb = np.asarray(ImageOps.fit(image, (COLS * K, ROWS * K), Image.LANCZOS))
+        old_grid, view = before.run(rgb, False)
+        scores = [estimate(view, now.converter.views_on()[g], (ROWS, COLS))
+                  for g in (old_grid, now.run(rgb, True)[0], now.refine(rgb))]
+        nearer += scores[1]["de2"] <= scores[2]["de2"]
+        print(f"| {name} | " + " | ".join(f"{s['de2']:.2f} / {s['ssim6']:.3f}" for s in scores) + " |")
+    print(f"\nthe page now is as near as refine or nearer in dE@2 on {nearer} of 8 photos")
+
+
+if __name__ == "__main__":
+    main()
