@@ -83,17 +83,22 @@ def follow(view: np.ndarray, cells: np.ndarray, cols: int, classes: np.ndarray, 
     return np.where(held, old, best).astype(np.int32)
 
 
-def colour_table(means: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+def colour_table(means: np.ndarray, allowed: np.ndarray, chunk: int = 2048) -> np.ndarray:
     """(LEVELS³,) int32: for each step of the colour cube (its centre), the allowed class whose mean colour
-    (on the background, refine's `means`) is nearest by CIEDE2000, found among the 8 nearest in CIELAB."""
+    (on the background, refine's `means`) is nearest by CIEDE2000, found among the 8 nearest in CIELAB
+    (`chunk` steps at a time: a few MB, where the whole cube against 1850 classes would take 0.5 GB)."""
     centres = (np.arange(LEVELS, dtype=np.float32) + 0.5) * (256 / LEVELS) - 0.5
     cube = srgb_to_lab(np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), -1).reshape(-1, 3))
     classes = np.flatnonzero(allowed)
     labs = srgb_to_lab(means[classes])
-    d76 = (cube ** 2).sum(1)[:, None] - 2 * cube @ labs.T + (labs ** 2).sum(1)
-    near = np.argpartition(d76, min(7, len(classes) - 1), 1)[:, :8]
-    best = delta_e2000(cube[:, None], labs[near]).argmin(1)
-    return classes[np.take_along_axis(near, best[:, None], 1)[:, 0]].astype(np.int32)
+    table = np.empty(len(cube), np.int32)
+    for start in range(0, len(cube), chunk):
+        part = cube[start:start + chunk]
+        d76 = (part ** 2).sum(1)[:, None] - 2 * part @ labs.T + (labs ** 2).sum(1)
+        near = np.argpartition(d76, min(7, len(classes) - 1), 1)[:, :8]
+        best = delta_e2000(part[:, None], labs[near]).argmin(1)
+        table[start:start + chunk] = classes[np.take_along_axis(near, best[:, None], 1)[:, 0]]
+    return table
 
 
 def colour_step(colour: np.ndarray) -> np.ndarray:
