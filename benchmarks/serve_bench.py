@@ -137,7 +137,8 @@ def main():
     else:
         workers = result["workers_ms"]
         print(f"page per frame: capture {page['capture']:.1f} ms, workers {page['request']:.1f} ms (cutting cells "
-              f"{workers['cells']:.1f}, net {workers['net']:.1f}, following {workers.get('follow', 0):.1f}), "
+              f"{workers['cells']:.1f}, net {workers['net']:.1f}, following {workers.get('follow', 0):.1f}, "
+              f"colour touch-up {workers.get('touch', 0):.1f}), "
               f"updating the grid {page['show']:.1f} ms")
     memory = result["server_rss_mb"]
     print(f"server: ready after {result['server_ready_s']:.1f} s; RSS {memory['ready']:.0f} MB when ready, "
