@@ -69,7 +69,21 @@ async function frame({pixels, width, height, k}) {
   const frameTensor = new ort.Tensor("uint8", new Uint8Array(pixels.buffer), [1, height, width, 4]);
   const {cells, view} = await cellsNet.run({frame: frameTensor, up: band.up});
   const cut = performance.now();
-  const views = view.data, pixelsPerCell = 3 * k * k, moved = [], distance = new Float64Array(n);
+  const views = view.data, {moved, judged, rest} = triage(views, n);
+  if (judged.length) await judge(judged, cells.data, views, k, 3 * k * k);
+  const followed = performance.now();
+  follow(rest, views);
+  const touched = performance.now();
+  if (moved.length) touch.run(views, band.classes, band.top, band.top.length / n, cols, moved);
+  return {classes: band.classes.slice(), netCells: judged.length,
+          ms: {cells: cut - start, net: followed - cut, follow: touched - followed, touch: performance.now() - touched}};
+}
+
+// The cells that moved (their view more than `change` from the one the net last judged them by, and all
+// new ones), and which of them the net judges this frame: those that moved most, as many as the budget
+// allows (new ones always), the rest left to follow (live.live_frame).
+function triage(views, n) {
+  const moved = [], distance = new Float64Array(n);
   let fresh = 0;
   for (let i = 0; i < n; i++) {
     if (band.classes[i] < 0) { distance[i] = Infinity; moved.push(i); fresh++; continue; }
@@ -78,18 +92,11 @@ async function frame({pixels, width, height, k}) {
     distance[i] = d;
     if (d > change) moved.push(i);
   }
-  band.credit = Math.min(band.credit + share * n, n);
+  band.credit = Math.min(band.credit + share * n, n);  // saved up to one whole band
   const count = moved.length > band.credit ? Math.max(Math.floor(band.credit), fresh) : moved.length;
-  moved.sort((a, b) => (distance[a] === distance[b] ? 0 : distance[b] - distance[a]));  // stable: index order in ties
-  const judged = moved.slice(0, count).sort((a, b) => a - b), rest = moved.slice(count).sort((a, b) => a - b);
-  band.credit = Math.max(band.credit - judged.length, 0);
-  if (judged.length) await judge(judged, cells.data, views, k, pixelsPerCell);
-  const followed = performance.now();
-  follow(rest, views);
-  const touched = performance.now();
-  if (moved.length) touch.run(views, band.classes, band.top, band.top.length / n, cols, moved);
-  return {classes: band.classes.slice(), netCells: judged.length,
-          ms: {cells: cut - start, net: followed - cut, follow: touched - followed, touch: performance.now() - touched}};
+  const order = moved.slice().sort((a, b) => (distance[a] === distance[b] ? 0 : distance[b] - distance[a]));  // stable
+  band.credit = Math.max(band.credit - count, 0);
+  return {moved, judged: order.slice(0, count).sort((a, b) => a - b), rest: order.slice(count).sort((a, b) => a - b)};
 }
 
 // The net on the cells `which`: their emoji by the steady rule, their views and top classes kept.
@@ -114,7 +121,7 @@ async function judge(which, pixels, views, k, pixelsPerCell) {
   });
 }
 
-// The cells that moved but skip the net this frame (motion.follow): each takes, among its own top classes
+// The cells that moved but skip the net this frame (live.follow): each takes, among its own top classes
 // and what its eight neighbours show, the one whose view is nearest its own, unless the one it shows is
 // within the steady margin of it. All of them read the grid as the net left it.
 function follow(which, views) {
