@@ -3,12 +3,13 @@
 (live.py's rules: the net, then the colour touch-up), against the command line's default (refine) on the
 same cells, palette and background. The page's own graphs (cells.onnx, net.onnx) run in onnxruntime.
 
-    python benchmarks/live_colours.py [--before 3203202]
+    python benchmarks/live_colours.py [--before 3203202] [--photos FOLDER]
 
 1. Flat dark colours, each a quarter of the frame: the mean CIEDE2000 of the region's emoji (their mean
    colour on the background, inside the region) from the colour, against the best any single emoji of
    the palette reaches; the target is within 1.3× (+2) of it.
-2. The photos of docs/QUALITY.md: dE@2 and SSIM@6 (quality.estimate, from the views) of the grid.
+2. The photos of docs/QUALITY.md (or every picture in FOLDER): dE@2 and SSIM@6 (quality.estimate, from the
+   views) of the grid.
 """
 import argparse
 import subprocess
@@ -74,6 +75,7 @@ class Page:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default="3203202", help="the revision whose live model the page ran before")
+    parser.add_argument("--photos", type=Path, default=None, metavar="FOLDER", help="these photos instead")
     args = parser.parse_args()
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as temp:
@@ -99,15 +101,15 @@ def main():
         print(f"| {name} {colour} | {best:.1f} | ≤ {1.3 * best + 2:.1f} | " + " | ".join(f"{s:.1f}" for s in scores) + " |")
     print("\nphotos (a still 576×432 camera): dE@2 / SSIM@6")
     print("| photo | before (arg-max) | now (live rules) | refine (CLI default) |")
-    nearer = 0
-    for name, image in fidelity_photos().items():
+    nearer, photos = 0, fidelity_photos(args.photos)
+    for name, image in photos.items():
         rgb = np.asarray(ImageOps.fit(image, (COLS * K, ROWS * K), Image.LANCZOS))
         old_grid, view = before.run(rgb, False)
         scores = [estimate(view, now.converter.views_on()[g], (ROWS, COLS))
                   for g in (old_grid, now.run(rgb, True)[0], now.refine(rgb))]
         nearer += scores[1]["de2"] <= scores[2]["de2"]
         print(f"| {name} | " + " | ".join(f"{s['de2']:.2f} / {s['ssim6']:.3f}" for s in scores) + " |")
-    print(f"\nthe page now is as near as refine or nearer in dE@2 on {nearer} of 8 photos")
+    print(f"\nthe page now is as near as refine or nearer in dE@2 on {nearer} of {len(photos)} photos")
 
 
 if __name__ == "__main__":
