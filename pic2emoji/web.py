@@ -28,8 +28,8 @@ from .defaults import PATCH, TILE_PX, VIEW_SIZE
 from .errors import OutputError, first_line
 from .files import umask
 from .formats import hex_colour
-from .modelfile import load_weights
 from .live import LEVELS, LIVE_SHARE, LIVE_STRENGTH, colour_table
+from .modelfile import load_weights
 from .views import STEADY, STEADY_NOISE
 
 PAGE = Path(__file__).with_name("page")
