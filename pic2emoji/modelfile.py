@@ -19,7 +19,7 @@ from tinygrad.nn.state import get_state_dict, load_state_dict
 
 from .defaults import BACKGROUND, PATCH
 from .emoji_sets import EmojiSet, find_emoji_set
-from .errors import ModelError, first_line
+from .errors import ModelError, first_line, shown
 from .files import data_dir, shipped_dir, write_atomically
 from .net import ARCHITECTURES, TinyConvNet
 
@@ -125,7 +125,7 @@ def load_model(path, extra: bool = False, weights: bool = True):
     if meta.get("format") != FORMAT:
         raise ModelError(f"{path}: not a pic2emoji model (no pic2emoji metadata); train one with `pic2emoji train`")
     if meta.get("format_version") != str(FORMAT_VERSION):
-        raise ModelError(f"{path}: model format version {str(meta.get('format_version'))[:20]}, this "
+        raise ModelError(f"{path}: model format version {shown(str(meta.get('format_version'))[:20])}, this "
                          f"pic2emoji reads {FORMAT_VERSION}; retrain it with `pic2emoji train`")
     model = model_of(path, meta)
     if weights:

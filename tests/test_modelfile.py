@@ -70,6 +70,7 @@ def _edit_metadata(source, target, **changes):
     (lambda src, dst: dst.write_bytes(b"PK\x03\x04 a zip file, not a model"), "not a pic2emoji model"),
     (lambda src, dst: dst.write_bytes(b""), "not a pic2emoji model"),
     (lambda src, dst: _edit_metadata(src, dst, format_version="0"), "format version 0"),
+    (lambda src, dst: _edit_metadata(src, dst, format_version="0\n1"), r"format version 0\\n1, this"),  # one line
     (lambda src, dst: _edit_metadata(src, dst, classes=json.dumps(["a.png"] * 13), chars=json.dumps(["a"] * 13)),
      "damaged or inconsistent"),
     (lambda src, dst: _edit_metadata(src, dst, format="something-else"), "not a pic2emoji model"),
