@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .convert import THERE, Outcome, attempt, check_output, prepare
+from .convert import AlreadyThere, Outcome, attempt, check_output, prepare
 from .converter import Converter
 from .errors import ImageError, OutputError, Pic2EmojiError
 from .formats import PHOTO_SUFFIXES, VIDEO_SUFFIXES, format_of, suffix_of
@@ -79,8 +79,8 @@ def convert_all(converter: Converter, inputs, out_dir, options: Options = Option
 
     def record(index: int, outcome: Outcome):
         outcomes.append((index, outcome))
-        if outcome.error and outcome.error.endswith(THERE):
-            there.append(outcome.error.removesuffix(THERE))
+        if outcome.there:
+            there.append(str(outcome.there))
         elif outcome.error:
             on_error(outcome.error)
 
@@ -134,7 +134,7 @@ def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_exist
                 continue
             check_output(photo, out, overwrite)
         except Pic2EmojiError as e:
-            record(index, Outcome(photo, error=str(e)))
+            record(index, Outcome(photo, error=str(e), there=e.out if isinstance(e, AlreadyThere) else None))
             continue
         yield index, photo, out, mine
 

@@ -25,7 +25,6 @@ from .photo import UNREADABLE, animation, check_frames, grid_of, grid_shape
 from .quality import fidelity
 from .video import Film, is_video, write_film
 
-THERE = ": already exists; pass --overwrite to replace it or --skip-existing to keep it"  # after a mosaic's name
 ANIMATION_PIXELS = 400_000_000  # an animated mosaic's frames are held until it is written: ~1.2 GB at most
 
 
@@ -36,6 +35,17 @@ class Outcome:
     written: tuple[Path, ...] = ()
     kept: Path | None = None
     error: str | None = None  # the one-line reason
+    there: Path | None = None  # with the error: the mosaic already there (AlreadyThere), left as it was
+
+
+class AlreadyThere(OutputError):
+    """The mosaic's file exists, and neither overwriting nor keeping it was asked for."""
+    def __init__(self, out: Path):
+        super().__init__(f"{out}: already exists; pass --overwrite to replace it or --skip-existing to keep it")
+        self.out = Path(out)
+
+    def __reduce__(self):  # pickled (a Ray worker's) as the path it names, not its message
+        return AlreadyThere, (self.out,)
 
 
 def check_output(photo, out: Path, overwrite: bool = False) -> None:
@@ -45,7 +55,7 @@ def check_output(photo, out: Path, overwrite: bool = False) -> None:
         raise OutputError(f"{out}: is the input photo itself; choose another output name")
     check_replaceable(out)  # before any work; write_atomically checks again as it writes
     if out.exists() and not overwrite:
-        raise OutputError(f"{out}{THERE}")
+        raise AlreadyThere(out)
 
 
 def piece_path(out: Path, number: int) -> Path:
