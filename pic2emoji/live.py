@@ -22,7 +22,7 @@ import numpy as np
 from .colour import delta_e2000, srgb_to_lab
 from .defaults import BLOCKS
 from .refine import Refiner, Strength
-from .views import STEADY, STEADY_NOISE
+from .views import holds
 
 LIVE_SHARE = 1 / 6  # the share of a band's cells the net judges a frame, on average: as faithful when panning
 LIVE_STRENGTH = Strength(32, 3000, 1)  # colour, texture, mean: the weights of the touch-up (refine's terms)
@@ -79,7 +79,7 @@ def follow(view: np.ndarray, cells: np.ndarray, cols: int, classes: np.ndarray, 
     distance = ((class_views[candidates] - view[:, None]) ** 2).sum(-1)
     best = np.take_along_axis(candidates, distance.argmin(1)[:, None], 1)[:, 0]
     old = classes[cells]
-    held = ((class_views[old] - view) ** 2).sum(-1) <= distance.min(1) * (1 + STEADY) + STEADY_NOISE
+    held = holds(((class_views[old] - view) ** 2).sum(-1), distance.min(1))
     return np.where(held, old, best).astype(np.int32)
 
 

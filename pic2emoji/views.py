@@ -74,10 +74,16 @@ def steady(patches: np.ndarray, grid: np.ndarray, previous: np.ndarray, class_vi
     views = class_views[np.concatenate([new, old])]
     seen = view_of(patches[changed].astype(np.float32)) if view is None else view[changed]
     distance = ((np.concatenate([seen, seen]) - views) ** 2).sum(1)
-    keep = distance[len(changed):] <= distance[:len(changed)] * (1 + margin) + STEADY_NOISE
+    keep = holds(distance[len(changed):], distance[:len(changed)], margin)
     out = grid.ravel().copy()
     out[changed[keep]] = old[keep]
     return out.reshape(grid.shape)
+
+
+def holds(old: np.ndarray, new: np.ndarray, margin: float = STEADY) -> np.ndarray:
+    """The steady rule: whether the emoji on screen, at squared view distance `old` from the cell, stays
+    against a new pick at `new`: unless the new one is closer by `margin`, plus STEADY_NOISE."""
+    return old <= new * (1 + margin) + STEADY_NOISE
 
 
 def grey_views(view: np.ndarray, shape) -> np.ndarray:
