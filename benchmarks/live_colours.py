@@ -22,13 +22,12 @@ from PIL import Image, ImageOps
 
 from pic2emoji import Converter
 from pic2emoji.colour import delta_e2000, srgb_to_lab
-from pic2emoji.live import Band, TouchUp, colour_table, live_frame
+from pic2emoji.live import Page
 from pic2emoji.modelfile import model_path
-from pic2emoji.onnx_export import up_matrix
 from pic2emoji.pixels import upsample_cells
 from pic2emoji.photo import cut_patches
 from pic2emoji.quality import estimate
-from pic2emoji.web import CHANGE, web_files
+from pic2emoji.web import web_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import fidelity_photos  # noqa: E402
@@ -37,39 +36,21 @@ ROWS, COLS, K = 54, 72, 8
 FLAT = {"green": (0, 110, 0), "brown": (90, 55, 25), "blue": (20, 40, 120), "red": (130, 15, 15)}
 
 
-class Page:
-    """A site's graphs in onnxruntime: the grid of one still frame, by the arg-max or by live.py's rules."""
-    def __init__(self, converter: Converter):
-        import onnxruntime as ort
-        files = web_files(converter, ROWS, COLS)
-        self.cells, self.net = (ort.InferenceSession(files[name]) for name in ("cells.onnx", "net.onnx"))
-        self.converter, self.up, self.allowed = converter, up_matrix(K), converter.allowed("terminal")
-        refiner = converter.refiner()
-        self.touch = TouchUp(refiner, colour_table(refiner.means, self.allowed))
+def rgba(rgb: np.ndarray) -> np.ndarray:
+    return np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 255, np.uint8)], -1)
 
-    def run(self, rgb: np.ndarray, rules: bool) -> tuple[np.ndarray, np.ndarray]:
-        """The grid (cells,) and the views (cells, 108) of a (432, 576, 3) frame, in two bands as on 2 cores."""
-        rgba = np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 255, np.uint8)], -1)
-        grids, views = [], []
-        for top, bottom in ((0, ROWS // 2), (ROWS // 2, ROWS)):
-            cells, view = self.cells.run(["cells", "view"], {"frame": rgba[None, top * K:bottom * K], "up": self.up})
-            judge = lambda which, previous: self.net.run(["class", "top"], {"cells": cells[which], "up": self.up,
-                                                                            "view": view[which], "previous": previous})
-            if rules:
-                band = Band.new(len(view), view.shape[1], 8)
-                live_frame(band, view, COLS, judge, self.converter.views_on(), CHANGE, touch=self.touch)
-                grids.append(band.classes)
-            else:
-                grids.append(self.net.run(["pick"], {"cells": cells, "up": self.up, "view": view,
-                                                     "previous": np.full(len(view), -1, np.int32)})[0])
-            views.append(view)
-        return np.concatenate(grids), np.concatenate(views)
 
-    def refine(self, rgb: np.ndarray) -> np.ndarray:
-        """The command line's default method on the same cells (serve's nearest-neighbour grid), palette, grey."""
-        patches = cut_patches(upsample_cells(rgb, (ROWS, COLS)), (ROWS, COLS))
-        start = self.converter.classifier(patches, self.allowed)
-        return self.converter.refiner()(patches, (ROWS, COLS), start, self.allowed).ravel()
+def now(files: dict, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The page's grid (cells,) on a still camera's first frame, two workers as on 2 cores, and the views."""
+    grid, _, view = Page(files).frame(rgba(rgb))
+    return grid.ravel(), view
+
+
+def refine(converter: Converter, rgb: np.ndarray) -> np.ndarray:
+    """The command line's default method on the same cells (serve's nearest-neighbour grid), palette, grey."""
+    allowed = converter.allowed("terminal")
+    patches = cut_patches(upsample_cells(rgb, (ROWS, COLS)), (ROWS, COLS))
+    return converter.refiner()(patches, (ROWS, COLS), converter.classifier(patches, allowed), allowed).ravel()
 
 
 def main():
@@ -78,19 +59,21 @@ def main():
     parser.add_argument("--photos", type=Path, default=None, metavar="FOLDER", help="these photos instead")
     args = parser.parse_args()
     root = Path(__file__).resolve().parent.parent
+    converter = Converter("noto", model_path("noto", fast=True))
     with tempfile.TemporaryDirectory() as temp:
         old = Path(temp) / "noto-fast.safetensors"
         old.write_bytes(subprocess.run(["git", "-C", root, "show", f"{args.before}:models/noto-fast.safetensors"],
                                        check=True, capture_output=True).stdout)
-        before, now = Page(Converter("noto", old)), Page(Converter("noto", model_path("noto", fast=True)))
-    means = now.touch.refiner.means
-    labs, allowed = srgb_to_lab(means), now.allowed
+        before = Page(web_files(Converter("noto", old), ROWS, COLS))  # its arg-max: what the page showed
+    files = web_files(converter, ROWS, COLS)
+    class_views, allowed = converter.views_on(), converter.allowed("terminal")
+    labs = srgb_to_lab(converter.refiner().means)
     frame = np.zeros((ROWS * K, COLS * K, 3), np.uint8)
     regions = [(slice(r * ROWS * K // 2, (r + 1) * ROWS * K // 2), slice(c * COLS * K // 2, (c + 1) * COLS * K // 2))
                for r in (0, 1) for c in (0, 1)]
     for (rows, cols), colour in zip(regions, FLAT.values()):
         frame[rows, cols] = colour
-    grids = {"before": before.run(frame, False)[0], "now": now.run(frame, True)[0], "refine (CLI)": now.refine(frame)}
+    grids = {"before": before.picks(rgba(frame)), "now": now(files, frame)[0], "refine (CLI)": refine(converter, frame)}
     print("flat colours, a still camera: mean CIEDE2000 of each region's emoji from its colour")
     print(f"| colour | best single emoji | target | {' | '.join(grids)} |")
     for (name, colour), (rows, cols) in zip(FLAT.items(), regions):
@@ -104,9 +87,8 @@ def main():
     nearer, photos = 0, fidelity_photos(args.photos)
     for name, image in photos.items():
         rgb = np.asarray(ImageOps.fit(image, (COLS * K, ROWS * K), Image.LANCZOS))
-        old_grid, view = before.run(rgb, False)
-        scores = [estimate(view, now.converter.views_on()[g], (ROWS, COLS))
-                  for g in (old_grid, now.run(rgb, True)[0], now.refine(rgb))]
+        grid, view = now(files, rgb)
+        scores = [estimate(view, class_views[g], (ROWS, COLS)) for g in (before.picks(rgba(rgb)), grid, refine(converter, rgb))]
         nearer += scores[1]["de2"] <= scores[2]["de2"]
         print(f"| {name} | " + " | ".join(f"{s['de2']:.2f} / {s['ssim6']:.3f}" for s in scores) + " |")
     print(f"\nthe page now is as near as refine or nearer in dE@2 on {nearer} of {len(photos)} photos")

@@ -1,5 +1,5 @@
 """How the live camera's grid holds up when the net judges only a share of the moving cells a frame
-(motion.live_frame, what page/worker.js does): the page's own graphs (cells.onnx, net.onnx) in onnxruntime,
+(live.py, what page/worker.js does): the page's own graphs (cells.onnx, net.onnx) in onnxruntime,
 on a camera panning across a photo, against the net judging every moved cell (the page before issue 28).
 
     python benchmarks/live_follow.py [--pan 8] [--shares 1,0.5,0.33,0.25] [--frames 40] [photos...]
@@ -16,11 +16,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from pic2emoji import Converter
+from pic2emoji.live import Page
 from pic2emoji.modelfile import model_path
-from pic2emoji.live import Band, TouchUp, colour_table, live_frame
-from pic2emoji.pixels import nearest_pattern
 from pic2emoji.quality import estimate
-from pic2emoji.web import CHANGE, web_files
+from pic2emoji.web import web_files
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "photos"
 
@@ -36,7 +35,6 @@ def frames(photo: Path, count: int, pan: int, size=(576, 432), noise=4.0):
 
 
 def main():
-    import onnxruntime as ort
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("photos", nargs="*", type=Path, default=sorted(EXAMPLES.iterdir()))
     parser.add_argument("--set", default="noto")
@@ -48,42 +46,19 @@ def main():
     args = parser.parse_args()
     converter = Converter(args.set, args.model or model_path(args.set, fast=True))
     files = web_files(converter, 54, 72)
-    one = ort.SessionOptions()
-    one.intra_op_num_threads = 1
-    cells_net, net = (ort.InferenceSession(files[name], one) for name in ("cells.onnx", "net.onnx"))
-    class_views = converter.views_on()
-    k, rows, cols = 8, 54, 72
-    up = (nearest_pattern(k)[:, None] == np.arange(k)).astype(np.float32)
     shares = [float(s) for s in args.shares.split(",")]
-    refiner = converter.refiner()
-    touch = TouchUp(refiner, colour_table(refiner.means, converter.allowed("terminal")))
-    runs = [("the net on every moved cell (before)", 1e9, None), *((f"share {s:.3f}", s, None) for s in shares),
-            *((f"share {s:.3f}, colour", s, touch) for s in shares)]
+    runs = [("the net on every moved cell (before)", 1e9, False), *((f"share {s:.3f}", s, False) for s in shares),
+            *((f"share {s:.3f}, colour", s, True) for s in shares)]
     print(f"model {converter.model.path}, pan {args.pan} px a frame, {args.frames} frames, {args.bands} bands")
     for photo in args.photos:
         results = {}
-        for label, share, touched in runs:
-            bands = [Band.new(0, 108, 8) for _ in range(args.bands)]
-            scores, through, grids = [], [], []
+        for label, share, touch in runs:
+            page, scores, through, grids = Page(files, args.bands, share=share, touch=touch), [], [], []
             for f, frame in enumerate(frames(photo, args.frames, args.pan)):
-                grid, done = [], 0
-                for b, band in enumerate(bands):
-                    top, bottom = b * rows // args.bands, (b + 1) * rows // args.bands
-                    cut, view = cells_net.run(["cells", "view"], {"frame": frame[None, top * k:bottom * k], "up": up})
-                    if len(band.classes) != len(view):
-                        bands[b] = band = Band.new(len(view), view.shape[1], 8)
-
-                    def judge(which, previous, cut=cut, view=view):
-                        out = net.run(["class", "top"], {"cells": cut[which], "up": up, "view": view[which],
-                                                         "previous": previous.astype(np.int32)})
-                        return out[0], out[1]
-                    done += live_frame(band, view, cols, judge, class_views, CHANGE, share, touched)
-                    grid.append(band.classes.copy())
-                grid = np.concatenate(grid)
-                _, view = cells_net.run(["cells", "view"], {"frame": frame[None], "up": up})
+                grid, judged, view = page.frame(frame)
                 if f:
-                    scores.append(estimate(view, class_views[grid], (rows, cols)))
-                    through.append(done / len(grid))
+                    scores.append(estimate(view, page.class_views[grid.ravel()], grid.shape))
+                    through.append(judged / grid.size)
                 grids.append(grid)
             results[label] = (scores, through, grids)
         reference = results[runs[0][0]][2]

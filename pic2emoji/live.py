@@ -15,12 +15,14 @@ does (page/worker.js), here so that tests hold the page to it and benchmarks mea
 A still camera moves no cell: it costs the cutting and nothing else, and does not flicker.
 docs/BENCHMARKS.md ("Live camera while panning", "Live camera colours") has the figures.
 """
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from .colour import delta_e2000, srgb_to_lab
 from .defaults import BLOCKS
+from .onnx_export import up_matrix
 from .refine import Refiner, Strength
 from .views import holds
 
@@ -128,3 +130,51 @@ class TouchUp:
         start[moved] = top.shape[1]  # what each shows
         return r.icm(candidates, structure + s.texture * texture + s.mean * mean, start, colour.reshape(rows, cols, 3),
                      s.colour, sweeps=1).ravel().astype(np.int32)
+
+
+class Page:
+    """The page itself in Python: these rules over a site's own files (web.web_files' names, or what a
+    server serves: config.json, cells.onnx, net.onnx, views.bin, colours.bin), its graphs in onnxruntime
+    (the test extra) on one thread each, a frame cut into bands of rows as `workers` workers cut it. What
+    the tests hold the page to and the benchmarks measure. `share`: another budget than the site's (1e9:
+    the net on every moved cell); `touch`: False leaves out the colour step."""
+    def __init__(self, files: dict, workers: int = 2, rows: int = 54, cols: int = 72, k: int = 8,
+                 share: float | None = None, touch: bool = True):
+        import onnxruntime as ort
+        one = ort.SessionOptions()
+        one.intra_op_num_threads = 1  # as a worker's wasm
+        self.config = config = json.loads(files["config.json"])
+        self.cuts, self.net = (ort.InferenceSession(files[name], one) for name in ("cells.onnx", "net.onnx"))
+        self.class_views = np.frombuffer(files["views.bin"], "<f4").reshape(len(config["emoji"]), -1)
+        settings = config["touch"]
+        self.touch = TouchUp(Refiner(self.class_views, pattern=settings["pattern"], edge=settings["edge"]),
+                             np.frombuffer(files["colours.bin"], "<i4"),
+                             Strength(settings["colour"], settings["texture"], settings["mean"])) if touch else None
+        self.share = config["share"] if share is None else share
+        bands = min(workers, rows)
+        self.rows = [(i * rows // bands, (i + 1) * rows // bands) for i in range(bands)]
+        top = self.net.get_outputs()[2].shape[1]  # TOP, or fewer for a set of fewer classes
+        self.bands = [Band.new((bottom - first) * cols, self.class_views.shape[1], top) for first, bottom in self.rows]
+        self.cols, self.k = cols, k
+        self.up = up_matrix(k)
+
+    def frame(self, rgba: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+        """A camera frame ((rows·k, cols·k, 4) RGBA) through the page: the grid on screen after it
+        (rows, cols), how many cells the net judged, and the cells' views (rows·cols, 108)."""
+        grids, views, judged = [], [], 0
+        for (first, bottom), band in zip(self.rows, self.bands):
+            cells, view = self.cuts.run(["cells", "view"], {"frame": rgba[None, first * self.k:bottom * self.k],
+                                                            "up": self.up})
+            judge = lambda which, previous: self.net.run(["class", "top"], {"cells": cells[which], "up": self.up,
+                                                                            "view": view[which], "previous": previous})
+            judged += live_frame(band, view, self.cols, judge, self.class_views, self.config["change"], self.share,
+                                 self.touch)
+            grids.append(band.classes.reshape(-1, self.cols).copy())
+            views.append(view)
+        return np.concatenate(grids), judged, np.concatenate(views)
+
+    def picks(self, rgba: np.ndarray) -> np.ndarray:
+        """The net's plain arg-max for every cell of a frame, (rows·cols,): what the page showed before live.py."""
+        cells, view = self.cuts.run(["cells", "view"], {"frame": rgba[None], "up": self.up})
+        return self.net.run(["pick"], {"cells": cells, "up": self.up, "view": view,
+                                       "previous": np.full(len(view), -1, np.int32)})[0]

@@ -5,7 +5,6 @@ import contextlib
 import errno
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +16,8 @@ from PIL import Image
 from pic2emoji.files import shipped_dir
 from pic2emoji.converter import Converter
 from pic2emoji.errors import OutputError
+from pic2emoji.live import Page
 from pic2emoji.modelfile import model_path
-from pic2emoji.photo import cut_patches
-from pic2emoji.pixels import upsample_cells
 from pic2emoji.web import export_web
 
 from conftest import one_line_error, run
@@ -178,40 +176,11 @@ def watch(playwright, tmp_path, camera, url):  # noqa: F811
     return browser, page
 
 
-class PagePython:
-    """The page's rules (live.py) in Python over a site's own files (its graphs in onnxruntime, its class
-    views, colour table and settings), band by band as the page's `workers` workers cut the grid."""
-    def __init__(self, url: str, workers: int, rows: int = 54, cols: int = 72, k: int = 8):
-        import onnxruntime as ort
-        from urllib.request import urlopen
-        from pic2emoji.live import Band, TouchUp
-        from pic2emoji.onnx_export import up_matrix
-        from pic2emoji.refine import Refiner, Strength
-        read = lambda name: urlopen(url + name).read()
-        self.config = config = json.loads(read("config.json"))
-        self.cells, self.net = (ort.InferenceSession(read(name)) for name in ("cells.onnx", "net.onnx"))
-        self.class_views = np.frombuffer(read("views.bin"), "<f4").reshape(len(config["emoji"]), -1)
-        settings = config["touch"]
-        self.touch = TouchUp(Refiner(self.class_views, pattern=settings["pattern"], edge=settings["edge"]),
-                             np.frombuffer(read("colours.bin"), "<i4"),
-                             Strength(settings["colour"], settings["texture"], settings["mean"]))
-        bands = min(workers, rows)
-        self.rows = [(i * rows // bands, (i + 1) * rows // bands) for i in range(bands)]
-        self.bands = [Band.new((bottom - top) * cols, self.class_views.shape[1], 8) for top, bottom in self.rows]
-        self.cols, self.k, self.up = cols, k, up_matrix(k)
-
-    def frame(self, rgba: np.ndarray) -> tuple[np.ndarray, int]:
-        """The grid on screen after this camera frame ((rows·k, cols·k, 4) RGBA), and the cells the net judged."""
-        from pic2emoji.live import live_frame
-        grids, judged = [], 0
-        for (top, bottom), band in zip(self.rows, self.bands):
-            cells, view = self.cells.run(["cells", "view"], {"frame": rgba[None, top * self.k:bottom * self.k], "up": self.up})
-            judge = lambda which, previous: self.net.run(["class", "top"], {"cells": cells[which], "up": self.up,
-                                                                            "view": view[which], "previous": previous})
-            judged += live_frame(band, view, self.cols, judge, self.class_views, self.config["change"],
-                                 self.config["share"], self.touch)
-            grids.append(band.classes.reshape(-1, self.cols).copy())
-        return np.concatenate(grids), judged
+def page_in_python(url: str, workers: int) -> Page:
+    """live.Page over the files a site serves."""
+    from urllib.request import urlopen
+    names = ("config.json", "cells.onnx", "net.onnx", "views.bin", "colours.bin")
+    return Page({name: urlopen(url + name).read() for name in names}, workers)
 
 
 @pytest.mark.slow
@@ -235,7 +204,7 @@ def test_static_site_matches_python_and_follows_a_change_at_once(playwright, sit
     assert page.evaluate("getComputedStyle($('grid')).backgroundColor") == "rgb(128, 128, 128)"  # as chosen for
     browser.close()
 
-    python = PagePython(site, workers)
+    python = page_in_python(site, workers)
     rgba = lambda rgb: np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 255, np.uint8)], -1)
     expected = python.frame(rgba(frame))[0]
     for _ in range(shown):  # the still frames the page had shown by then: they save up the net's budget
@@ -278,9 +247,9 @@ def test_the_worker_follows_a_panning_camera_as_python_does(playwright, site, tm
     }""", [base64.b64encode(f.tobytes()).decode() for f in frames])
     browser.close()
     assert "error" not in answers[0], answers[0]
-    python = PagePython(site, 1)
+    python = page_in_python(site, 1)
     for frame, answer in zip(frames, answers[1:]):
-        grid, judged = python.frame(frame)
+        grid, judged, _ = python.frame(frame)
         alike = (np.array(answer["classes"]) == grid.ravel()).mean()
         print(f"net {judged} cells, page {answer['netCells']}; {alike:.2%} of cells alike")
         assert answer["netCells"] == judged and alike >= 0.99
