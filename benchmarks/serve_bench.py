@@ -16,16 +16,15 @@ Run from a checkout (it uses examples/ and the browser helpers in tests/browser.
 """
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from browser import CHROMIUM, ServerProcess, open_browser, rss_mb, wait_for_frames, write_y4m  # noqa: E402
+from video_bench import base_tree  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "examples" / "photos" / "chelsea.png"
 
@@ -68,19 +67,6 @@ def bench(emoji_set, model, seconds, rows, cols, photo, noise=4.0, screenshot=No
             "server_ready_s": server.ready_s, "server_rss_mb": memory}
 
 
-@contextmanager
-def worktree(rev: str):
-    """A detached git worktree of this repository at `rev`, removed afterwards."""
-    root = Path(__file__).resolve().parent.parent
-    with tempfile.TemporaryDirectory() as temp:
-        path = Path(temp) / "baseline"
-        subprocess.run(["git", "-C", root, "worktree", "add", "--detach", "-q", path, rev], check=True)
-        try:
-            yield path
-        finally:
-            subprocess.run(["git", "-C", root, "worktree", "remove", "--force", path], check=True)
-
-
 def main():
     parser = argparse.ArgumentParser(description="Frames per second of the live camera (`pic2emoji serve`) end to end, "
                                                  "in headless Chromium with a photo as the camera.")
@@ -100,7 +86,8 @@ def main():
     parser.add_argument("--query", default="", help="the page's URL settings, e.g. workers=1&threads=2")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--baseline", default=None, metavar="REV",
-                        help="also run the page and server of this git revision (a worktree), alternating with "
+                        help="also run the page and server of this git revision (a worktree in the temp folder, "
+                             "made once), alternating with "
                              "this checkout's, and print the ratio of frames/s")
     parser.add_argument("--runs", type=int, default=1, help="runs of each, alternating (default: 1)")
     a = parser.parse_args()
@@ -109,14 +96,14 @@ def main():
     run = lambda checkout=None: bench(a.set, a.model, a.seconds, a.rows, a.cols, a.photo, a.noise, a.screenshot,
                                       a.device, a.net, a.motion, a.query, checkout)
     if a.baseline:
-        with worktree(a.baseline) as old:
-            fps = {"before": [], "now": []}
-            for _ in range(a.runs):
-                for name, checkout in (("before", old), ("now", None)):
-                    result = run(checkout)
-                    fps[name].append(result["fps"])
-                    print(f"{name} ({a.baseline if checkout else 'this checkout'}): {result['fps']:.2f} frames/s, "
-                          f"{result['net_share']:.1%} of cells through the net", flush=True)
+        old = base_tree(Path(tempfile.gettempdir()) / f"pic2emoji-{a.baseline}", a.baseline)
+        fps = {"before": [], "now": []}
+        for _ in range(a.runs):
+            for name, checkout in (("before", old), ("now", None)):
+                result = run(checkout)
+                fps[name].append(result["fps"])
+                print(f"{name} ({a.baseline if checkout else 'this checkout'}): {result['fps']:.2f} frames/s, "
+                      f"{result['net_share']:.1%} of cells through the net", flush=True)
         best = {name: max(values) for name, values in fps.items()}
         print(f"frames/s, best of {a.runs}: before {best['before']:.2f}, now {best['now']:.2f}: "
               f"now / before = {best['now'] / best['before']:.2f}")
