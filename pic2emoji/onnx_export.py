@@ -20,7 +20,7 @@ net.onnx: the model's net on any number of those cells, and the steady rule (vie
     pick    int32 (M,)                     the plain arg-max (what `infer --method net` would pick)
     top     int32 (M, TOP)                 the TOP classes the net rates highest, best first (the page's
                                            cells that skip the net choose among their own and their
-                                           neighbours': motion.follow)
+                                           neighbours': live.follow)
 
 Each cell is brought to 36×36 by nearest neighbour (pixels.nearest_pattern, as serve.py does) with two
 products by the 0/1 matrix `up`: exact, and far cheaper than gathering pixels (docs/BENCHMARKS.md). A
