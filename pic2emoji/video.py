@@ -5,6 +5,7 @@ one needs the memory of a few frames, whatever its length. The frame rate is kep
 into a film keeps each frame's own duration. The audio is not carried over (a mosaic film is silent),
 which `infer` says in a note.
 """
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
@@ -65,13 +66,14 @@ class Film:
 
 def write_film(out: Path, fmt: str, mosaics, rate, overwrite: bool = False, durations=None) -> None:
     """Encode the mosaics (PIL images, lazily) as a film in `fmt` (a video format), atomically: at
-    `rate` frames a second, or each shown for its duration in ms where `durations` are given."""
+    `rate` frames a second, or each shown for its duration in ms where `durations` are given. A frame is
+    encoded on a thread of its own while the next is made (the encoder lets go of the GIL)."""
     av = _av()
     container, codec = format_named(fmt).container
 
     def write(temp):
-        with av.open(temp, "w", format=container) as film:
-            encoder, start, times = None, 0, iter(durations) if durations is not None else None
+        with av.open(temp, "w", format=container) as film, ThreadPoolExecutor(1) as encoding:
+            encoder, start, times, last = None, 0, iter(durations) if durations is not None else None, None
             for mosaic in mosaics:
                 mosaic = mosaic.crop((0, 0, mosaic.width // 2 * 2, mosaic.height // 2 * 2))  # even, for 4:2:0
                 if encoder is None:
@@ -83,9 +85,12 @@ def write_film(out: Path, fmt: str, mosaics, rate, overwrite: bool = False, dura
                 if times is not None:  # each frame at its own time: an animation's durations differ
                     frame.pts, frame.time_base = start, MS
                     start += next(times)
-                film.mux(encoder.encode(frame))
+                if last is not None:
+                    last.result()  # one frame in the encoder's hands at a time
+                last = encoding.submit(lambda frame: film.mux(encoder.encode(frame)), frame)
             if encoder is None:
                 raise ImageError(f"{out}: no frames to write; the input has none")
+            last.result()
             film.mux(encoder.encode())  # flush what the encoder holds back
 
     try:
