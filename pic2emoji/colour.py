@@ -1,4 +1,5 @@
-"""Colour as people see it, in numpy: luma, sRGB to CIELAB, CIEDE2000, and sums over 2×2-cell windows.
+"""Colour as people see it, in numpy: luma, sRGB to CIELAB, CIEDE2000, and sums over 2×2-cell windows
+and over each cell's neighbours.
 
 The ground floor of the colour choices (the background choice, refine, cell colours); it imports
 nothing of ours. The metrics of quality.py compute CIEDE2000 with scikit-image; a test checks the two
@@ -52,3 +53,9 @@ def delta_e2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
 def window_sums(cells: np.ndarray) -> np.ndarray:
     """(rows, cols, 3) -> (rows-1, cols-1, 3): the sum of each 2×2 window of cells."""
     return cells[:-1, :-1] + cells[1:, :-1] + cells[:-1, 1:] + cells[1:, 1:]
+
+
+def neighbour_sums(cells: np.ndarray) -> np.ndarray:
+    """(rows, cols) -> (rows, cols): the sum over each cell's (up to four) neighbours, up, down, left, right."""
+    padded = np.pad(cells, 1)
+    return padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]

@@ -17,14 +17,14 @@ import numpy as np
 
 from .background import choose_background, class_layers
 from .colour import delta_e2000, srgb_to_lab, window_sums
-from .defaults import PATCH, TILE_PX
+from .defaults import BLOCKS, PATCH, TILE_PX
 from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ModelError
 from .formats import SHORTCODES, TXT
 from .modelfile import check_model_fits, load_model, load_weights, model_path
 from .motion import NET_SHARE, Memory, net_again
 from .options import AUTO, Options
-from .photo import cut_patches, is_transparent, on_grid
+from .photo import cut_patches, is_transparent, on_grid, view_grid
 from .pixels import as_rgb, block_means, to_uint8
 from .refine import Refiner
 from .render import Renderer
@@ -107,48 +107,78 @@ class Converter:
         (background.choose_background), its clear parts then laid on that colour. `photo`: a file path, a
         PIL image, or an array already at 36 px a cell."""
         options = options or Options()
-        auto = options.background == AUTO
         own = tuple(self.model.background)
-        pixels, shape = on_grid(photo, own if auto else as_rgb(options.background, own), options.cols, options.rows)
-        if not auto:
-            return pixels, shape, as_rgb(options.background, own)
-        background = choose_background(view_of(cut_patches(pixels, shape)), shape, self.layers(), own,
-                                       self.allowed(options.palette))
+        if options.background != AUTO:
+            background = as_rgb(options.background, own)
+            return *on_grid(photo, background, options.cols, options.rows), background
+        pixels, shape = on_grid(photo, own, options.cols, options.rows)
+        background = self._background(view_of(cut_patches(pixels, shape)), shape, options)
         if background != own and is_transparent(photo):
             pixels, shape = on_grid(photo, background, options.cols, options.rows)  # its clear parts on the new colour
         return pixels, shape, background
+
+    def _background(self, view: np.ndarray, shape, options: Options) -> tuple:
+        return choose_background(view, shape, self.layers(), tuple(self.model.background),
+                                 self.allowed(options.palette))
 
     def cells(self, photo, options: Options | None = None, previous: np.ndarray | None = None,
               stages: dict | None = None, memory: Memory | None = None, **settings) -> Cells:
         """The grid of a photo, the photo's mean colour in each cell and the background the emoji were
         chosen for, as `options` (or Options(**settings): cols=72, method="net", ...) ask. With
         `previous`, the last frame's grid, cells keep their emoji unless the new pick is clearly better
-        (views.steady): a still scene does not flicker. With `memory`, a film's (Converter.frames), only
-        the cells that changed since the net last judged them go through it again. `stages`, if given,
-        gets the milliseconds spent waiting for the net, in it, and refining."""
+        (views.steady): a still scene does not flicker. With `memory`, a film's (Converter.frames), see
+        `_frame`. `stages`, if given, gets the milliseconds spent waiting for the net, in it, and refining."""
         options = replace(options, **settings) if options is not None else Options(**settings)
+        if memory is not None:
+            return self._frame(photo, options, previous, stages, memory)
         pixels, shape, background = self.pixels(photo, options)
         patches, allowed = cut_patches(pixels, shape), self.allowed(options.palette)  # a palette masks choices
         if options.method == "lookup":
             grid = self.refiner(background).nearest(patches, allowed).reshape(shape)
-        elif memory is None:
-            grid = self._net(patches, allowed, stages).reshape(shape)
         else:
-            view = view_of(patches)
-            share = NET_SHARE if options.method == "refine" else None  # refine: the net's pick only starts ICM
-            net = lambda cells: self._net(cells, allowed, stages)
-            grid = net_again(net, patches, view, memory, self.classifier.batch, share).reshape(shape)
+            grid = self._net(patches, allowed, stages).reshape(shape)
         if options.method == "refine":  # the net knows only the model's background: refine takes it from there
             started = time.perf_counter()
-            if memory is None:
-                grid = self.refiner(background)(patches, shape, grid.ravel(), allowed)
-            else:
-                grid, memory.recall = self.refiner(background).frame(view, shape, grid.ravel(), allowed, memory.recall)
+            grid = self.refiner(background)(patches, shape, grid.ravel(), allowed)
             if stages is not None:
                 stages["refine"] = (time.perf_counter() - started) * 1e3
         if previous is not None and previous.shape == grid.shape:
-            grid = self.steady(patches, grid, previous, background, None if memory is None else view)
+            grid = self.steady(patches, grid, previous, background)
         return Cells(grid, to_uint8(block_means(pixels, PATCH)), background)
+
+    def _frame(self, image, options: Options, previous, stages, memory: Memory) -> Cells:
+        """Converter.cells for a film's frame: the frame is read at 6 px a cell (photo.view_grid), which
+        is all that refine, the steady rule and motion.py compare cells by, and at 36 px only for the
+        cells the net judges again (motion.net_again), on the frames where it does: the picture at 36 px
+        a cell and its views were most of a film's frame."""
+        own = tuple(self.model.background)
+        background = own if options.background == AUTO else as_rgb(options.background, own)
+        view, shape = view_grid(image, background, options.cols, options.rows)
+        if options.background == AUTO:
+            background = self._background(view, shape, options)
+            if background != own and is_transparent(image):
+                view, shape = view_grid(image, background, options.cols, options.rows)
+        allowed, refiner = self.allowed(options.palette), self.refiner(background)
+        if options.method == "lookup":
+            grid = refiner.lookup.of_view(view, allowed)
+        else:
+            patches = []  # the frame at 36 px a cell, once the net needs it
+
+            def net(cells: np.ndarray) -> np.ndarray:
+                if not patches:
+                    patches.append(cut_patches(*on_grid(image, background, options.cols, options.rows)))
+                return self._net(patches[0][cells], allowed, stages)
+            share = NET_SHARE if options.method == "refine" else None  # refine: the net's pick only starts ICM
+            grid = net_again(net, view, memory, self.classifier.batch, share)
+        if options.method == "refine":
+            started = time.perf_counter()
+            grid, memory.recall = refiner.frame(view, shape, grid.ravel(), allowed, memory.recall)
+            if stages is not None:
+                stages["refine"] = (time.perf_counter() - started) * 1e3
+        grid = grid.reshape(shape)
+        if previous is not None and previous.shape == grid.shape:
+            grid = self.steady(None, grid, previous, background, view)
+        return Cells(grid, to_uint8(view.reshape(*shape, BLOCKS, 3).mean(2)), background)
 
     def unreached(self, cells: Cells) -> float:
         """The share of a mosaic's 2×2-cell windows whose colour from a step back (its tiles' mean colours

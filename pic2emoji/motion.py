@@ -19,7 +19,8 @@ from .defaults import BLOCKS
 # RMS, in levels of 255, that a cell's view may move before it is judged again: a still part of the scene
 # (H.264's noise is 1–3 levels), or one moving less than the steady rule would let show, keeps what it had.
 REJUDGE = 4.0
-NET_SHARE = 1 / 9  # under refine, the share of a frame's chunks of cells the net judges again, on average
+NET_SHARE = 1 / 18  # under refine, the share of a frame's chunks of cells the net judges again, on average
+JUDGE_EVERY = 3  # a film's frame judges refine's rung against the lookup every this many frames
 
 
 class Recall(NamedTuple):
@@ -28,6 +29,7 @@ class Recall(NamedTuple):
     views: np.ndarray  # (cells, 108) the views they were chosen for
     rung: int | None = None  # the rung the search ended on (None: the lookup's)
     grid: np.ndarray | None = None  # (cells,) the refined choice
+    since: int = 0  # frames since the rung was judged
 
 
 @dataclass
@@ -44,16 +46,16 @@ def moved(view: np.ndarray, views: np.ndarray) -> np.ndarray:
     return ((view - views) ** 2).mean(1)
 
 
-def net_again(net, patches: np.ndarray, view: np.ndarray, memory: Memory, batch: int,
-              share: float | None) -> np.ndarray:
-    """The net's pick for each cell of a film's frame, `net` (patches -> picks) running in chunks of `batch`.
+def net_again(net, view: np.ndarray, memory: Memory, batch: int, share: float | None) -> np.ndarray:
+    """The net's pick for each cell of a film's frame, `net` (cell indices -> their picks) running in chunks
+    of `batch`.
     It judges again the cells whose view moved more than REJUDGE since it last judged them (all, on the
     first frame), in whole chunks, whose free places go to the cells that moved most among the rest (they
     cost nothing more); the others keep their last pick. With `share`, it runs on average at most that
     share of a frame's chunks, on the cells that moved most, the budget saved up to one whole frame."""
     whole = -(-len(view) // batch)
     if memory.views is None or memory.views.shape != view.shape:
-        memory.views, memory.picks, memory.credit = view.copy(), net(patches), whole
+        memory.views, memory.picks, memory.credit = view.copy(), net(np.arange(len(view))), whole
         return memory.picks
     distance = moved(view, memory.views)
     chunks = -(-int((distance > REJUDGE ** 2).sum()) // batch)
@@ -64,24 +66,59 @@ def net_again(net, patches: np.ndarray, view: np.ndarray, memory: Memory, batch:
     fresh = np.sort(np.argsort(-distance, kind="stable")[:chunks * batch])
     if len(fresh):
         memory.picks = memory.picks.copy()  # the last frame's grid may be this array
-        memory.picks[fresh] = net(patches[fresh])
+        memory.picks[fresh] = net(fresh)
         memory.views[fresh] = view[fresh]
     return memory.picks
 
 
-def candidates_again(refiner, view: np.ndarray, start: np.ndarray, allowed, last: Recall) -> tuple[np.ndarray, ...]:
-    """Refiner.candidates for a film's next frame, and the views they were chosen for: a cell whose view
-    moved more than REJUDGE since its candidates were chosen, or whose start is not among them, is given
-    new ones; the others keep theirs, their structure term measured anew (choosing among all 1850
-    classes is most of the cost, measuring 16 is not)."""
+def candidates_again(refiner, view: np.ndarray, shape, start: np.ndarray, allowed, last: Recall) -> tuple[np.ndarray, ...]:
+    """Refiner.candidates for a film's next frame (a grid of `shape`), and the views they were chosen for:
+    a cell whose view moved more than REJUDGE since its candidates were chosen, or whose start is not
+    among them, is given new ones (pooled_top, from those of the cells around it last frame: what moved
+    into a cell came from one of them); the others keep theirs, their structure term measured anew
+    (choosing among all 1850 classes is most of the cost, measuring 16 is not)."""
     top, views = last.top.copy(), last.views.copy()
     fresh = (moved(view, views) > REJUDGE ** 2) | ~(top == start[:, None]).any(1)
     distance = np.empty(top.shape, np.float32)
     if fresh.any():
-        top[fresh], distance[fresh] = refiner.candidates(view[fresh], start[fresh], allowed)
+        pool = np.concatenate([around(last.top, shape)[fresh], start[fresh, None]], 1)
+        top[fresh], distance[fresh] = refiner.candidates(view[fresh], start[fresh], allowed, pool)
         views[fresh] = view[fresh]
     if not fresh.all():
         kept = ~fresh
         distance[kept] = ((refiner.structure(view[kept])[:, None] - refiner.blocks[top[kept]]) ** 2).sum(-1) / BLOCKS
     return top, distance, views
 
+
+def around(top: np.ndarray, shape) -> np.ndarray:
+    """(rows·cols, k) classes of each cell -> (rows·cols, 9k): those of the cell and its eight neighbours
+    (at an edge, the edge's own again)."""
+    rows, cols = shape
+    grid = np.pad(top.reshape(rows, cols, -1), ((1, 1), (1, 1), (0, 0)), mode="edge")
+    return np.concatenate([grid[i:i + rows, j:j + cols] for i in range(3) for j in range(3)], -1).reshape(rows * cols, -1)
+
+
+def pooled_top(scores: np.ndarray, k: int, pool: np.ndarray, wide: int = 64) -> np.ndarray:
+    """The columns of each row's k largest scores (in no order), exactly, as argpartition over all of
+    them, at a third of its cost: the k-th largest score among a row's `pool` (columns likely to score
+    well) bounds its k-th largest from below, and few columns reach the bound (~21 of 1850 when panning:
+    docs/BENCHMARKS.md), so only those are sorted. Rows with more than `wide` such go the long way."""
+    n, classes = scores.shape
+    pool = np.sort(pool, 1)
+    pooled = np.take_along_axis(scores, pool, 1)
+    pooled[:, 1:][pool[:, 1:] == pool[:, :-1]] = -np.inf  # each column once: k distinct ones reach the bound
+    bound = -np.partition(-pooled, k - 1, 1)[:, k - 1]
+    flat = np.flatnonzero(scores >= bound[:, None])  # row by row
+    rows = flat // classes
+    counts = np.bincount(rows, minlength=n)
+    width = max(k, min(int(counts.max()), wide))
+    place = np.arange(len(flat)) - np.repeat(np.cumsum(counts) - counts, counts)  # within its row
+    fits = place < width
+    columns, values = np.zeros((n, width), np.int64), np.full((n, width), -np.inf, np.float32)
+    columns[rows[fits], place[fits]] = flat[fits] - rows[fits] * classes
+    values[rows[fits], place[fits]] = scores.ravel()[flat[fits]]
+    top = np.take_along_axis(columns, np.argpartition(-values, k - 1, 1)[:, :k], 1)
+    over = np.flatnonzero(counts > width)
+    if len(over):
+        top[over] = np.argpartition(-scores[over], k - 1, 1)[:, :k]
+    return top

@@ -16,9 +16,8 @@ sees it from a step back: CIEDE2000 over the (up to four) overlapping 2×2-cell 
 belongs to. The last keeps the light and dark from cell to cell: a cell's error in luma (its mean grey
 less the photo's) should be that of its four neighbours, so a colour is mixed from neighbours of one
 lightness (chroma) rather than from light and dark ones, which would read as texture the photo lacks.
-Cells are updated in four interleaved sub-grids (row and column parity), so no two cells updated
-together share a window or are neighbours: each step is one vectorised numpy pass, and the result is
-the same on every run.
+Cells are updated in four interleaved sub-grids (row and column parity), no two cells of one sharing
+a window or a border: each step is one numpy pass, the same on every run.
 
 How hard to push colour against structure depends on the photo: a flat, dark sky pays for every
 coloured emoji in SSIM, a cat's fur or a lawn does not, and a dim scene close to the lookup's colours
@@ -26,19 +25,18 @@ needs a strong push to gain anything. So the weights come as a ladder of strengt
 and each mosaic is judged (`estimate`: the metrics of quality.py, from the 6×6 block means) against the
 plain lookup's: it is kept if it is nearer the photo's colours from a step back (dE@2) and keeps SSIM@6
 and cell-PSNR within KEEP of the lookup's. The search starts on the rung most photos take. A mosaic kept
-there but short of GOAL climbs to stronger rungs while they are kept. One not kept that lost SSIM@6 or
-cell-PSNR (too much colour) steps down to weaker rungs until one is kept; one that kept its structure but was not nearer in colour
-(a greyscale photo: too little colour to gain anything) climbs instead, while the structure holds.
-Where no rung is kept, the lookup itself. So the mosaic is never further from the photo's colours than
-the lookup, nor much less faithful in structure.
+there but short of GOAL climbs to stronger rungs while they are kept. One that lost SSIM@6 or cell-PSNR
+(too much colour) steps down until a rung is kept; one that kept its structure but was not nearer in
+colour (a greyscale photo) climbs instead, while the structure holds. Where no rung is kept, the lookup
+itself: the mosaic is never further from the photo's colours than the lookup, nor much less faithful.
 """
 from typing import NamedTuple
 
 import numpy as np
 
-from .colour import LUMA, delta_e2000, srgb_to_lab, window_sums
+from .colour import LUMA, delta_e2000, neighbour_sums, srgb_to_lab, window_sums
 from .defaults import BLOCKS
-from .motion import Recall, candidates_again
+from .motion import JUDGE_EVERY, Recall, candidates_again, pooled_top
 from .quality import estimate
 from .views import Nearest, grey_patterns, view_of
 
@@ -50,10 +48,10 @@ class Strength(NamedTuple):
     mean: float = 0.0     # of each cell's own colour error, squared RGB
 
 
-# Most colour first, chosen on 48 photos (docs/QUALITY.md). The search starts at FIRST, which most photos
-# keep; grass and camera climb to 48, nuclei on black to 96; coffee and an office crowd on black step down
-# to 16, rocket's dark sky to 12, the flower's flat dark ground to 8, a dark notebook and grace_hopper to
-# 4, the colour wheel to the plain weights.
+# Most colour first, chosen on 48 photos (docs/QUALITY.md). Most photos keep FIRST; grass and camera climb
+# to 48, nuclei on black to 96; coffee and an office crowd on black step down to 16, rocket's dark sky to
+# 12, the flower's flat dark ground to 8, a dark notebook and grace_hopper to 4, the colour wheel to the
+# plain weights.
 STRENGTHS = (Strength(96, 3000, 1), Strength(48, 3000, 1), Strength(24, 3000, 1), Strength(16, 3000, 1),
              Strength(12, 3000, 1), Strength(8, 3000, 1), Strength(4, 3000, 1), Strength(12))
 FIRST = 2
@@ -91,7 +89,7 @@ class Refiner:
         """The 6×6 nearest-colour lookup (views.Nearest) among the allowed classes."""
         return self.lookup(patches, allowed)
 
-    def candidates(self, view: np.ndarray, start: np.ndarray, allowed=None) -> tuple[np.ndarray, np.ndarray]:
+    def candidates(self, view: np.ndarray, start: np.ndarray, allowed=None, pool=None) -> tuple[np.ndarray, np.ndarray]:
         """Each cell's k nearest allowed classes by the structure term, its start among them: (cells, k)
         classes and their structure term (squared L2 / 36). `view`: the patches' view_of."""
         view = self.structure(view)
@@ -99,7 +97,10 @@ class Refiner:
         if allowed is not None:
             scores[:, ~np.asarray(allowed, bool)] = -np.inf
         k = min(self.k, scores.shape[1])
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.tile(np.arange(k), (len(view), 1))
+        if k == scores.shape[1]:
+            top = np.tile(np.arange(k), (len(view), 1))
+        else:
+            top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if pool is None else pooled_top(scores, k, pool)
         top = np.sort(top, axis=1)  # a fixed order: ties break the same way every run
         missing = ~(top == start[:, None]).any(1)
         worst = np.take_along_axis(scores, top, 1).argmin(1)
@@ -127,17 +128,17 @@ class Refiner:
               last: Recall | None = None) -> tuple[np.ndarray, Recall]:
         """The refined grid of the cells' views (rows·cols, 108) from a start grid, and what a film's next
         frame recalls. With `last`, such a frame (motion.py): still cells keep their candidates, ICM goes
-        on from the last grid with one sweep, the last rung is judged first and kept if it holds."""
+        on from the last grid with one sweep, the last rung is kept (judged every JUDGE_EVERY frames)."""
         rows, cols = shape
         if last is None or len(last.top) != len(view):
             (top, structure), views = self.candidates(view, start, allowed), view
         else:
-            top, structure, views = candidates_again(self, view, start, allowed, last)
+            top, structure, views = candidates_again(self, view, shape, start, allowed, last)
         pick = (top == start[:, None]).argmax(-1)  # index of the start among the candidates
         if rows < 2 or cols < 2 or not self.strengths:
             return np.take_along_axis(top, pick[:, None], -1)[:, 0].reshape(shape), Recall(top, views)
-        sweeps = self.sweeps
-        if last is not None and last.grid is not None and len(last.grid) == len(view):  # where still a candidate
+        sweeps, going = self.sweeps, last is not None and last.grid is not None and len(last.grid) == len(view)
+        if going:  # the last grid where still a candidate
             held = top == last.grid[:, None]
             pick, sweeps = np.where(held.any(1), held.argmax(1), pick), min(sweeps, 1)
         texture, mean = self.inside(view, top)
@@ -147,6 +148,9 @@ class Refiner:
         if self.keep is None:
             grid = refine(self.strengths[self.first])
             return grid, Recall(top, views, self.first, grid.reshape(-1))
+        if going and last.since + 1 < JUDGE_EVERY:  # the last rung, unjudged
+            grid = refine(self.strengths[last.rung]) if last.rung is not None else self.lookup.of_view(view, allowed)
+            return grid.reshape(shape), Recall(top, views, last.rung, grid.reshape(-1), last.since + 1)
         lookup = self.lookup.of_view(view, allowed)
         floor = estimate(view, self.lookup.blocks[lookup], shape)
 
@@ -207,13 +211,13 @@ class Refiner:
         target = srgb_to_lab(window_sums(photo) / 4)  # (rows-1, cols-1, 3)
         colours = self.means[top]  # (rows, cols, k, 3)
         luma_error = colours @ LUMA - (photo @ LUMA)[..., None]  # (rows, cols, k)
-        neighbours = _neighbour_sums(np.ones((rows, cols), np.float32))
+        neighbours = neighbour_sums(np.ones((rows, cols), np.float32))
         for _ in range((self.sweeps if sweeps is None else sweeps) if weight else 0):
             for a in (0, 1):
                 for b in (0, 1):
                     current = np.take_along_axis(colours, pick[..., None, None], 2)[:, :, 0]
                     e = luma_error[a::2, b::2]
-                    around = _neighbour_sums(np.take_along_axis(luma_error, pick[..., None], 2)[..., 0])[a::2, b::2, None]
+                    around = neighbour_sums(np.take_along_axis(luma_error, pick[..., None], 2)[..., 0])[a::2, b::2, None]
                     # Σ over the neighbours n of (e − e_n)², less the part that is the same for every candidate
                     cost = unary[a::2, b::2] + self.edge * (neighbours[a::2, b::2, None] * e ** 2 - 2 * e * around)
                     sums = window_sums(current)
@@ -228,12 +232,6 @@ class Refiner:
                             cost[np.ix_(ci_sub, cj_sub)] += weight * error
                     pick[a::2, b::2] = cost.argmin(-1)
         return np.take_along_axis(top, pick[..., None], -1)[..., 0]
-
-
-def _neighbour_sums(cells: np.ndarray) -> np.ndarray:
-    """(rows, cols) -> (rows, cols): the sum over each cell's (up to four) neighbours, up, down, left, right."""
-    padded = np.pad(cells, 1)
-    return padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
 
 
 def _window_rows(parity: int, offset: int, size: int) -> np.ndarray:

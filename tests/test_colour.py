@@ -21,3 +21,9 @@ def test_delta_e2000_agrees_with_scikit_image_and_the_published_pairs():
     first = np.array([[50, 2.6772, -79.7751], [50, -1.3802, -84.2814], [50, 2.5, 0], [90.9257, -0.5406, -0.9208]])
     second = np.array([[50, 0, -82.7485], [50, 0, -82.7485], [73, 25, -18], [88.6381, -0.8985, -0.7239]])
     np.testing.assert_allclose(delta_e2000(first, second), [2.0425, 1.0, 27.1492, 1.5381], atol=1e-4)
+
+
+def test_neighbour_sums_add_up_the_four_cells_around_each_one_and_fewer_at_the_edges():
+    from pic2emoji.colour import neighbour_sums
+    np.testing.assert_array_equal(neighbour_sums(np.ones((3, 4), np.float32)), [[2, 3, 3, 2], [3, 4, 4, 3], [2, 3, 3, 2]])
+    np.testing.assert_array_equal(neighbour_sums(np.arange(6.0).reshape(2, 3)), [[4, 6, 6], [4, 9, 6]])

@@ -5,7 +5,9 @@ import pytest
 from PIL import Image
 
 from conftest import make_video, run
-from pic2emoji.motion import Memory, net_again
+from hypothesis import given, settings, strategies as st
+
+from pic2emoji.motion import JUDGE_EVERY, Memory, around, net_again, pooled_top
 from pic2emoji.options import Options
 from pic2emoji.refine import Refiner
 from pic2emoji.views import view_of
@@ -47,6 +49,25 @@ def test_a_still_frame_recalls_the_candidates_and_the_rung_and_gives_the_same_gr
     assert candidates == [] and recall_again.rung == recall.rung
 
 
+def test_a_films_rung_is_judged_against_the_lookup_every_few_frames(refiner, monkeypatch):
+    """A rung that held goes on unjudged for JUDGE_EVERY - 1 frames (judging is the lookup's mosaic and
+    two estimates); then it is judged again, and the search runs where it no longer holds."""
+    import pic2emoji.refine as module
+    estimates = counting(monkeypatch, module, "estimate")
+    refiner.keep = (1.0, 100.0)  # orange from red and yellow is kept, whatever it costs the cells' own colour
+    for cells, rung in ((scene(), None), (np.full((6, 8, 3), (235, 125, 35)), refiner.first)):
+        view, start = view_of(patches_of(cells)), refiner.nearest(patches_of(cells))
+        grid, recall = refiner.frame(view, cells.shape[:2], start)
+        assert recall.rung == rung  # the lookup's grid; a rung
+        judged = []
+        for _ in range(2 * JUDGE_EVERY):
+            estimates.clear()
+            again, recall = refiner.frame(view, cells.shape[:2], start, last=recall)
+            judged.append(len(estimates) > 0)
+            np.testing.assert_array_equal(again, grid)
+        assert judged == ([False] * (JUDGE_EVERY - 1) + [True]) * 2 and recall.since == 0
+
+
 def test_a_cell_that_changed_is_given_new_candidates_the_rest_keep_theirs(refiner, monkeypatch):
     cells = scene()
     view, start = view_of(patches_of(cells)), refiner.nearest(patches_of(cells))
@@ -61,11 +82,40 @@ def test_a_cell_that_changed_is_given_new_candidates_the_rest_keep_theirs(refine
     np.testing.assert_array_equal(np.delete(again.top, 2 * 8 + 3, 0), np.delete(recall.top, 2 * 8 + 3, 0))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.integers(1, 12), st.sampled_from([0, 3, 50]), st.booleans())
+def test_pooled_top_is_argpartitions_choice(seed, k, levels, masked):
+    """The k largest of each row, exactly, whatever the pool: near or far, repeating itself, short of
+    allowed columns (-inf), with ties (scores of a few levels) and rows over `wide`."""
+    rng = np.random.default_rng(seed)
+    scores = (rng.integers(0, levels, (30, 40)) if levels else rng.normal(size=(30, 40))).astype(np.float32)
+    if masked:
+        scores[:, rng.random(40) < 0.3] = -np.inf
+    pool = np.concatenate([rng.integers(0, 40, (30, 3)), np.tile(np.arange(40)[rng.permutation(40)[:k]], (30, 1))], 1)
+    top = pooled_top(scores, k, pool, wide=rng.integers(k, 20))
+    assert top.shape == (30, k) and all(len(set(row)) == k for row in top.tolist())
+    kth = -np.partition(-scores, k - 1, 1)[:, k - 1]
+    chosen = np.take_along_axis(scores, top, 1)
+    assert (chosen >= kth[:, None]).all()  # none below the k-th largest: the same set up to ties
+    np.testing.assert_array_equal(np.sort(chosen, 1), np.sort(np.take_along_axis(scores, np.argpartition(-scores, k - 1, 1)[:, :k], 1), 1))
+
+
+def test_around_gives_each_cell_its_own_and_its_neighbours_classes():
+    top = np.arange(12).reshape(12, 1)  # a 3×4 grid, cell i holding class i
+    pool = around(top, (3, 4))
+    assert sorted(pool[5].tolist()) == [0, 1, 2, 4, 5, 6, 8, 9, 10]
+    assert sorted(set(pool[0].tolist())) == [0, 1, 4, 5]  # a corner: the edge's own again
+
+
 def test_a_film_of_one_picture_gives_one_mosaic_and_the_net_judges_it_once(converter, monkeypatch):
     frame = Image.fromarray(np.kron(scene(3, 4), np.ones((8, 8, 1))).astype(np.uint8))
     judged = counting(monkeypatch, converter, "_net")
+    import pic2emoji.converter as module
+    pictures, on_grid = [], module.on_grid
+    monkeypatch.setattr(module, "on_grid", lambda *a: pictures.append(a) or on_grid(*a))
     grids = [cells.grid for cells in converter.frames([frame.copy() for _ in range(4)], Options("mp4", cols=4))]
     assert judged == [12]  # the first frame's 12 cells, then none
+    assert len(pictures) == 1  # a frame is cut at 36 px a cell only for the net
     assert all(np.array_equal(g, grids[0]) for g in grids)
     np.testing.assert_array_equal(grids[0], converter.cells(frame, Options("mp4", cols=4)).grid)  # as a photo
 
@@ -88,26 +138,26 @@ def test_a_cell_that_changes_is_judged_again_and_shows_at_once(converter, monkey
 
 def test_the_net_takes_the_cells_that_moved_most_in_whole_chunks_and_within_its_budget():
     judged = []
-    net = lambda patches: judged.append(len(patches)) or np.full(len(patches), 7)
-    view, patches = np.zeros((12, 108), np.float32), np.zeros((12, 1), np.uint8)
+    net = lambda cells: judged.append(len(cells)) or np.full(len(cells), 7)
+    view = np.zeros((12, 108), np.float32)
     memory = Memory()
-    assert net_again(net, patches, view, memory, 2, None).tolist() == [7] * 12 and judged == [12]  # the first frame
+    assert net_again(net, view, memory, 2, None).tolist() == [7] * 12 and judged == [12]  # the first frame
     memory.picks = np.zeros(12, np.int32)
     moved = view.copy()
     moved[5] += 50  # one cell moved: a chunk of two, it and the one that moved most of the rest
     moved[9] += 1
-    picks = net_again(net, patches, moved, memory, 2, None)
+    picks = net_again(net, moved, memory, 2, None)
     assert np.flatnonzero(picks == 7).tolist() == [5, 9] and judged == [12, 2]
-    net_again(net, patches, moved, memory, 2, None)
+    net_again(net, moved, memory, 2, None)
     assert judged == [12, 2]  # judged where they are now: nothing moved since
     everything = moved + np.arange(12, dtype=np.float32)[:, None] * 10 + 20
     memory.credit = 0
-    net_again(net, patches, everything, memory, 2, 1 / 3)
+    net_again(net, everything, memory, 2, 1 / 3)
     assert judged[-1] == 4  # a third of the frame's six chunks, on the cells that moved most
     assert (memory.views[8:] == everything[8:]).all() and (memory.views[:4] != everything[:4]).all()
-    net_again(net, patches, everything, memory, 2, 1 / 3)
+    net_again(net, everything, memory, 2, 1 / 3)
     assert judged[-1] == 4  # the next two chunks, on the budget
-    net_again(net, patches, everything + 100, memory, 2, None)
+    net_again(net, everything + 100, memory, 2, None)
     assert judged[-1] == 12  # no budget: every cell that moved
 
 

@@ -3,6 +3,7 @@ import io
 import os
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image, ImageFile
 
 from pic2emoji.errors import ImageError
-from pic2emoji.photo import cut_patches, read_photo
+from pic2emoji.photo import cut_patches, on_grid, read_photo, view_grid
+from pic2emoji.views import view_of
 
 from conftest import GREY, jpeg_bytes, png_bytes, solid
 
@@ -88,6 +90,22 @@ def test_transparent_areas_take_the_background(tmp_path):
     for name in ("half.png", "ptrans.png"):
         photo, _ = read_photo(tmp_path / name, (10, 200, 30), cols=2)
         assert tuple(photo[18, 10]) == (0, 0, 255) and tuple(photo[18, 60]) == (10, 200, 30), name
+
+
+def test_a_frame_read_at_6_px_a_cell_has_the_views_of_its_36_px_picture_within_a_level_or_two():
+    """view_grid (a film's frames) against view_of(on_grid(...)) (a photo's): the same cells, ~1 level
+    apart (RMS) on a real photo; transparent parts on the background; an array taken as it is."""
+    photo = Image.open(Path(__file__).parent.parent / "examples" / "photos" / "chelsea.png").convert("RGB")
+    view, shape = view_grid(photo, GREY, cols=40)
+    pixels, same = on_grid(photo, GREY, cols=40)
+    assert shape == same and view.shape == (shape[0] * shape[1], 108) and view.dtype == np.float32
+    assert np.sqrt(((view - view_of(cut_patches(pixels, shape))) ** 2).mean()) < 2
+    half = Image.new("RGBA", (72, 36), (0, 0, 255, 255))
+    half.paste((0, 0, 0, 0), (36, 0, 72, 36))
+    view, _ = view_grid(half, (10, 200, 30), cols=2)
+    cells = view.reshape(2, 6, 6, 3)  # Lanczos rings a little at the edge between them: their middles
+    assert (np.abs(cells[:, 1:5, 1:4] - np.array([(0, 0, 255), (10, 200, 30)])[:, None, None]) <= 1).all()
+    np.testing.assert_array_equal(view_grid(pixels, GREY)[0], view_of(cut_patches(pixels, shape)))
 
 
 def test_exif_orientation_is_applied(tmp_path):
