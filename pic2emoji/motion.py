@@ -3,11 +3,12 @@
 Converter.frames converts a film a frame at a time, but most of a frame's work is the same as the last
 one's where the scene did not move: the net's pick of a cell (net_again) and refine's choice of its
 candidates among all classes (candidates_again) are made again only once the cell's view (views.py)
-moved more than REJUDGE since they were made; refine also keeps the strength the last frame ended on
-while it holds and goes on from the last frame's grid (Refiner.frame). Under refine, where the net's pick
-only starts the refinement, the net works to a budget (NET_SHARE): a camera that keeps moving has its
-cells judged again every few frames, a change after a still spell at once. docs/BENCHMARKS.md ("Video")
-measures the time and the mosaics against converting each frame alone.
+moved more than REJUDGE since they were made, the new candidates found among the few classes that
+score as well as the neighbours' last ones (pooled_top); refine also keeps the strength the last frame
+ended on, judged again every JUDGE_EVERY frames, and goes on from the last frame's grid (Refiner.frame).
+Under refine, where the net's pick only starts the refinement, the net works to a budget (NET_SHARE): a
+camera that keeps moving has its cells judged again every few frames, a change after a still spell at
+once. docs/BENCHMARKS.md ("Video") measures the time and the mosaics against converting each frame alone.
 """
 from dataclasses import dataclass
 from typing import NamedTuple
