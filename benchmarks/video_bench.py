@@ -5,6 +5,7 @@ of another commit (by default 25de829, before issue 28), in the same run, runs a
     python benchmarks/video_bench.py --runs 3 --json
     python benchmarks/video_bench.py --scene subject        # a still camera, something crossing
     python benchmarks/video_bench.py --base /tmp/video-base --commit 25de829
+    python benchmarks/video_bench.py --photo dune.jpg --size 640x360 --frames 30 --rate 30   # another clip
 
 The clip is made here, the same every time: examples/photos/coffee.png panned left to right, zoomed in
 by 15% and swaying up and down, 45 frames of 320×240 at 15 frames/s, H.264 — a moving camera, so every
@@ -32,12 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PHOTO, CAT = ROOT / "examples" / "photos" / "coffee.png", ROOT / "examples" / "photos" / "chelsea.png"
 
 
-def make_clip(path: Path, frames: int = 45, size=(320, 240), rate: int = 15, scene: str = "pan") -> Path:
+def make_clip(path: Path, frames: int = 45, size=(320, 240), rate: int = 15, scene: str = "pan",
+              photo: Path = PHOTO) -> Path:
     """A deterministic clip. pan: a camera moving over a photo, panned across, zoomed in 15%, swaying up
     and down (every cell changes). subject: a still camera on one photo, another (the cat, 120×80)
     crossing it at 6 px a frame."""
     import av
-    image = Image.open(PHOTO).convert("RGB")
+    image = Image.open(photo).convert("RGB")
     w, h = image.size
     still = image.resize(size, Image.BICUBIC)
     cat = Image.open(CAT).convert("RGB").resize((120, 80), Image.BICUBIC)
@@ -136,6 +138,10 @@ def main():
     parser.add_argument("--commit", default="25de829", help="the older code (default: 25de829, before issue 28)")
     parser.add_argument("--base", default="/tmp/video-base", help="its git worktree, made if missing")
     parser.add_argument("--frames", type=int, default=45, help="frames in the clip (default: 45)")
+    parser.add_argument("--size", default="320x240", help="the clip's WxH (default: 320x240)")
+    parser.add_argument("--rate", type=int, default=15, help="its frames a second (default: 15)")
+    parser.add_argument("--photo", type=Path, default=PHOTO,
+                        help="the photo the camera moves over (default: examples/photos/coffee.png)")
     parser.add_argument("--scene", choices=("pan", "subject"), default="pan",
                         help="pan: the camera moves (every cell changes); subject: a still camera, the cat crossing")
     parser.add_argument("--fidelity", action="store_true",
@@ -144,7 +150,8 @@ def main():
     args = parser.parse_args()
     codes = {"old": base_tree(Path(args.base), args.commit), "new": ROOT}
     with tempfile.TemporaryDirectory() as temp:
-        clip = make_clip(Path(temp) / "clip.mp4", args.frames, scene=args.scene)
+        size = tuple(int(v) for v in args.size.split("x"))
+        clip = make_clip(Path(temp) / "clip.mp4", args.frames, size, args.rate, args.scene, args.photo)
         runs = {name: [] for name in codes}
         for _ in range(args.runs):
             for name, code in codes.items():
@@ -160,7 +167,7 @@ def main():
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"clip ({args.scene}): {source['frames']} frames of {source['size']} at {source['rate']:g} frames/s; "
+    print(f"clip ({args.scene} over {args.photo.name}): {source['frames']} frames of {source['size']} at {source['rate']:g} frames/s; "
           f"old = {args.commit}, best of {args.runs}")
     for name in codes:
         r = results[name]
