@@ -48,9 +48,8 @@ def moved(view: np.ndarray, views: np.ndarray) -> np.ndarray:
 
 
 def net_again(net, view: np.ndarray, memory: Memory, batch: int, share: float | None) -> np.ndarray:
-    """The net's pick for each cell of a film's frame, `net` (cell indices -> their picks) running in chunks
-    of `batch`.
-    It judges again the cells whose view moved more than REJUDGE since it last judged them (all, on the
+    """The net's pick for each cell of a film's frame, `net` (cell indices -> their picks) running in
+    chunks of `batch`. It judges again the cells whose view moved more than REJUDGE since it last judged them (all, on the
     first frame), in whole chunks, whose free places go to the cells that moved most among the rest (they
     cost nothing more); the others keep their last pick. With `share`, it runs on average at most that
     share of a frame's chunks, on the cells that moved most, the budget saved up to one whole frame."""
