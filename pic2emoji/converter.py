@@ -107,19 +107,21 @@ class Converter:
         (background.choose_background), its clear parts then laid on that colour. `photo`: a file path, a
         PIL image, or an array already at 36 px a cell."""
         options = options or Options()
+        return self._laid(photo, options, lambda background: on_grid(photo, background, options.cols, options.rows),
+                          lambda pixels, shape: view_of(cut_patches(pixels, shape)))
+
+    def _laid(self, photo, options: Options, read, view) -> tuple[np.ndarray, tuple, tuple]:
+        """pixels() for any reading: `read` (background -> the photo on it, (rows, cols)), `view` (what
+        read gave, (rows, cols) -> the cells' views, to choose the AUTO background by)."""
         own = tuple(self.model.background)
         if options.background != AUTO:
             background = as_rgb(options.background, own)
-            return *on_grid(photo, background, options.cols, options.rows), background
-        pixels, shape = on_grid(photo, own, options.cols, options.rows)
-        background = self._background(view_of(cut_patches(pixels, shape)), shape, options)
+            return *read(background), background
+        laid, shape = read(own)
+        background = choose_background(view(laid, shape), shape, self.layers(), own, self.allowed(options.palette))
         if background != own and is_transparent(photo):
-            pixels, shape = on_grid(photo, background, options.cols, options.rows)  # its clear parts on the new colour
-        return pixels, shape, background
-
-    def _background(self, view: np.ndarray, shape, options: Options) -> tuple:
-        return choose_background(view, shape, self.layers(), tuple(self.model.background),
-                                 self.allowed(options.palette))
+            laid, shape = read(background)  # its clear parts on the new colour
+        return laid, shape, background
 
     def cells(self, photo, options: Options | None = None, previous: np.ndarray | None = None,
               stages: dict | None = None, memory: Memory | None = None, **settings) -> Cells:
@@ -151,13 +153,8 @@ class Converter:
         is all that refine, the steady rule and motion.py compare cells by, and at 36 px only for the
         cells the net judges again (motion.net_again), on the frames where it does: the picture at 36 px
         a cell and its views were most of a film's frame."""
-        own = tuple(self.model.background)
-        background = own if options.background == AUTO else as_rgb(options.background, own)
-        view, shape = view_grid(image, background, options.cols, options.rows)
-        if options.background == AUTO:
-            background = self._background(view, shape, options)
-            if background != own and is_transparent(image):
-                view, shape = view_grid(image, background, options.cols, options.rows)
+        view, shape, background = self._laid(image, options, lambda background: view_grid(
+            image, background, options.cols, options.rows), lambda view, shape: view)
         allowed, refiner = self.allowed(options.palette), self.refiner(background)
         if options.method == "lookup":
             grid = refiner.lookup.of_view(view, allowed)

@@ -127,9 +127,10 @@ def cut_patches(photo: np.ndarray, shape) -> np.ndarray:
     return photo.reshape(rows, PATCH, cols, PATCH, 3).transpose(0, 2, 1, 3, 4).reshape(-1, PATCH, PATCH, 3)
 
 
-def on_grid(photo, background, cols: int | None = None, rows: int | None = None) -> tuple[np.ndarray, tuple]:
-    """Any photo as the grid sees it, (rows·36, cols·36, 3) uint8 on the background, and (rows, cols):
-    a file path, a PIL image, or an array already at 36 px a cell (taken as it is)."""
+def on_grid(photo, background, cols: int | None = None, rows: int | None = None,
+            px: int = PATCH) -> tuple[np.ndarray, tuple]:
+    """Any photo as the grid sees it, (rows·px, cols·px, 3) uint8 on the background, and (rows, cols):
+    a file path, a PIL image (at `px` px a cell), or an array already at 36 px a cell (taken as it is)."""
     if isinstance(photo, np.ndarray):
         if photo.ndim != 3 or photo.shape[2] != 3 or photo.shape[0] % PATCH or photo.shape[1] % PATCH or not photo.size:
             raise ImageError(f"an array of {photo.shape} is not a photo at {PATCH} px a cell; give (rows·{PATCH}, "
@@ -139,24 +140,21 @@ def on_grid(photo, background, cols: int | None = None, rows: int | None = None)
         shape = grid_shape(*photo.size, cols, rows)
         check_grid("the image", shape, *photo.size)
         image = photo if photo.mode in ("RGB", "RGBA") else photo.convert("RGBA")
-        return fit_to_grid(image, background, shape), shape
+        return fit_to_grid(image, background, shape, px), shape
     return read_photo(photo, background, cols, rows)
 
 
 def view_grid(photo, background, cols: int | None = None, rows: int | None = None) -> tuple[np.ndarray, tuple]:
     """The cells' views (views.py: (rows·cols, 108) float32) of a PIL image read straight at 6 px a cell
-    (Lanczos, as on_grid at 36), and (rows, cols); an array at 36 px a cell, its view_of. Within a level
-    or so (RMS) of the views of on_grid's 36-px picture, for a thirtieth of the pixels: what a film's
-    frame is compared by (Converter.frames)."""
+    (on_grid), and (rows, cols); of anything else, the view_of its 36-px picture. Within a level or so
+    (RMS) of the views of the 36-px picture, for a thirtieth of the pixels: what a film's frame is
+    compared by (Converter.frames)."""
     if not isinstance(photo, Image.Image):
         pixels, shape = on_grid(photo, background, cols, rows)
         return view_of(cut_patches(pixels, shape)), shape
-    shape = grid_shape(*photo.size, cols, rows)
-    check_grid("the image", shape, *photo.size)
-    image = photo if photo.mode in ("RGB", "RGBA") else photo.convert("RGBA")
-    pixels = fit_to_grid(image, background, shape, VIEW)
-    view = pixels.reshape(shape[0], VIEW, shape[1], VIEW, 3).transpose(0, 2, 1, 3, 4)
-    return view.reshape(shape[0] * shape[1], VIEW * VIEW * 3).astype(np.float32), shape
+    pixels, (rows, cols) = on_grid(photo, background, cols, rows, VIEW)
+    view = pixels.reshape(rows, VIEW, cols, VIEW, 3).transpose(0, 2, 1, 3, 4)
+    return view.reshape(rows * cols, VIEW * VIEW * 3).astype(np.float32), (rows, cols)
 
 
 def is_transparent(photo) -> bool:
