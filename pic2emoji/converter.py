@@ -22,6 +22,7 @@ from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ModelError
 from .formats import SHORTCODES, TXT
 from .modelfile import check_model_fits, load_model, load_weights, model_path
+from .net import reads
 from .motion import NET_SHARE, Memory, net_again
 from .options import AUTO, Options
 from .photo import cut_patches, is_transparent, on_grid, view_grid
@@ -60,8 +61,9 @@ class Converter:
         texts = {TXT: self.texts, SHORTCODES: [self.emoji_set.shortcode(i) for i in self.tile_of]}
         self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), texts,
                                  self.model.background, [self.emoji_set.chars[i] for i in self.tile_of])
+        self.reads = reads(self.model.arch)  # the px a cell the net reads: a photo is read at that size
         self.classifier = Classifier(lambda: load_weights(self.model), len(self.model.classes),
-                                     cache=jit_cache_file(self.model.path, Classifier.batch))
+                                     cache=jit_cache_file(self.model.path, Classifier.batch, self.reads), reads=self.reads)
         self.lock = threading.Lock()  # one frame in the net at a time
         self._refiners, self._layers = {}, None  # background -> Refiner; the tiles' layers once read
 
@@ -101,13 +103,13 @@ class Converter:
             self._layers = class_layers(files, read, Path(self.model.path).stem, str(self.classifier.cache))
         return self._layers
 
-    def pixels(self, photo, options: Options | None = None) -> tuple[np.ndarray, tuple, tuple]:
-        """The photo as the grid sees it, (rows·36, cols·36, 3) uint8, its (rows, cols), and the colour
-        behind the emoji: the options' (None: the model's), or with AUTO the grey chosen for this photo
-        (background.choose_background), its clear parts then laid on that colour. `photo`: a file path, a
-        PIL image, or an array already at 36 px a cell."""
+    def pixels(self, photo, options: Options | None = None, px: int = PATCH) -> tuple[np.ndarray, tuple, tuple]:
+        """The photo as the grid sees it, (rows·px, cols·px, 3) uint8 (36 px a cell unless asked), its
+        (rows, cols), and the colour behind the emoji: the options' (None: the model's), or with AUTO the
+        grey chosen for this photo (background.choose_background), its clear parts then laid on that
+        colour. `photo`: a file path, a PIL image, or an array already at 36 px a cell."""
         options = options or Options()
-        return self._laid(photo, options, lambda background: on_grid(photo, background, options.cols, options.rows),
+        return self._laid(photo, options, lambda background: on_grid(photo, background, options.cols, options.rows, px),
                           lambda pixels, shape: view_of(cut_patches(pixels, shape)))
 
     def _laid(self, photo, options: Options, read, view) -> tuple[np.ndarray, tuple, tuple]:
@@ -133,7 +135,7 @@ class Converter:
         options = replace(options, **settings) if options is not None else Options(**settings)
         if memory is not None:
             return self._frame(photo, options, previous, stages, memory)
-        pixels, shape, background = self.pixels(photo, options)
+        pixels, shape, background = self.pixels(photo, options, self.reads)  # at the size the net reads
         patches, allowed = cut_patches(pixels, shape), self.allowed(options.palette)  # a palette masks choices
         if options.method == "lookup":
             grid = self.refiner(background).nearest(patches, allowed).reshape(shape)
@@ -146,13 +148,13 @@ class Converter:
                 stages["refine"] = (time.perf_counter() - started) * 1e3
         if previous is not None and previous.shape == grid.shape:
             grid = self.steady(patches, grid, previous, background)
-        return Cells(grid, to_uint8(block_means(pixels, PATCH)), background)
+        return Cells(grid, to_uint8(block_means(pixels, pixels.shape[0] // shape[0])), background)
 
     def _frame(self, image, options: Options, previous, stages, memory: Memory) -> Cells:
         """Converter.cells for a film's frame: the frame is read at 6 px a cell (photo.view_grid), which
-        is all that refine, the steady rule and motion.py compare cells by, and at 36 px only for the
-        cells the net judges again (motion.net_again), on the frames where it does: the picture at 36 px
-        a cell and its views were most of a film's frame."""
+        is all that refine, the steady rule and motion.py compare cells by, and at the size the net reads
+        only for the cells the net judges again (motion.net_again), on the frames where it does: the
+        picture at 36 px a cell and its views were most of a film's frame."""
         view, shape, background = self._laid(image, options, lambda background: view_grid(
             image, background, options.cols, options.rows), lambda view, shape: view)
         allowed, refiner = self.allowed(options.palette), self.refiner(background)
@@ -163,7 +165,7 @@ class Converter:
 
             def net(cells: np.ndarray) -> np.ndarray:
                 if not patches:
-                    patches.append(cut_patches(*on_grid(image, background, options.cols, options.rows)))
+                    patches.append(cut_patches(*on_grid(image, background, options.cols, options.rows, self.reads)))
                 return self._net(patches[0][cells], allowed, stages)
             share = NET_SHARE if options.method == "refine" else None  # refine: the net's pick only starts ICM
             grid = net_again(net, view, memory, self.classifier.batch, share)

@@ -3,11 +3,15 @@
 A net is a plain class with a list of layers. `ARCHITECTURES` names each variant a model file can hold:
 modelfile.py stores and rebuilds nets by these names, runtime.py captures one on a device and caches it.
 """
+from functools import partial
+
 import numpy as np
 from tinygrad import Tensor, dtypes, nn
 
+from .defaults import PATCH
+
 FEATURES = 16 * 7 * 7  # what TinyConvNet's convolutions hand to its class layer
-CAPTURE_VERSION = 2  # part of a captured net's cache key: bump it when classify or __call__ computes differently
+CAPTURE_VERSION = 3  # part of a captured net's cache key: bump it when classify or __call__ computes differently
 
 
 class TinyConvNet:
@@ -30,6 +34,7 @@ class TinyConvNet:
     def __init__(self, classes: int, rank: int | None = None, stride: bool = False, half: bool = False):
         head = [nn.Linear(FEATURES, classes)] if rank is None else [nn.Linear(FEATURES, rank, bias=False), nn.Linear(rank, classes)]
         self.rank = rank
+        self.reads = PATCH // 2 if half else PATCH  # the patch size it reads best: a half net's 18×18 are its own
         if half:  # the patch halved to 18×18 (2×2 means), then 3×3 convolutions: 16×16, and 7×7 at stride 2
             self.layers = [halve, nn.Conv2d(3, 8, 3), Tensor.relu, nn.Conv2d(8, 16, 3, stride=2), Tensor.relu, flatten, *head]
         else:  # stride: the first convolution 4×4 at stride 2 (36 -> 17 directly) in place of 3×3 and a pool
@@ -50,8 +55,10 @@ class TinyConvNet:
         a 3×3 first convolution is one matrix product over the patches' windows, copied out as bytes
         first (the 1/255 goes into its weights). tinygrad's own kernel for it, fused with the pool, is
         slow on a CPU; this way the layer takes a fraction of the time (docs/BENCHMARKS.md, "The net made
-        cheaper", has the figures)."""
+        cheaper", has the figures). A half net takes (N, 18, 18, 3) as well: the cells read at 18 px."""
         first, size = self.layers[0], self.seen[0]
+        if first is halve and patches.shape[1] == self.reads:  # read at 18 px: the halving is done
+            return self(convolve(patches[:, :self.seen[1], :self.seen[1]], self.layers[1], 1 / 255).permute(0, 3, 1, 2), start=2)
         if first is halve:  # the 2×2 means as a sum of four (the 1/4 goes into the weights with the 1/255)
             x = patches[:, :size, :size].cast(dtypes.float32).reshape(len(patches), size // 2, 2, size // 2, 2, 3).sum((2, 4))
             return self(convolve(x[:, :self.seen[1], :self.seen[1]], self.layers[1], 1 / 1020).permute(0, 3, 1, 2), start=2)
@@ -143,9 +150,14 @@ def same(x: Tensor) -> Tensor:
     return x
 
 
-ARCHITECTURES = {"tinyconv": TinyConvNet, "tinyconv-r64": lambda classes: TinyConvNet(classes, rank=64),
-                 "tinyconv-s2r64": lambda classes: TinyConvNet(classes, rank=64, stride=True),
-                 "tinyconv-hr64": lambda classes: TinyConvNet(classes, rank=64, half=True)}
+ARCHITECTURES = {"tinyconv": partial(TinyConvNet), "tinyconv-r64": partial(TinyConvNet, rank=64),
+                 "tinyconv-s2r64": partial(TinyConvNet, rank=64, stride=True),
+                 "tinyconv-hr64": partial(TinyConvNet, rank=64, half=True)}
+
+
+def reads(arch: str) -> int:
+    """The patch size a net of this architecture reads best (TinyConvNet.reads), from its name alone."""
+    return PATCH // 2 if ARCHITECTURES[arch].keywords.get("half") else PATCH
 
 
 def as_input(patches: Tensor) -> Tensor:

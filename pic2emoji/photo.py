@@ -75,24 +75,26 @@ def grid_of(photo, cols: int | None = None, rows: int | None = None) -> tuple[in
     return None
 
 
-def _decode(path, cols, rows) -> tuple[Image.Image, tuple[int, int]]:
+def _decode(path, cols, rows, px: int = PATCH) -> tuple[Image.Image, tuple[int, int]]:
     with Image.open(path) as image:
         width, height = upright_size(image)
         shape = grid_shape(width, height, cols, rows)
         check_grid(path, shape, width, height)
-        target = (shape[1] * PATCH, shape[0] * PATCH)
+        target = (shape[1] * px, shape[0] * px)
         image.draft("RGB", target if (width, height) == image.size else target[::-1])  # JPEG: decode smaller
         return to_rgb_or_rgba(ImageOps.exif_transpose(image)), shape
 
 
-def read_photo(path, background, cols: int | None = None, rows: int | None = None) -> tuple[np.ndarray, tuple]:
-    """A photo as (rows·36, cols·36, 3) uint8 RGB on the background, and its grid shape (rows, cols)."""
+def read_photo(path, background, cols: int | None = None, rows: int | None = None,
+               px: int = PATCH) -> tuple[np.ndarray, tuple]:
+    """A photo as (rows·px, cols·px, 3) uint8 RGB on the background (px: 36 unless asked), and its grid
+    shape (rows, cols)."""
     if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():  # a FIFO would block
         raise ImageError(f"{path}: not a regular file (a FIFO, socket or device); give a photo file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns about damaged files; the user gets our one line instead
-            image, shape = _decode(path, cols, rows)
+            image, shape = _decode(path, cols, rows, px)
     except Image.DecompressionBombError:  # raised from the header, before any pixel is decoded
         raise ImageError(f"{path}: larger than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, which pic2emoji "
                          "refuses as a possible decompression bomb; downscale it first") from None
@@ -104,7 +106,7 @@ def read_photo(path, background, cols: int | None = None, rows: int | None = Non
     except UNREADABLE as e:
         raise ImageError(f"{path}: not a readable image ({first_line(e, 100)}); check the file or convert it to "
                          "PNG/JPEG") from None
-    return fit_to_grid(image, background, shape), shape
+    return fit_to_grid(image, background, shape, px), shape
 
 
 def fit_to_grid(image: Image.Image, background, shape, px: int = PATCH) -> np.ndarray:
@@ -122,15 +124,16 @@ def fit_to_grid(image: Image.Image, background, shape, px: int = PATCH) -> np.nd
 
 
 def cut_patches(photo: np.ndarray, shape) -> np.ndarray:
-    """(rows·36, cols·36, 3) -> (rows·cols, 36, 36, 3), row by row."""
+    """(rows·px, cols·px, 3) -> (rows·cols, px, px, 3), row by row (px: 36, or whatever the photo was read at)."""
     rows, cols = shape
-    return photo.reshape(rows, PATCH, cols, PATCH, 3).transpose(0, 2, 1, 3, 4).reshape(-1, PATCH, PATCH, 3)
+    px = photo.shape[0] // rows
+    return photo.reshape(rows, px, cols, px, 3).transpose(0, 2, 1, 3, 4).reshape(-1, px, px, 3)
 
 
 def on_grid(photo, background, cols: int | None = None, rows: int | None = None,
             px: int = PATCH) -> tuple[np.ndarray, tuple]:
     """Any photo as the grid sees it, (rows·px, cols·px, 3) uint8 on the background, and (rows, cols):
-    a file path, a PIL image (at `px` px a cell), or an array already at 36 px a cell (taken as it is)."""
+    a file path or a PIL image (at `px` px a cell), or an array already at 36 px a cell (taken as it is)."""
     if isinstance(photo, np.ndarray):
         if photo.ndim != 3 or photo.shape[2] != 3 or photo.shape[0] % PATCH or photo.shape[1] % PATCH or not photo.size:
             raise ImageError(f"an array of {photo.shape} is not a photo at {PATCH} px a cell; give (rows·{PATCH}, "
@@ -141,7 +144,7 @@ def on_grid(photo, background, cols: int | None = None, rows: int | None = None,
         check_grid("the image", shape, *photo.size)
         image = photo if photo.mode in ("RGB", "RGBA") else photo.convert("RGBA")
         return fit_to_grid(image, background, shape, px), shape
-    return read_photo(photo, background, cols, rows)
+    return read_photo(photo, background, cols, rows, px)
 
 
 def view_grid(photo, background, cols: int | None = None, rows: int | None = None) -> tuple[np.ndarray, tuple]:

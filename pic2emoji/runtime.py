@@ -18,13 +18,14 @@ from .defaults import PATCH
 from .errors import OutputError
 from .files import cache_dir, write_bytes
 from .net import CAPTURE_VERSION, TinyConvNet
+from .pixels import block_means, to_uint8
 
 
-def jit_cache_file(model_file, batch: int) -> Path:
-    """The cache file of one model file's net on the current device: named by the file's bytes, so a
-    retrained model never meets a stale net."""
+def jit_cache_file(model_file, batch: int, reads: int = PATCH) -> Path:
+    """The cache file of one model file's net on the current device, read at `reads` px: named by the
+    file's bytes, so a retrained model never meets a stale net."""
     digest = hashlib.sha256(Path(model_file).read_bytes())
-    digest.update(f"{Device.DEFAULT}/{batch}/capture {CAPTURE_VERSION}/tinygrad {version('tinygrad')}/python {sys.version_info[:2]}".encode())
+    digest.update(f"{Device.DEFAULT}/{batch}/{reads} px/capture {CAPTURE_VERSION}/tinygrad {version('tinygrad')}/python {sys.version_info[:2]}".encode())
     return cache_dir() / f"{Path(model_file).stem}-{digest.hexdigest()[:20]}.jit"
 
 
@@ -65,10 +66,12 @@ class Classifier:
     """
     batch = 1296
 
-    def __init__(self, net, classes: int, batch: int | None = None, cache: Path | None = None):
+    def __init__(self, net, classes: int, batch: int | None = None, cache: Path | None = None, reads: int = PATCH):
         """`net`: the net, or a function that returns it, called only when the net must be captured here
-        (a capture loaded from the cache holds its own weights, so a one-photo run need not read them)."""
+        (a capture loaded from the cache holds its own weights, so a one-photo run need not read them).
+        `reads`: the patch size the net reads (net.reads), which the JIT is captured for."""
         self.batch, self.classes, self.cache, self._net = batch or self.batch, classes, cache, net
+        self.reads = reads
         self._pick = self._load(cache) or self._new_jit()
         self._saved = self._pick.captured is not None
 
@@ -117,7 +120,10 @@ class Classifier:
         return note.read_text().strip() if note and note.is_file() and self._pick.captured is not None else None
 
     def __call__(self, patches: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
-        """(N, 36, 36, 3) uint8 -> (N,) class indices; `allowed`, a bool per class, limits the choice."""
+        """(N, s, s, 3) uint8 -> (N,) class indices; `allowed`, a bool per class, limits the choice. s: the
+        size the net reads (`reads`) or a multiple of it, which is brought to it by block means."""
+        if patches.shape[1] != self.reads:
+            patches = to_uint8(block_means(patches, patches.shape[1] // self.reads))
         mask = np.zeros(self.classes, np.float32) if allowed is None else np.where(allowed, 0, -1e30).astype(np.float32)
         mask = Tensor(mask)
         picks = []
@@ -133,7 +139,7 @@ class Classifier:
     def warm_up(self) -> None:
         """Capture the JIT now (two calls), so the first real call is fast."""
         while self._pick.captured is None:
-            self(np.zeros((self.batch, PATCH, PATCH, 3), np.uint8))
+            self(np.zeros((self.batch, self.reads, self.reads, 3), np.uint8))
 
     def tune(self, beam: int = 2) -> None:
         """Capture the net afresh with tinygrad's BEAM search choosing each kernel's shape by timing it

@@ -16,8 +16,9 @@ STEADY_NOISE = VIEW_SIZE * 4  # ... plus 2 levels of noise in each of the view's
 
 
 def view_of(patches: np.ndarray) -> np.ndarray:
-    """(N, 36, 36, 3) -> (N, 108): the mean colour of each 6×6-pixel block, row by row."""
-    return block_means(patches, PATCH // VIEW).reshape(len(patches), BLOCKS * patches.shape[-1])  # 0 patches too
+    """(N, 36, 36, 3) -> (N, 108): the mean colour of each 6×6-pixel block, row by row (of each 3×3 block
+    of a patch read at 18 px: a sixth of its side)."""
+    return block_means(patches, patches.shape[1] // VIEW).reshape(len(patches), BLOCKS * patches.shape[-1])  # 0 patches too
 
 
 class Nearest:

@@ -34,7 +34,7 @@ def test_info_says_which_device_runs_and_why():
     assert result.exit_code == 0, result.output
     assert "device: CPU (DEV=CPU in the environment)" in result.stdout  # as tests/conftest.py sets it
     assert "  CPU: usable" in result.stdout and "cache: " in result.stdout
-    assert "noto.safetensors (tinyconv-r64, 1850 classes, held-out top-1 98.2%)" in result.stdout
+    assert "noto.safetensors (tinyconv-hr64, 1850 classes, held-out top-1 97.9%)" in result.stdout
 
 
 def test_errors_are_one_line_and_exit_1(tmp_path):

@@ -99,22 +99,28 @@ def test_disk_full_while_saving_keeps_the_old_model(tiny_model, tmp_path, monkey
 
 def test_shipped_models_fit_their_sets_and_keep_their_accuracy():
     models = sorted(shipped_dir("models").glob("*.safetensors"))
-    assert {m.name for m in models} >= {"noto.safetensors", "noto-fast.safetensors", "noto-tinyconv.safetensors",
+    assert {m.name for m in models} >= {"noto.safetensors", "noto-r64.safetensors", "noto-tinyconv.safetensors",
                                         "noto-small.safetensors"}
     for path in models:
         model = load_model(path)
         check_model_fits(model, load_emoji_set(model.emoji_set, lazy=True))
         assert model.accuracy >= 0.97, path  # held-out top-1 of every shipped model (issue 28)
-    assert load_model(shipped_dir("models") / "noto.safetensors").arch == "tinyconv-r64"
-    assert load_model(shipped_dir("models") / "noto-fast.safetensors").arch == "tinyconv-hr64"  # the live camera's
+    assert load_model(shipped_dir("models") / "noto.safetensors").arch == "tinyconv-hr64"  # reads cells at 18 px
+    assert load_model(shipped_dir("models") / "noto-r64.safetensors").arch == "tinyconv-r64"  # the default until issue 28
 
 
 def test_the_live_camera_picks_the_fast_model_beside_the_default(tmp_path, monkeypatch):
     shipped = shipped_dir("models")
     monkeypatch.chdir(tmp_path)
-    assert model_path("noto") == shipped / "noto.safetensors"
-    assert model_path("noto", fast=True) == shipped / "noto-fast.safetensors"
-    assert model_path("noto-small", fast=True) == shipped / "noto-small.safetensors"  # no fast one: the default
+    assert model_path("noto") == model_path("noto", fast=True) == shipped / "noto.safetensors"  # noto's is fast already
+    emoji = tmp_path / "mine"
+    emoji.mkdir()
+    shutil.copy(shipped_dir("emoji_sets") / "noto" / "1f7e5.png", emoji)
+    (tmp_path / "models").mkdir()
+    for name in ("mine", "mine-fast"):
+        (tmp_path / "models" / f"{name}.safetensors").write_bytes(b"a model")
+    assert model_path(emoji) == tmp_path / "models" / "mine.safetensors"
+    assert model_path(emoji, fast=True) == tmp_path / "models" / "mine-fast.safetensors"
     # a model trained for a shipped set (in the data folder) wins, and its folder has no fast one
     trained = data_dir() / "models" / "noto.safetensors"
     trained.parent.mkdir(parents=True, exist_ok=True)
