@@ -18,6 +18,7 @@ from PIL import Image
 
 from .errors import OutputError
 from .pixels import as_rgb, to_uint8
+from .png import png_bytes
 
 KINDS = ("image", "animation", "text", "video", "page")  # animation: an image that animates when its photo
 # does (APNG for png); text: what stdout takes; page: one HTML file
@@ -165,6 +166,8 @@ def cell_colours(photo_colours: np.ndarray, coverage: np.ndarray, ink: np.ndarra
 
 
 def image_bytes(image: Image.Image, fmt: str, quality: int = 90, png_level: int = PNG_LEVEL) -> bytes:
+    if fmt == PNG and image.mode == "RGB":  # a mosaic: deflated on every core (png.py)
+        return png_bytes(np.asarray(image), png_level)
     return animation_bytes([image], [], 0, fmt, quality, png_level)
 
 
