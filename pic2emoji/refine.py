@@ -36,7 +36,7 @@ import numpy as np
 
 from .colour import LUMA, delta_e2000, neighbour_sums, srgb_to_lab, window_sums
 from .defaults import BLOCKS
-from .motion import JUDGE_EVERY, Recall, candidates_again, pooled_top
+from .motion import JUDGE_EVERY, Recall, candidates_again, pooled_top, top_k
 from .quality import estimate
 from .views import Nearest, grey_patterns, view_of
 
@@ -100,7 +100,7 @@ class Refiner:
         if k == scores.shape[1]:
             top = np.tile(np.arange(k), (len(view), 1))
         else:
-            top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if pool is None else pooled_top(scores, k, pool)
+            top = top_k(scores, k) if pool is None else pooled_top(scores, k, pool)
         top = np.sort(top, axis=1)  # a fixed order: ties break the same way every run
         missing = ~(top == start[:, None]).any(1)
         worst = np.take_along_axis(scores, top, 1).argmin(1)
