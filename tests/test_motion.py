@@ -7,7 +7,7 @@ from PIL import Image
 from conftest import make_video, run
 from hypothesis import given, settings, strategies as st
 
-from pic2emoji.motion import JUDGE_EVERY, Memory, around, net_again, pooled_top
+from pic2emoji.motion import JUDGE_EVERY, Memory, around, net_again, pooled_top, top_k
 from pic2emoji.options import Options
 from pic2emoji.refine import Refiner
 from pic2emoji.views import view_of
@@ -98,6 +98,15 @@ def test_pooled_top_is_argpartitions_choice(seed, k, levels, masked):
     chosen = np.take_along_axis(scores, top, 1)
     assert (chosen >= kth[:, None]).all()  # none below the k-th largest: the same set up to ties
     np.testing.assert_array_equal(np.sort(chosen, 1), np.sort(np.take_along_axis(scores, np.argpartition(-scores, k - 1, 1)[:, :k], 1), 1))
+
+
+@pytest.mark.parametrize("rows,bands", [(10, 2), (700, 2), (701, 3), (300, 1)])
+def test_top_k_in_bands_is_argpartitions_choice(rows, bands):
+    scores = np.random.default_rng(rows).integers(0, 9, (rows, 50)).astype(np.float32)  # ties too
+    top = top_k(scores, 7, bands)
+    assert top.shape == (rows, 7) and all(len(set(row)) == 7 for row in top.tolist())
+    expected = np.take_along_axis(scores, np.argpartition(-scores, 6, 1)[:, :7], 1)
+    np.testing.assert_array_equal(np.sort(np.take_along_axis(scores, top, 1), 1), np.sort(expected, 1))
 
 
 def test_around_gives_each_cell_its_own_and_its_neighbours_classes():

@@ -118,3 +118,20 @@ def test_a_cached_net_is_used_without_reading_the_weights(tiny_set, tiny_model, 
     monkeypatch.setattr(converter, "load_weights", no_reading)
     again = converter.Converter(tiny_set, tiny_model)
     assert again.model.net is None and (again.classifier(patches) == picks).all()
+
+
+def test_a_half_net_reads_18_px_cells_and_takes_36_px_ones_by_their_2x2_means():
+    from pic2emoji.net import reads
+    from pic2emoji.pixels import block_means, to_uint8
+    assert reads("tinyconv-hr64") == 18 and reads("tinyconv-r64") == reads("tinyconv") == 36
+    net = TinyConvNet(7, rank=4, half=True)
+    assert net.reads == 18
+    big = np.random.default_rng(3).integers(0, 256, (40, 36, 36, 3), dtype=np.uint8)
+    small = to_uint8(block_means(big, 2))
+    classifier = Classifier(net, 7, batch=16, reads=18)
+    picks = classifier(small)
+    np.testing.assert_array_equal(classifier(big), picks)  # brought to 18 px first
+    logits = net.classify(Tensor(small)).numpy()
+    np.testing.assert_array_equal(picks, logits.argmax(1))
+    # the 18-px input gives the logits of the 36-px patch's exact 2×2 means, to rounding
+    np.testing.assert_allclose(logits, net.classify(Tensor(big)).numpy(), atol=0.05)
