@@ -2,7 +2,7 @@
 by how near each one's mean colour, as drawn on the model's grey, is to the cell's (CIELAB distance),
 against the net's arg-max (what the page shows today) and the CLI's default (refine).
 
-    DEV=CL python benchmarks/rerank_probe.py [--model models/noto-fast.safetensors]
+    DEV=CL python benchmarks/rerank_probe.py [--model models/noto.safetensors]
 
 Prints, for flat dark camera colours, the emoji chosen and its CIEDE2000 from the colour; for the
 photos in examples/photos, dE@2 and SSIM@6 of each 72-column text-palette mosaic. Nothing here is
@@ -31,7 +31,7 @@ BLENDS = (0.4, 1, 2, 4)  # weights of the colour distance against the log-probab
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models/noto-fast.safetensors")
+    parser.add_argument("--model", default="models/noto.safetensors")
     args = parser.parse_args()
     converter = Converter("noto", args.model)
     load_weights(converter.model)
