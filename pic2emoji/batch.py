@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
 
 from .convert import AlreadyThere, Outcome, attempt, check_output, prepare
 from .converter import Converter
@@ -118,6 +117,7 @@ def planned(inputs, out_dir: Path, options: Options, overwrite: bool, skip_exist
             on_note):
     """(index in the listing, photo, its mosaic) of each photo to convert, lazily; the photos skipped or
     refused (two inputs for one mosaic, an existing mosaic without --overwrite) go to `record` instead."""
+    from tqdm import tqdm  # a batch's bar: a one-photo run need not import it
     planned_outs = set()
     total = sum(1 for _ in photos_in(inputs, out_dir)) if progress else None  # names only: a quick walk
     listing = tqdm(photos_in(inputs, out_dir, on_note), total=total, desc="converting", unit="photo",

@@ -1,7 +1,9 @@
 """The `pic2emoji` command: parses options, calls the library, prints. No image or model logic here.
 
 This module holds the group (one-line errors, stdout's flush) and the small commands; `infer` and its
-many options are in cli_infer.py, the options several commands share in cli_options.py.
+many options are in cli_infer.py, the options several commands share in cli_options.py. Each command
+imports what it runs when it runs: `infer` on one photo never imports tinygrad (host.py), nor the
+server's, the trainer's or the font renderer's modules.
 """
 import errno
 import json
@@ -16,17 +18,10 @@ from . import __version__
 from .cli_infer import infer_command
 from .cli_options import colour_option, device_option, model_option, say
 from .defaults import BACKGROUND, LIVE_COLS, LIVE_ROWS, MAX_LIVE_CELLS
-from .device import use_device
+from .archs import ARCHS
 from .errors import Pic2EmojiError, shown
-from .fontset import build_set
-from .converter import Converter
-from .info import info_lines
 from .modelfile import local_model_path, model_path
-from .net import ARCHITECTURES
-from .options import PALETTES
-from .serve import run
-from .train import TrainConfig, evaluate, train
-from .web import export_web
+from .options import PALETTES, TrainConfig
 
 STDOUT_WRITE_ERRORS = {errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EBADF}
 
@@ -88,6 +83,7 @@ def build_set_command(source, out_dir, size, skin_tones, pick, force):
     pic2emoji build-set /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf my_noto
     pic2emoji build-set twemoji/dist/svg my_twemoji   # SVGs named 1f600.svg ...; pip install 'pic2emoji[svg]'
     """
+    from .fontset import build_set
     built = build_set(source, out_dir, size=size, skin_tones=skin_tones, pick=pick, force=force,
                       progress=sys.stderr.isatty())
     say(built.summary())
@@ -113,7 +109,7 @@ def build_set_command(source, out_dir, size, skin_tones, pick, force):
                    "background), drawn as the one that prints best: a set of thin line art has more look-alikes.")
 @click.option("--eval-every", type=click.IntRange(1), default=TrainConfig.eval_every,
               help="Steps between held-out accuracy checks and checkpoints.")
-@click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), default=TrainConfig.arch,
+@click.option("--arch", type=click.Choice(sorted(ARCHS)), default=TrainConfig.arch,
               help="The net: tinyconv (the seed), tinyconv-r64 (its class layer at rank 64: 4× faster), "
                    "tinyconv-s2r64 (also a stride-2 first convolution: 6× faster, a little less exact), "
                    "tinyconv-hr64 (the patch read at 18×18: the live camera's, fastest in the browser).")
@@ -136,6 +132,8 @@ def train_command(emoji_dir, output, init, device, workers, resume, overwrite, *
     pic2emoji train noto --arch tinyconv-r64 --init full.safetensors --steps 4000 --lr 1.5e-3
     """
     output = output or local_model_path(emoji_dir)
+    from .device import use_device
+    from .train import train
     config = TrainConfig(**settings, init=init and str(init))  # the other options are named as its fields
     use_device(device)
     result = train(emoji_dir, output, config, resume, overwrite, sys.stderr.isatty(), say, workers)
@@ -158,6 +156,8 @@ def eval_command(emoji_dir, model_file, device, as_json):
     \b
     pic2emoji eval noto --json
     """
+    from .device import use_device
+    from .train import evaluate
     use_device(device)
     report = evaluate(emoji_dir, model_file or model_path(emoji_dir))
     if as_json:
@@ -194,6 +194,9 @@ def serve_command(emoji_dir, model_file, host, port, rows, cols, allow_host, whe
     \b
     pic2emoji serve            # then open http://127.0.0.1:8000
     """
+    from .converter import Converter
+    from .device import use_device
+    from .serve import run
     use_device(device)
     run(Converter(emoji_dir, model_file or model_path(emoji_dir, fast=True)), host, port, rows, cols, say, allow_host,
         method, where)
@@ -218,6 +221,8 @@ def export_web_command(emoji_dir, out_dir, model_file, rows, cols, palette, over
     \b
     pic2emoji export-web noto site/ && python -m http.server -d site   # then open http://localhost:8000
     """
+    from .converter import Converter
+    from .web import export_web
     converter = Converter(emoji_dir, model_file or model_path(emoji_dir, fast=True))
     files = export_web(converter, out_dir, rows, cols, palette, overwrite)
     size = sum(f.stat().st_size for f in files) / 1e6
@@ -237,6 +242,8 @@ def tune_command(emoji_dir, model_file, beam, device):
     nets are kept in the cache (~/.cache/pic2emoji) for these models and this device; infer and serve
     use them from then on.
     """
+    from .converter import Converter
+    from .device import use_device
     device = use_device(device)
     models = [model_file] if model_file else dict.fromkeys([model_path(emoji_dir), model_path(emoji_dir, fast=True)])
     for model in models:
@@ -252,6 +259,7 @@ def tune_command(emoji_dir, model_file, beam, device):
 def info_command(device):
     """Show what pic2emoji runs on here: tinygrad's devices (the chosen one and why), the cache folder,
     the emoji sets and models it finds."""
+    from .info import info_lines
     click.echo("\n".join(map(shown, info_lines(device))))
 
 

@@ -17,10 +17,9 @@ from click.core import ParameterSource
 from .batch import check_folder, convert_all
 from .cli_options import colour_option, device_option, model_option, on_terminal, say
 from .cluster import RayEngine
-from .convert import measure, piece_path, save_mosaic, text_frames, text_mosaic
+from .convert import measure, piece_path, save_mosaic, still, text_frames, text_mosaic
 from .converter import Converter
 from .defaults import COLS, TILE_PX
-from .device import use_device
 from .formats import ANSI, FORMATS, PNG, TXT, format_of, is_text, kind_of, names_of, suffix_of
 from .options import AUTO, METHODS, PALETTES, Options, names_folder, target
 from .quality import describe, require as require_quality
@@ -209,8 +208,11 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     if metrics:
         require_quality()
     engine = ray_address and RayEngine(None if ray_address == "local" else ray_address)  # without Ray, said first
-    use_device(device)
-    converter = Converter(emoji_dir, model_file, log=lambda message: on_terminal() and say(f"{message}…"))
+    host = not batch and not device and not os.environ.get("DEV") and still(inputs[0])
+    if not host:  # one still photo's net runs in numpy (host.py): opening a device would cost it more
+        from .device import use_device
+        use_device(device)
+    converter = Converter(emoji_dir, model_file, log=lambda message: on_terminal() and say(f"{message}…"), host=host)
     if to_stdout and is_text(fmt):
         frames = text_frames(converter, inputs[0], options) if split is None else [(text_mosaic(converter, inputs[0], options), 0)]
         play(frames, fmt == ANSI)

@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from .errors import shown
 from .pixels import parse_colour
@@ -14,7 +13,8 @@ def say(message: str, above_bar: bool = False) -> None:
     """One line for people on stderr (stdout is for results), the names in it shown escaped (errors.shown):
     a file named with ESC or a newline can neither act on the terminal nor start a line of its own.
     above_bar: written above a progress bar that is running (a batch's error: and note: lines)."""
-    if above_bar:
+    if above_bar:  # a bar runs only where tqdm was imported (batch.py, convert.py), not in a one-photo run
+        from tqdm import tqdm
         tqdm.write(shown(message), file=sys.stderr)
     else:
         click.echo(shown(message), err=True)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from .convert import Outcome, attempt, prepare
 from .converter import Converter
-from .device import use_device
 from .errors import ClusterError, OutputError, Pic2EmojiError, first_line
 from .files import remove_stale_temps, shipped_dir
 
@@ -48,6 +47,7 @@ class Worker:
         with contextlib.suppress(OSError):  # relative paths mean what they mean to the driver, where it is shared
             os.chdir(cwd)
         try:
+            from .device import use_device  # tinygrad: the workers run films and batches on their device
             use_device(device)
             self.converter = Converter(found(emoji_dir), found(model_file))
         except Pic2EmojiError as e:  # said by probe, in one line, instead of a dead actor's traceback

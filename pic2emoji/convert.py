@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from .converter import UNREACHED, Converter
 from .defaults import MAX_CELLS, MAX_MOSAIC_PIXELS, PATCH
@@ -111,6 +110,7 @@ def frames_of(photo, options: Options) -> tuple[list, list, int] | None:
 
 def drawn(converter: Converter, frames, options: Options, progress: bool = False, total: int | None = None):
     """Each frame's mosaic as a picture (PIL), lazily: steady, on the background chosen for the first."""
+    from tqdm import tqdm  # films and animations only: a one-photo run need not import it
     for grid, colours, background in tqdm(converter.frames(frames, options), total=total, desc="frames", unit="frame",
                                           disable=not progress):
         backgrounds = converter.renderer.backgrounds(grid, colours) if options.cell_colour else None
@@ -134,6 +134,7 @@ def save_animation(converter: Converter, frames, durations, loop, out: Path, opt
     if len(frames) * rows * cols * options.tile_px ** 2 > ANIMATION_PIXELS:
         raise OutputError(f"{out}: {len(frames)} frames of this size would be more than "
                           f"{ANIMATION_PIXELS / 1e6:.0f} megapixels in all; lower --cols or --tile-px")
+    from tqdm import tqdm
     grids, colours, background = [], [], options.background
     for cells in tqdm(converter.frames(frames, options), total=len(frames), desc="frames", unit="frame",
                       disable=not progress):
@@ -157,7 +158,7 @@ def prepare(converter: Converter, photo, out: Path, options: Options, overwrite:
         raise OutputError(f"{out}: {what} can only be written to files; give -o FILE{suffix_of(options.fmt)}")
     video, still_out = not isinstance(photo, Image.Image) and is_video(photo), kind_of(options.fmt) != "animation"
     if (video and still_out and kind_of(options.fmt) != "video") or (kind_of(options.fmt) == "video" and
-                                                                       not video and not _moving(photo)):
+                                                                       not video and not animated(photo)):
         name = Path(str(photo)).name if not isinstance(photo, Image.Image) else "the image"
         raise OutputError(f"{out}: a video makes a video or an animation ({', '.join(names_of('animation'))}), and a still photo "
                           f"an image or text; choose an output name to match {name}")
@@ -212,7 +213,12 @@ def check_drawable(out: Path, shape, options: Options) -> None:
                           "draws; lower --tile-px or --cols")
 
 
-def _moving(photo) -> bool:
+def still(photo) -> bool:
+    """Whether a photo is one still picture, not a film or an animation (from its name and header)."""
+    return not is_video(photo) and not animated(photo)
+
+
+def animated(photo) -> bool:
     """Whether a photo file is an animation (more than one frame), from its header."""
     if isinstance(photo, Image.Image) or not Path(photo).is_file():
         return False

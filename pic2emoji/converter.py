@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .background import choose_background, class_layers
 from .colour import delta_e2000, srgb_to_lab, window_sums
@@ -21,15 +22,15 @@ from .defaults import BLOCKS, PATCH, TILE_PX
 from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ModelError
 from .formats import SHORTCODES, TXT
-from .modelfile import check_model_fits, load_model, load_weights, model_path
-from .net import reads
+from .archs import reads
+from .host import HostNet
+from .modelfile import check_model_fits, load_model, load_weights, model_path, read_layers
 from .motion import NET_SHARE, Memory, net_again
 from .options import AUTO, Options
 from .photo import cut_patches, is_transparent, on_grid, view_grid
 from .pixels import as_rgb, block_means, to_uint8
 from .refine import Refiner
 from .render import Renderer
-from .runtime import Classifier, jit_cache_file
 from .views import blocks_on, steady, view_of
 
 
@@ -49,8 +50,9 @@ class Converter:
 
     Safe to share between threads: the net (whose compiled kernels reuse their buffers) takes one
     frame at a time; the rest is numpy on each caller's own arrays."""
-    def __init__(self, emoji_dir, model_file=None, log=lambda message: None):
-        """`log` hears, once each, of the slow first-run work: compiling the net, reading the tiles."""
+    def __init__(self, emoji_dir, model_file=None, log=lambda message: None, host: bool = False):
+        """`log` hears, once each, of the slow first-run work: compiling the net, reading the tiles. With
+        `host`, the net runs in numpy (host.HostNet) rather than on tinygrad's device: for one photo."""
         self.log = log
         self.emoji_set = load_emoji_set(emoji_dir, lazy=True)
         self.model = load_model(model_file or model_path(emoji_dir), weights=False)  # read if the net is not cached
@@ -62,8 +64,13 @@ class Converter:
         self.renderer = Renderer(lambda classes: self.emoji_set.tiles(self.tile_of[classes]), texts,
                                  self.model.background, [self.emoji_set.chars[i] for i in self.tile_of])
         self.reads = reads(self.model.arch)  # the px a cell the net reads: a photo is read at that size
-        self.classifier = Classifier(lambda: load_weights(self.model), len(self.model.classes),
-                                     cache=jit_cache_file(self.model.path, Classifier.batch, self.reads), reads=self.reads)
+        self.host = host
+        if host:
+            self.classifier = HostNet(self.model.arch, read_layers(self.model))
+        else:
+            from .runtime import Classifier, jit_cache_file  # tinygrad, imported only for a net on its device
+            self.classifier = Classifier(lambda: load_weights(self.model), len(self.model.classes),
+                                         cache=jit_cache_file(self.model.path, Classifier.batch, self.reads), reads=self.reads)
         self.lock = threading.Lock()  # one frame in the net at a time
         self._refiners, self._layers = {}, None  # background -> Refiner; the tiles' layers once read
 
@@ -100,7 +107,7 @@ class Converter:
             def read():
                 self.log(f"reading the {len(files)} emoji of {self.emoji_set.path.name} (once: kept in the cache)")
                 return self.renderer.rgba(np.arange(len(files)), PATCH)
-            self._layers = class_layers(files, read, Path(self.model.path).stem, str(self.classifier.cache))
+            self._layers = class_layers(files, read, Path(self.model.path).stem, self.model.digest)
         return self._layers
 
     def pixels(self, photo, options: Options | None = None, px: int = PATCH) -> tuple[np.ndarray, tuple, tuple]:
@@ -135,6 +142,12 @@ class Converter:
         options = replace(options, **settings) if options is not None else Options(**settings)
         if memory is not None:
             return self._frame(photo, options, previous, stages, memory)
+        if self.host:  # one photo, on our own two threads where it splits work: BLAS's own would only contend
+            with threadpool_limits(1, "blas"):
+                return self._cells(photo, options, previous, stages)
+        return self._cells(photo, options, previous, stages)
+
+    def _cells(self, photo, options: Options, previous, stages) -> Cells:
         pixels, shape, background = self.pixels(photo, options, self.reads)  # at the size the net reads
         patches, allowed = cut_patches(pixels, shape), self.allowed(options.palette)  # a palette masks choices
         if options.method == "lookup":

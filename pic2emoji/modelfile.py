@@ -4,24 +4,29 @@ A model file is the net's weights plus string metadata (lists and dicts JSON-enc
 version, architecture, patch size, background, the ordered class list, merged look-alikes, training
 settings and the measured held-out accuracy. Loading rebuilds the net (net.ARCHITECTURES) from the
 metadata. Files are read and written with the `safetensors` library, through numpy: no tinygrad device
-is involved, so a GPU machine without a C compiler (tinygrad's CPU back end) saves its models too.
+is involved, so a GPU machine without a C compiler (tinygrad's CPU back end) saves its models too, and
+tinygrad itself is imported only to build a net (a one-photo run's net on the host needs none: host.py).
 """
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
-from tinygrad import Tensor, dtypes
-from tinygrad.nn.state import get_state_dict, load_state_dict
 
+from .archs import ARCHS, weight_shapes
 from .defaults import BACKGROUND, PATCH
 from .emoji_sets import EmojiSet, find_emoji_set
 from .errors import ModelError, first_line, shown
 from .files import data_dir, shipped_dir, write_atomically
-from .net import ARCHITECTURES, TinyConvNet
+
+if TYPE_CHECKING:
+    from .net import TinyConvNet
 
 FORMAT = "pic2emoji-model"
 FORMAT_VERSION = 1
@@ -30,7 +35,7 @@ FORMAT_VERSION = 1
 @dataclass
 class Model:
     """A net and what it was trained on."""
-    net: TinyConvNet | None  # None until load_weights, for a model loaded with weights=False
+    net: "TinyConvNet | None"  # None until load_weights, for a model loaded with weights=False
     arch: str
     emoji_set: str            # the set's folder name, e.g. "noto"
     classes: list[str]        # file name of each class's tile, in logit order
@@ -45,6 +50,11 @@ class Model:
     def files(self) -> set[str]:
         """Every file of the emoji set this model covers, merged look-alikes included."""
         return set(self.classes).union(*self.merged.values())
+
+    @cached_property
+    def digest(self) -> str:
+        """The model file's bytes, hashed: names what is kept in the cache for this model."""
+        return hashlib.sha256(Path(self.path).read_bytes()).hexdigest()[:20]
 
     def metadata(self) -> dict[str, str]:
         return {"format": FORMAT, "format_version": str(FORMAT_VERSION), "arch": self.arch, "patch": str(PATCH),
@@ -89,13 +99,17 @@ def check_model_fits(model: Model, emoji_set: EmojiSet) -> None:
 
 
 def new_model(arch: str, emoji_set: str, classes, chars, merged, background, seed: int = 0) -> Model:
+    from tinygrad import Tensor
+    from .net import ARCHITECTURES
     Tensor.manual_seed(seed)
     return Model(ARCHITECTURES[arch](len(classes)), arch, emoji_set, list(classes), list(chars), dict(merged),
                  tuple(int(c) for c in background))
 
 
-def save_model(model: Model, path, extra: dict[str, Tensor] | None = None) -> None:
+def save_model(model: Model, path, extra: dict | None = None) -> None:
     """Write the model (and, for checkpoints, extra tensors such as optimizer state) atomically."""
+    from tinygrad import dtypes
+    from tinygrad.nn.state import get_state_dict
     tensors = {**get_state_dict(model.net), **(extra or {})}
     arrays = {k: np.ascontiguousarray(v.cast(dtypes.float32).numpy()) for k, v in tensors.items()}  # copied off the device
     write_atomically(Path(path), lambda temp: save_file(arrays, temp, metadata=model.metadata()))
@@ -153,7 +167,7 @@ def model_of(path: Path, meta: dict[str, str]) -> Model:
 
     text = lambda value: value
     field("patch", lambda v: v == PATCH, f"{PATCH}, the patch size this pic2emoji uses")
-    arch = field("arch", lambda v: v in ARCHITECTURES, f"one of {', '.join(ARCHITECTURES)}", text)
+    arch = field("arch", lambda v: v in ARCHS, f"one of {', '.join(ARCHS)}", text)
     emoji_set = field("emoji_set", lambda v: v.strip() != "", "an emoji set's name", text)
     classes = field("classes", lambda v: _strings(v) and len(v) == len(set(v)) > 0, "a list of distinct file names")
     chars = field("chars", lambda v: isinstance(v, list) and len(v) == len(classes) and
@@ -204,21 +218,29 @@ def _training(value) -> bool:
             isinstance(value.get("steps_done", 0), int) and value.get("steps_done", 0) >= 0)
 
 
-def load_weights(model: Model) -> TinyConvNet:
-    """Build model.net and read its weights from model.path."""
+def read_layers(model: Model) -> dict[str, np.ndarray]:
+    """The net's weights from model.path, by name, checked: every array its architecture holds, of the
+    right shape, and finite."""
     try:
-        arrays = load_file(model.path)
-        net = ARCHITECTURES[model.arch](len(model.classes))
-        layers = {k: v for k, v in arrays.items() if k.startswith("layers.")}
-        if set(layers) != set(get_state_dict(net)):
-            raise ValueError(f"weights {sorted(layers)} do not fit the {model.arch} architecture")
-        if broken := [k for k, v in layers.items() if not np.isfinite(v).all()]:  # every mosaic would be nonsense
-            raise ModelError(f"{model.path}: its weights hold NaN or infinite numbers ({', '.join(sorted(broken))}): "
-                             "the file is damaged or its training diverged; retrain it with `pic2emoji train`")
-        weights = {k: Tensor(v) for k, v in layers.items()}
-        load_state_dict(net, weights, verbose=False)
-    except (KeyError, ValueError, TypeError, RuntimeError, AssertionError, SafetensorError) as e:
-        raise ModelError(f"{model.path}: damaged or inconsistent model file ({e}); retrain it with "
-                         "`pic2emoji train`") from None
+        arrays = {k: v for k, v in load_file(model.path).items() if k.startswith("layers.")}
+    except (ValueError, OSError, SafetensorError) as e:
+        raise ModelError(f"{model.path}: damaged model file ({first_line(e)}); retrain it with `pic2emoji train`") from None
+    expected = weight_shapes(model.arch, len(model.classes))
+    if {k: v.shape for k, v in arrays.items()} != expected:
+        raise ModelError(f"{model.path}: damaged or inconsistent model file (weights {sorted(arrays)} do not fit the "
+                         f"{model.arch} architecture of {len(model.classes)} classes); retrain it with `pic2emoji train`")
+    if broken := [k for k, v in arrays.items() if not np.isfinite(v).all()]:  # every mosaic would be nonsense
+        raise ModelError(f"{model.path}: its weights hold NaN or infinite numbers ({', '.join(sorted(broken))}): "
+                         "the file is damaged or its training diverged; retrain it with `pic2emoji train`")
+    return {k: v.astype(np.float32) for k, v in arrays.items()}
+
+
+def load_weights(model: Model) -> "TinyConvNet":
+    """Build model.net and read its weights from model.path."""
+    from tinygrad import Tensor
+    from tinygrad.nn.state import load_state_dict
+    from .net import ARCHITECTURES
+    net = ARCHITECTURES[model.arch](len(model.classes))
+    load_state_dict(net, {k: Tensor(v) for k, v in read_layers(model).items()}, verbose=False)
     model.net = net
     return net

@@ -8,9 +8,8 @@ from functools import partial
 import numpy as np
 from tinygrad import Tensor, dtypes, nn
 
+from .archs import ARCHS, FEATURES
 from .defaults import PATCH
-
-FEATURES = 16 * 7 * 7  # what TinyConvNet's convolutions hand to its class layer
 CAPTURE_VERSION = 3  # part of a captured net's cache key: bump it when classify or __call__ computes differently
 
 
@@ -150,14 +149,7 @@ def same(x: Tensor) -> Tensor:
     return x
 
 
-ARCHITECTURES = {"tinyconv": partial(TinyConvNet), "tinyconv-r64": partial(TinyConvNet, rank=64),
-                 "tinyconv-s2r64": partial(TinyConvNet, rank=64, stride=True),
-                 "tinyconv-hr64": partial(TinyConvNet, rank=64, half=True)}
-
-
-def reads(arch: str) -> int:
-    """The patch size a net of this architecture reads best (TinyConvNet.reads), from its name alone."""
-    return PATCH // 2 if ARCHITECTURES[arch].keywords.get("half") else PATCH
+ARCHITECTURES = {name: partial(TinyConvNet, **options) for name, options in ARCHS.items()}
 
 
 def as_input(patches: Tensor) -> Tensor:

@@ -1,14 +1,15 @@
-"""How a photo becomes a mosaic: the options of one conversion, checked once, whatever calls it.
+"""How a photo becomes a mosaic: the options of one conversion, checked once, whatever calls it; and
+how a model is trained (TrainConfig: tinygrad-free, so the CLI's options read it without importing train).
 
 The CLI's infer options mirror these fields; the library holds the rules (the format follows the output
 name, what each format allows), so a Python caller gets the same mosaics and the same refusals.
 """
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from .defaults import TILE_PX
-from .errors import OutputError
+from .defaults import BACKGROUND, TILE_PX
+from .errors import ModelError, OutputError
 from .formats import FORMATS, PNG, SPLITTABLE, format_named, format_of, is_text, kind_of, names_of, suffix_of
 from .pixels import as_rgb
 from .video import is_video
@@ -123,3 +124,43 @@ def target(photo, out, options: Options = Options()) -> tuple[Path, Options]:
         raise OutputError(f"{out}: is a folder, and an image given as pixels has no name; give a file name")
     options = options if options.fmt else film_options(photo, options)
     return Path(out) / Path(photo).with_suffix(suffix_of(options.fmt)).name, options
+
+
+MAX_HELD_OUT = 100_000  # held-out samples a model file may ask `eval` to make: ~390 MB of patches
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every training setting, with its default. The CLI's options mirror these fields."""
+    steps: int | None = None      # optimiser steps; None: 3 per class, at least 1000 and at most 6000
+    batch_size: int = 256         # samples per step
+    lr: float = 3e-3              # Adam's peak learning rate, reached after `warmup` steps, then cosine to 2%
+    warmup: int = 100
+    seed: int = 0                 # seeds the weights, every batch and the held-out set
+    arch: str = "tinyconv"        # a name of archs.ARCHS
+    init: str | None = None       # start from this model's weights (any set: shared classes by name)
+    background: tuple = BACKGROUND  # behind the emoji; the model keeps it for rendering
+    merge_threshold: float = 8.0  # look-alikes closer than this (RMS at 12×12) become one class
+    rotate: float = 10.0          # degrees, ±
+    zoom: float = 0.2             # zoom-crop up to 20%
+    shift: float = 5.0            # pixels at 36 px, ±
+    blur: float = 1.5             # largest blur radius, pixels at 36 px
+    blur_chance: float = 0.5      # share of samples blurred (Gaussian or box, half each)
+    color: float = 0.14           # per-channel colour gain, ±14%
+    photo_like: float = 0.1       # share of each batch that is photo-like patches labelled by the colour oracle
+    eval_every: int = 250         # steps between held-out checks (and checkpoints)
+    held_out: int = 2000          # held-out samples, at least one per emoji
+
+    @classmethod
+    def of(cls, model) -> "TrainConfig":
+        """The settings a model was trained with, from its training record (modelfile checked its form);
+        a setting of the wrong kind is refused in one line, one this pic2emoji does not know is left out."""
+        kinds = {f.name: getattr(f.type, "__args__", (f.type,)) for f in fields(cls)}  # int | None -> (int, None)
+        settings = {k: v for k, v in model.training.get("config", {}).items() if k in kinds and k != "background"}
+        for key, value in settings.items():
+            kind = (*kinds[key], int) if float in kinds[key] else kinds[key]
+            too_many = key == "held_out" and isinstance(value, int) and not 0 < value <= MAX_HELD_OUT
+            if not isinstance(value, kind) or isinstance(value, bool) or too_many:
+                raise ModelError(f"{model.path}: damaged or inconsistent model file (training setting {key!r} is "
+                                 f"{str(value)[:40]!r}); retrain it with `pic2emoji train`")
+        return cls(**{**settings, "background": tuple(model.background)})

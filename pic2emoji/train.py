@@ -9,62 +9,22 @@ import math
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from .data import Batches, SampleMaker, default_workers
-from .defaults import BACKGROUND
 from .emoji_sets import EmojiSet, load_emoji_set, near_duplicates
 from .errors import ModelError, OutputError
+from .options import TrainConfig
 from .modelfile import FORMAT, Model, check_model_fits, load_model, new_model, read_metadata, save_model
 from .net import ARCHITECTURES, as_input
 from .pixels import to_uint8
 from .runtime import Classifier
 
-MAX_HELD_OUT = 100_000  # held-out samples a model file may ask `eval` to make: ~390 MB of patches
-
-
 WARM_STEPS = 3  # steps that compile and capture the JIT'd step, slow once: the bar starts after them
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every training setting, with its default. The CLI's options mirror these fields."""
-    steps: int | None = None      # optimiser steps; None: 3 per class, at least 1000 and at most 6000
-    batch_size: int = 256         # samples per step
-    lr: float = 3e-3              # Adam's peak learning rate, reached after `warmup` steps, then cosine to 2%
-    warmup: int = 100
-    seed: int = 0                 # seeds the weights, every batch and the held-out set
-    arch: str = "tinyconv"        # a name of net.ARCHITECTURES
-    init: str | None = None       # start from this model's weights (any set: shared classes by name)
-    background: tuple = BACKGROUND  # behind the emoji; the model keeps it for rendering
-    merge_threshold: float = 8.0  # look-alikes closer than this (RMS at 12×12) become one class
-    rotate: float = 10.0          # degrees, ±
-    zoom: float = 0.2             # zoom-crop up to 20%
-    shift: float = 5.0            # pixels at 36 px, ±
-    blur: float = 1.5             # largest blur radius, pixels at 36 px
-    blur_chance: float = 0.5      # share of samples blurred (Gaussian or box, half each)
-    color: float = 0.14           # per-channel colour gain, ±14%
-    photo_like: float = 0.1       # share of each batch that is photo-like patches labelled by the colour oracle
-    eval_every: int = 250         # steps between held-out checks (and checkpoints)
-    held_out: int = 2000          # held-out samples, at least one per emoji
-
-    @classmethod
-    def of(cls, model: Model) -> "TrainConfig":
-        """The settings a model was trained with, from its training record (modelfile checked its form);
-        a setting of the wrong kind is refused in one line, one this pic2emoji does not know is left out."""
-        kinds = {f.name: getattr(f.type, "__args__", (f.type,)) for f in fields(cls)}  # int | None -> (int, None)
-        settings = {k: v for k, v in model.training.get("config", {}).items() if k in kinds and k != "background"}
-        for key, value in settings.items():
-            kind = (*kinds[key], int) if float in kinds[key] else kinds[key]
-            too_many = key == "held_out" and isinstance(value, int) and not 0 < value <= MAX_HELD_OUT
-            if not isinstance(value, kind) or isinstance(value, bool) or too_many:
-                raise ModelError(f"{model.path}: damaged or inconsistent model file (training setting {key!r} is "
-                                 f"{str(value)[:40]!r}); retrain it with `pic2emoji train`")
-        return cls(**{**settings, "background": tuple(model.background)})
 
 
 @dataclass
