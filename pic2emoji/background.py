@@ -17,7 +17,7 @@ from .colour import delta_e2000, srgb_to_lab, window_sums
 from .defaults import BLOCKS, VIEW_SIZE
 from .files import cache_dir, write_bytes
 from .quality import ssim
-from .views import blocks_on, grey_views, tile_layers
+from .views import banded, blocks_on, grey_views, tile_layers
 
 BACKGROUNDS = tuple((g, g, g) for g in (0, 32, 64, 96, 128))  # the greys AUTO chooses among (lighter ones never
 # won on 21 photos: mid-grey's lightest emoji, L* 83, is near white already)
@@ -85,29 +85,36 @@ def choose_background(view: np.ndarray, shape, layers: np.ndarray, own, allowed=
 
 def lookups_on(view: np.ndarray, layers: np.ndarray, backgrounds, allowed=None) -> list[tuple[np.ndarray, np.ndarray]]:
     """On each background, the tiles of tile_layers laid on it (blocks_on) and the nearest-colour lookup
-    (views.Nearest) of each cell among them, (cells,) classes. Its scores on a grey g are linear in g, view·ink + g·(view's grey
-    sums)·clear, so two products serve every grey; they are then taken a chunk of cells at a time, so
+    (views.Nearest) of each cell among them, (cells,) classes: the cells in two bands on two threads
+    (views.banded)."""
+    blocks = [blocks_on(layers, b) for b in backgrounds]
+    picks = banded(lambda part: _lookups(part, layers, backgrounds, blocks, allowed), view)
+    return [(b, picks[:, i]) for i, b in enumerate(blocks)]
+
+
+def _lookups(view: np.ndarray, layers: np.ndarray, backgrounds, blocks, allowed) -> np.ndarray:
+    """lookups_on's picks, (cells, backgrounds). The scores on a grey g are linear in g, view·ink + g·(view's
+    grey sums)·clear, so two products serve every grey; they are then taken a chunk of cells at a time, so
     that each chunk's scores against every class stay in the CPU's cache (twice as fast as whole)."""
     ink, clear = layers[:, :VIEW_SIZE], layers[:, VIEW_SIZE:]
     ink_scores, clear_scores = view @ ink.T, view.reshape(len(view), BLOCKS, 3).sum(2) @ clear.T
     if allowed is not None:
         ink_scores[:, ~np.asarray(allowed, bool)] = -np.inf
-    blocks = [blocks_on(layers, b) for b in backgrounds]
     half_norms = [(b ** 2).sum(1) / 2 for b in blocks]
-    picks = [np.empty(len(view), np.int64) for _ in backgrounds]
+    picks = np.empty((len(view), len(backgrounds)), np.int64)
     scores = np.empty((CHUNK, len(layers)), np.float32)
     for start in range(0, len(view), CHUNK):
         cells = slice(start, start + CHUNK)
         chunk = scores[:len(ink_scores[cells])]
-        for background, half_norm, pick in zip(backgrounds, half_norms, picks):
+        for i, (background, half_norm) in enumerate(zip(backgrounds, half_norms)):
             if len(set(background)) == 1:  # a grey: r = g = b
                 np.multiply(clear_scores[cells], np.float32(background[0]), out=chunk)
             else:  # a model trained on a colour
                 chunk[:] = (view[cells].reshape(-1, BLOCKS, 3) @ np.asarray(background, np.float32)) @ clear.T
             chunk += ink_scores[cells]
             chunk -= half_norm
-            pick[cells] = chunk.argmax(1)
-    return list(zip(blocks, picks))
+            picks[cells, i] = chunk.argmax(1)
+    return picks
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

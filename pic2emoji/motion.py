@@ -10,13 +10,13 @@ Under refine, where the net's pick only starts the refinement, the net works to 
 camera that keeps moving has its cells judged again every few frames, a change after a still spell at
 once. docs/BENCHMARKS.md ("Video") measures the time and the mosaics against converting each frame alone.
 """
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from .defaults import BLOCKS
+from .views import banded
 
 # RMS, in levels of 255, that a cell's view may move before it is judged again: a still part of the scene
 # (H.264's noise is 1–3 levels), or one moving less than the steady rule would let show, keeps what it had.
@@ -91,6 +91,22 @@ def candidates_again(refiner, view: np.ndarray, shape, start: np.ndarray, allowe
     return top, distance, views
 
 
+def nearest_k(view: np.ndarray, blocks: np.ndarray, half_norms: np.ndarray, start: np.ndarray, k: int,
+              masked=False, pool=None) -> tuple[np.ndarray, np.ndarray]:
+    """Refiner.candidates for some cells, given as their structure views: each cell's k classes of the
+    largest scores (view·blocks − half_norms: the nearest), sorted, its start in place of the worst
+    where it is not among them, and their scores. `masked`: classes ruled out; `pool`: pooled_top's."""
+    scores = view @ blocks.T - half_norms
+    if masked is not False:
+        scores[:, masked] = -np.inf
+    top = np.tile(np.arange(k), (len(view), 1)) if k == len(blocks) else \
+        top_k(scores, k, 1) if pool is None else pooled_top(scores, k, pool)
+    top = np.sort(top, axis=1)  # a fixed order: ties break the same way every run
+    missing = ~(top == start[:, None]).any(1)
+    top[missing, np.take_along_axis(scores, top, 1).argmin(1)[missing]] = start[missing]
+    return top, np.take_along_axis(scores, top, 1)
+
+
 def around(top: np.ndarray, shape) -> np.ndarray:
     """(rows·cols, k) classes of each cell -> (rows·cols, 9k): those of the cell and its eight neighbours
     (at an edge, the edge's own again)."""
@@ -99,25 +115,37 @@ def around(top: np.ndarray, shape) -> np.ndarray:
     return np.concatenate([grid[i:i + rows, j:j + cols] for i in range(3) for j in range(3)], -1).reshape(rows * cols, -1)
 
 
-def top_k(scores: np.ndarray, k: int, bands: int = 2) -> np.ndarray:
-    """The columns of each row's k largest scores (in no order), by argpartition, its rows in `bands`
-    on as many threads (numpy lets go of the GIL): a photo's 3456 rows × 1850 classes in half the time."""
-    if len(scores) < 256 or bands < 2:
-        return np.argpartition(scores, -k, 1)[:, -k:]
-    with ThreadPoolExecutor(bands) as pool:
-        return np.concatenate(list(pool.map(lambda part: np.argpartition(part, -k, 1)[:, -k:], np.array_split(scores, bands))))
+def top_k(scores: np.ndarray, k: int, bands: int = 2, group: int = 64) -> np.ndarray:
+    """The columns of each row's k largest scores (in no order), exactly, as argpartition over all of
+    them, at a fraction of its cost, the rows in `bands` on as many threads (views.banded): the k-th
+    largest of a row's group maxima (of `group` columns each) bounds its k-th largest from below, and few
+    columns reach it (~32 of 1850 for a photo), so only those are sorted (bounded_top)."""
+    def part(scores: np.ndarray) -> np.ndarray:
+        n, classes = scores.shape
+        whole = classes // group * group
+        if whole // group < k:
+            return np.argpartition(scores, -k, 1)[:, -k:]
+        maxima = scores[:, :whole].reshape(n, whole // group, group).max(2)
+        if whole < classes:  # the last, shorter group
+            maxima = np.concatenate([maxima, scores[:, whole:].max(1, keepdims=True)], 1)
+        return bounded_top(scores, k, np.partition(maxima, -k, 1)[:, -k], 2 * group)
+    return banded(part, scores, bands=bands)
 
 
 def pooled_top(scores: np.ndarray, k: int, pool: np.ndarray, wide: int = 64) -> np.ndarray:
-    """The columns of each row's k largest scores (in no order), exactly, as argpartition over all of
-    them, at a third of its cost: the k-th largest score among a row's `pool` (columns likely to score
-    well) bounds its k-th largest from below, and few columns reach the bound (~21 of 1850 when panning:
-    docs/BENCHMARKS.md), so only those are sorted. Rows with more than `wide` such go the long way."""
-    n, classes = scores.shape
+    """top_k's choice where each row has a `pool` of columns likely to score well (a film's last
+    candidates around a cell): the k-th largest score among them bounds the row's k-th largest, and few
+    columns reach it (~21 of 1850 when panning: docs/BENCHMARKS.md)."""
     pool = np.sort(pool, 1)
     pooled = np.take_along_axis(scores, pool, 1)
     pooled[:, 1:][pool[:, 1:] == pool[:, :-1]] = -np.inf  # each column once: k distinct ones reach the bound
-    bound = -np.partition(-pooled, k - 1, 1)[:, k - 1]
+    return bounded_top(scores, k, -np.partition(-pooled, k - 1, 1)[:, k - 1], wide)
+
+
+def bounded_top(scores: np.ndarray, k: int, bound: np.ndarray, wide: int) -> np.ndarray:
+    """The columns of each row's k largest scores, given a lower bound of each row's k-th largest: only
+    the columns at or above it are sorted. Rows with more than `wide` such go the long way."""
+    n, classes = scores.shape
     flat = np.flatnonzero(scores >= bound[:, None])  # row by row
     rows = flat // classes
     counts = np.bincount(rows, minlength=n)

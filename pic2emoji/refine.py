@@ -36,9 +36,9 @@ import numpy as np
 
 from .colour import LUMA, delta_e2000, neighbour_sums, srgb_to_lab, window_sums
 from .defaults import BLOCKS
-from .motion import JUDGE_EVERY, Recall, candidates_again, pooled_top, top_k
+from .motion import JUDGE_EVERY, Recall, candidates_again, nearest_k
 from .quality import estimate
-from .views import Nearest, grey_patterns, view_of
+from .views import Nearest, banded, grey_patterns, view_of
 
 
 class Strength(NamedTuple):
@@ -92,21 +92,10 @@ class Refiner:
     def candidates(self, view: np.ndarray, start: np.ndarray, allowed=None, pool=None) -> tuple[np.ndarray, np.ndarray]:
         """Each cell's k nearest allowed classes by the structure term, its start among them: (cells, k)
         classes and their structure term (squared L2 / 36). `view`: the patches' view_of."""
-        view = self.structure(view)
-        scores = view @ self.blocks.T - self.half_norms  # larger is nearer: -(distance² - |view|²) / 2
-        if allowed is not None:
-            scores[:, ~np.asarray(allowed, bool)] = -np.inf
-        k = min(self.k, scores.shape[1])
-        if k == scores.shape[1]:
-            top = np.tile(np.arange(k), (len(view), 1))
-        else:
-            top = top_k(scores, k) if pool is None else pooled_top(scores, k, pool)
-        top = np.sort(top, axis=1)  # a fixed order: ties break the same way every run
-        missing = ~(top == start[:, None]).any(1)
-        worst = np.take_along_axis(scores, top, 1).argmin(1)
-        top[missing, worst[missing]] = start[missing]
-        distance = (view ** 2).sum(1, keepdims=True) - 2 * np.take_along_axis(scores, top, 1)
-        return top, distance / BLOCKS
+        view, k, masked = self.structure(view), min(self.k, len(self.blocks)), allowed is not None and ~np.asarray(allowed, bool)
+        choose = lambda view, start, pool=None: nearest_k(view, self.blocks, self.half_norms, start, k, masked, pool)
+        top, scores = banded(choose, view, start) if pool is None else choose(view, start, pool)  # both cores
+        return top, ((view ** 2).sum(1, keepdims=True) - 2 * scores) / BLOCKS
 
     def inside(self, view: np.ndarray, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each cell's candidates, (cells, k): 1 − SSIM's contrast-structure factor between the

@@ -5,6 +5,8 @@ for photo-like patches, `--method lookup`, refine's candidates), the steady rule
 scene from flickering, the background choice, and the browser's net graph (onnx_export.py), whose
 sizes the page reads from config.json. numpy only.
 """
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .colour import LUMA
@@ -19,6 +21,17 @@ def view_of(patches: np.ndarray) -> np.ndarray:
     """(N, 36, 36, 3) -> (N, 108): the mean colour of each 6×6-pixel block, row by row (of each 3×3 block
     of a patch read at 18 px: a sixth of its side)."""
     return block_means(patches, patches.shape[1] // VIEW).reshape(len(patches), BLOCKS * patches.shape[-1])  # 0 patches too
+
+
+def banded(function, *arrays: np.ndarray, bands: int = 2):
+    """function(*arrays), computed on `bands` bands of their rows on as many threads and joined (an array,
+    or a tuple of arrays): numpy lets go of the GIL in its products and partitions, so each core takes a
+    band, where BLAS's own threads would contend with ours (a one-photo run holds BLAS to one)."""
+    if len(arrays[0]) < 256 or bands < 2:
+        return function(*arrays)
+    with ThreadPoolExecutor(bands) as pool:
+        parts = list(pool.map(lambda part: function(*part), zip(*(np.array_split(a, bands) for a in arrays))))
+    return tuple(map(np.concatenate, zip(*parts))) if isinstance(parts[0], tuple) else np.concatenate(parts)
 
 
 class Nearest:
@@ -40,10 +53,14 @@ class Nearest:
 
     def of_view(self, view: np.ndarray, allowed=None) -> np.ndarray:
         """The nearest class of each patch given as its view, (N, 108)."""
-        scores = view @ self.blocks.T - self.half_norms
-        if allowed is not None:  # a palette: only these classes
-            scores[:, ~np.asarray(allowed, bool)] = -np.inf
-        return scores.argmax(1).astype(np.int32)
+        masked = None if allowed is None else ~np.asarray(allowed, bool)  # a palette: only the others
+
+        def nearest(view: np.ndarray) -> np.ndarray:
+            scores = view @ self.blocks.T - self.half_norms
+            if masked is not None:
+                scores[:, masked] = -np.inf
+            return scores.argmax(1).astype(np.int32)
+        return banded(nearest, view)
 
 
 def tile_layers(tiles: np.ndarray) -> np.ndarray:

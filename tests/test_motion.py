@@ -100,6 +100,20 @@ def test_pooled_top_is_argpartitions_choice(seed, k, levels, masked):
     np.testing.assert_array_equal(np.sort(chosen, 1), np.sort(np.take_along_axis(scores, np.argpartition(-scores, k - 1, 1)[:, :k], 1), 1))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.integers(1, 24), st.sampled_from([0, 3, 50]), st.booleans(), st.integers(3, 40))
+def test_top_k_bounded_by_group_maxima_is_argpartitions_choice(seed, k, levels, masked, group):
+    """Groups of any size (a shorter last one, fewer groups than k), ties, -inf columns, rows over `wide`."""
+    rng = np.random.default_rng(seed)
+    scores = (rng.integers(0, levels, (40, 301)) if levels else rng.normal(size=(40, 301))).astype(np.float32)
+    if masked:
+        scores[:, rng.random(301) < 0.5] = -np.inf
+    top = top_k(scores, k, 1, group)
+    assert top.shape == (40, k) and all(len(set(row)) == k for row in top.tolist())
+    expected = np.take_along_axis(scores, np.argpartition(-scores, k - 1, 1)[:, :k], 1)
+    np.testing.assert_array_equal(np.sort(np.take_along_axis(scores, top, 1), 1), np.sort(expected, 1))
+
+
 @pytest.mark.parametrize("rows,bands", [(10, 2), (700, 2), (701, 3), (300, 1)])
 def test_top_k_in_bands_is_argpartitions_choice(rows, bands):
     scores = np.random.default_rng(rows).integers(0, 9, (rows, 50)).astype(np.float32)  # ties too
