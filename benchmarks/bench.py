@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+USER_ENV = dict(os.environ)  # before tinygrad sets DEV here: the CLI runs below choose as a user's would
+
 from pic2emoji.data import Batches, default_workers
 from pic2emoji.files import shipped_dir
 from pic2emoji.converter import Converter
@@ -150,6 +152,7 @@ def bench_net(converter: Converter, tune: bool = False, baseline: Path | None = 
 
 def _cli(*args, env=None) -> float:
     start = time.perf_counter()
+    env = env or USER_ENV
     subprocess.run([sys.executable, "-m", "pic2emoji", *map(str, args)], check=True, env=env,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
@@ -158,7 +161,7 @@ def _cli(*args, env=None) -> float:
 def bench_cli(set_name: str, photo: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        cold_env = {**os.environ, "CACHEDB": str(tmp / "empty-cache.db"), "PIC2EMOJI_CACHE_DIR": str(tmp / "empty")}
+        cold_env = {**USER_ENV, "CACHEDB": str(tmp / "empty-cache.db"), "PIC2EMOJI_CACHE_DIR": str(tmp / "empty")}
         cold = _cli("infer", set_name, photo, "-o", tmp / "cold.png", env=cold_env)
         warm_png = min(_cli("infer", set_name, photo, "-o", tmp / f"w{i}.png", "--cols", 72) for i in range(3))
         warm_txt = min(_cli("infer", set_name, photo, "-o", tmp / f"w{i}.txt", "--cols", 72) for i in range(3))
@@ -242,7 +245,7 @@ def bench_startup(converter: Converter, photo: Path, runs: int = 7) -> dict:
         assert Image.open(tmp / "ours1.png").size == Image.open(tmp / "theirs.png").size
     return {"startup_pic2emoji_png_72_cols_s (median)": round(median(ours), 3),
             "startup_metapixel_d0_png_72_cols_s (median)": round(median(theirs), 3),
-            "startup_ratio (pic2emoji / metapixel, target <= 0.7)": round(median(ours) / median(theirs), 2)}
+            "startup_ratio (pic2emoji / metapixel, target <= 1.2, compass 0.7)": round(median(ours) / median(theirs), 2)}
 
 
 def bench_memory(set_name: str) -> dict:
