@@ -49,7 +49,8 @@ def info_lines(asked_device: str | None = None) -> list[str]:
     lines = [f"pic2emoji {__version__} (tinygrad {version('tinygrad')}, Python {platform.python_version()}, "
              f"{platform.system()} {platform.machine()})"]
     try:
-        lines.append(f"device: {use_device(asked_device)} ({why})")
+        host = "" if asked_device or os.environ.get("DEV") else "; infer on one still photo runs its net in numpy"
+        lines.append(f"device: {use_device(asked_device)} ({why}{host})")
     except Pic2EmojiError as e:
         lines.append(f"device: none usable: {e}")
     lines.append("tinygrad back ends:")

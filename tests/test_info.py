@@ -13,3 +13,13 @@ def test_info_names_the_device_the_sets_and_the_models():
     assert lines[0].startswith("pic2emoji ") and lines[1].startswith("device: CPU (--device)")
     assert any(line.startswith("emoji sets: ") and "noto" in line for line in lines)
     assert not any("is available is available" in line for line in lines)
+
+
+def test_info_says_one_photos_net_runs_in_numpy_unless_a_device_is_asked_for(monkeypatch):
+    import pic2emoji.info as info
+    monkeypatch.setattr(info, "use_device", lambda asked: asked or "CL")
+    monkeypatch.delenv("DEV", raising=False)
+    assert info_lines()[1].endswith("; infer on one still photo runs its net in numpy)")
+    assert "numpy" not in info_lines("CPU")[1]
+    monkeypatch.setenv("DEV", "CPU")
+    assert "numpy" not in info_lines()[1]
