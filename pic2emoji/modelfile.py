@@ -226,9 +226,13 @@ def read_layers(model: Model) -> dict[str, np.ndarray]:
     except (ValueError, OSError, SafetensorError) as e:
         raise ModelError(f"{model.path}: damaged model file ({first_line(e)}); retrain it with `pic2emoji train`") from None
     expected = weight_shapes(model.arch, len(model.classes))
-    if {k: v.shape for k, v in arrays.items()} != expected:
-        raise ModelError(f"{model.path}: damaged or inconsistent model file (weights {sorted(arrays)} do not fit the "
-                         f"{model.arch} architecture of {len(model.classes)} classes); retrain it with `pic2emoji train`")
+    wrong = [f"{k} missing" if k not in arrays else f"{k} is {tuple(arrays[k].shape)}, not {shape}"
+             for k, shape in expected.items() if k not in arrays or arrays[k].shape != shape]
+    wrong += [f"{k} is not of it" for k in sorted(set(arrays) - set(expected))]
+    if wrong:
+        raise ModelError(f"{model.path}: damaged or inconsistent model file (its weights do not fit the {model.arch} "
+                         f"architecture of {len(model.classes)} classes: {'; '.join(wrong[:3])}); retrain it with "
+                         "`pic2emoji train`")
     if broken := [k for k, v in arrays.items() if not np.isfinite(v).all()]:  # every mosaic would be nonsense
         raise ModelError(f"{model.path}: its weights hold NaN or infinite numbers ({', '.join(sorted(broken))}): "
                          "the file is damaged or its training diverged; retrain it with `pic2emoji train`")

@@ -253,3 +253,21 @@ def test_commands_refuse_a_model_of_nan_weights_in_one_line(random_model, tiny_s
     one_line_error(run(*args, "--model", path), "m.safetensors: its weights hold NaN or infinite numbers",
                    "layers.0.weight, layers.7.bias")
     assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize("host", [False, True])
+def test_weights_that_do_not_fit_the_architecture_are_named_on_either_path(random_model, tiny_set, tmp_path,
+                                                                         monkeypatch, host):
+    """A wrong shape, a missing and a stray array: named, for the tinygrad net and the host's (infer on one
+    photo without DEV), in one line, with no mosaic written."""
+    arrays, metadata = random_model
+    arrays = {**arrays, "layers.3.weight": arrays["layers.3.weight"][:, :4].copy(), "layers.9.weight": arrays["layers.3.bias"]}
+    del arrays["layers.7.bias"]
+    path = _written(tmp_path, arrays, metadata)
+    if host:
+        monkeypatch.delenv("DEV")
+    out = tmp_path / "m.png"
+    one_line_error(run("infer", tiny_set, solid(tmp_path / "p.png", (200, 30, 30)), "--model", path, "-o", out),
+                   "m.safetensors: damaged or inconsistent model file", "layers.3.weight is (16, 4, 3, 3), not (16, 8, 3, 3)",
+                   "layers.7.bias missing", "layers.9.weight is not of it")
+    assert not out.exists()
