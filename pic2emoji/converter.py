@@ -2,10 +2,11 @@
 into grids of emoji.
 
 For each photo: photo.py lays it on the grid (36 px a cell), background.py chooses the colour behind
-the emoji when asked to (`auto`), the net picks an emoji per cell (runtime.Classifier), refine.py
-refines the mosaic as a whole, and for a frame of a film or camera the steady rule (views.steady)
-keeps what did not change; a film's frames judge again only the cells that changed (motion.py). The
-renderer draws the grids (render.py). Options (options.py) say how.
+the emoji when asked to (`auto`), the net picks an emoji per cell (runtime.Classifier on a tinygrad
+device, or host.HostNet in numpy for one photo), refine.py refines the mosaic as a whole, and for a
+frame of a film or camera the steady rule (views.steady) keeps what did not change; a film's frames
+judge again only the cells that changed (motion.py). The renderer draws the grids (render.py). Options
+(options.py) say how.
 """
 import threading
 import time
@@ -16,13 +17,13 @@ from typing import NamedTuple
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from .archs import reads
 from .background import choose_background, class_layers
 from .colour import delta_e2000, srgb_to_lab, window_sums
 from .defaults import BLOCKS, PATCH, TILE_PX
 from .emoji_sets import load_emoji_set, prints_aligned
 from .errors import ModelError
 from .formats import SHORTCODES, TXT
-from .archs import reads
 from .host import HostNet
 from .modelfile import check_model_fits, load_model, load_weights, model_path, read_layers
 from .motion import NET_SHARE, Memory, net_again

@@ -2,7 +2,7 @@
 
 A one-photo run classifies ~1300 cells: 0.4 G multiply-adds, ~0.05 s for numpy's BLAS on two cores.
 Through tinygrad the same run first imports tinygrad, opens its device and loads the captured net
-(~0.2 s on a CPU, more where a GPU must wake), so `infer` on one still photo runs the net here unless a
+(0.2–0.3 s on a CPU, more where a GPU must wake), so `infer` on one still photo runs the net here unless a
 device is asked for (docs/BENCHMARKS.md, "One photo"). Films, batches, the camera and training use
 tinygrad (runtime.py). The layers are those of archs.py, and tests hold the two to the same picks.
 """
