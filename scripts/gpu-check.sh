@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 12's GPU figures in one run on a lent GPU machine (docs/BENCHMARKS.md, "Fresh machines and GPUs").
 #
-#   bash scripts/gpu-check.sh --fetch     here, once: the wheels that machine lacks (tinygrad, emoji) into .whl/
+#   bash scripts/gpu-check.sh --fetch     here, once: the wheels that machine lacks (tinygrad, emoji, threadpoolctl) into .whl/
 #   bash scripts/gpu-check.sh [OUT_DIR]   there (the device tool: carry .whl): figures and logs into OUT_DIR
 #
 # That machine has Python 3.12 with numpy, Pillow, click, tqdm, safetensors and onnx, but no clang, so
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--fetch" ]; then
   grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >> .git/info/exclude
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-    --platform manylinux_2_17_x86_64 --platform any -d .whl "tinygrad==0.14.0" "emoji==2.16.0"
+    --platform manylinux_2_17_x86_64 --platform any -d .whl "tinygrad==0.14.0" "emoji==2.16.0" "threadpoolctl==3.8.0"
   ls -l .whl
   exit
 fi
