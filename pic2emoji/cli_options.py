@@ -37,5 +37,5 @@ model_option = click.option("--model", "model_file", type=click.Path(dir_okay=Fa
                             help="Model file.  [default: the one train wrote (models/<set>.safetensors beside the "
                                  "set's folder; for a shipped set, in ~/.local/share/pic2emoji/models), else the shipped one]")
 device_option = click.option("--device", default=None,
-                             help="tinygrad device (CPU, CL, METAL, CUDA, ...).  [default: tinygrad's choice; infer on "
-                                  "one still photo runs its net in numpy]")
+                             help="tinygrad device (CPU, CL, METAL, CUDA, ...).  [default: tinygrad's choice; infer runs "
+                                  "its net in numpy for one still photo, and for all where no GPU is]")

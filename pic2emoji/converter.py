@@ -3,7 +3,7 @@ into grids of emoji.
 
 For each photo: photo.py lays it on the grid (36 px a cell), background.py chooses the colour behind
 the emoji when asked to (`auto`), the net picks an emoji per cell (runtime.Classifier on a tinygrad
-device, or host.HostNet in numpy for one photo), refine.py refines the mosaic as a whole, and for a
+device, or host.HostNet in numpy), refine.py refines the mosaic as a whole, and for a
 frame of a film or camera the steady rule (views.steady) keeps what did not change; a film's frames
 judge again only the cells that changed (motion.py). The renderer draws the grids (render.py). Options
 (options.py) say how.
@@ -53,7 +53,8 @@ class Converter:
     frame at a time; the rest is numpy on each caller's own arrays."""
     def __init__(self, emoji_dir, model_file=None, log=lambda message: None, host: bool = False):
         """`log` hears, once each, of the slow first-run work: compiling the net, reading the tiles. With
-        `host`, the net runs in numpy (host.HostNet) rather than on tinygrad's device: for one photo."""
+        `host`, the net runs in numpy (host.HostNet) rather than on tinygrad's device: faster for one
+        photo anywhere, and for everything on a machine without a GPU (host.gpu_here)."""
         self.log = log
         self.emoji_set = load_emoji_set(emoji_dir, lazy=True)
         self.model = load_model(model_file or model_path(emoji_dir), weights=False)  # read if the net is not cached
@@ -141,14 +142,14 @@ class Converter:
         (views.steady): a still scene does not flicker. With `memory`, a film's (Converter.frames), see
         `_frame`. `stages`, if given, gets the milliseconds spent waiting for the net, in it, and refining."""
         options = replace(options, **settings) if options is not None else Options(**settings)
+        if self.host:  # numpy on our own two threads where it splits work: BLAS's own would only contend
+            with threadpool_limits(1, "blas"):
+                return self._cells(photo, options, previous, stages, memory)
+        return self._cells(photo, options, previous, stages, memory)
+
+    def _cells(self, photo, options: Options, previous, stages, memory) -> Cells:
         if memory is not None:
             return self._frame(photo, options, previous, stages, memory)
-        if self.host:  # one photo, on our own two threads where it splits work: BLAS's own would only contend
-            with threadpool_limits(1, "blas"):
-                return self._cells(photo, options, previous, stages)
-        return self._cells(photo, options, previous, stages)
-
-    def _cells(self, photo, options: Options, previous, stages) -> Cells:
         pixels, shape, background = self.pixels(photo, options, self.reads)  # at the size the net reads
         patches, allowed = cut_patches(pixels, shape), self.allowed(options.palette)  # a palette masks choices
         if options.method == "lookup":

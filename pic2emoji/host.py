@@ -1,11 +1,14 @@
-"""The net on the host: a model's forward pass in numpy, for a job too small to pay for a device.
+"""The net on the host: a model's forward pass in numpy, where a device would cost more than it gives.
 
 A one-photo run classifies ~1300 cells: 0.4 G multiply-adds, ~0.05 s for numpy's BLAS on two cores.
 Through tinygrad the same run first imports tinygrad, opens its device and loads the captured net
 (0.2–0.3 s on a CPU, more where a GPU must wake), so `infer` on one still photo runs the net here unless a
-device is asked for (docs/BENCHMARKS.md, "One photo"). Films, batches, the camera and training use
-tinygrad (runtime.py). The layers are those of archs.py, and tests hold the two to the same picks.
+device is asked for (docs/BENCHMARKS.md, "One photo"); and where no GPU is here (gpu_here), folders and
+films too: numpy's BLAS beats tinygrad's kernels on the CPU. The camera (serve) and training use tinygrad
+(runtime.py). The layers are those of archs.py, and tests hold the two to the same picks.
 """
+import glob
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -74,3 +77,9 @@ class HostNet:
             x = x @ weight
         x += self.bias
         return x
+
+
+def gpu_here() -> bool:
+    """Whether this machine may have a GPU for tinygrad, from its device files alone (no back end is
+    opened): NVIDIA's or AMD's, or any render node (an integrated GPU with OpenCL); a Mac always (METAL)."""
+    return sys.platform == "darwin" or any(glob.glob(pattern) for pattern in ("/dev/nvidia*", "/dev/kfd", "/dev/dri/renderD*"))

@@ -91,3 +91,16 @@ def test_a_background_may_be_given_as_a_name_a_list_or_an_array(converter):
     assert Options(background="AUTO").background == "auto" and Options("txt", background="white").background == (255, 255, 255)
     with pytest.raises(OutputError, match="background"):
         Options(background=(300, 0, 0))
+
+
+def test_a_host_converter_gives_the_devices_grids_for_photos_and_films(converter, tiny_set, tiny_model, tmp_path):
+    from pic2emoji.converter import Converter
+    from pic2emoji.options import Options
+    host = Converter(tiny_set, tiny_model, host=True)
+    photo = halves(tmp_path / "p.png", (230, 30, 30), (30, 60, 230), size=(160, 120))
+    for method in ("net", "refine"):
+        assert (host.grid(photo, cols=8, method=method) == converter.grid(photo, cols=8, method=method)).all()
+    frames = [Image.open(photo).rotate(angle) for angle in (0, 5, 10)]
+    ours = [c.grid for c in host.frames(frames, Options("gif", cols=8))]
+    theirs = [c.grid for c in converter.frames(frames, Options("gif", cols=8))]
+    assert all((a == b).all() for a, b in zip(ours, theirs))

@@ -15,11 +15,14 @@ def test_info_names_the_device_the_sets_and_the_models():
     assert not any("is available is available" in line for line in lines)
 
 
-def test_info_says_one_photos_net_runs_in_numpy_unless_a_device_is_asked_for(monkeypatch):
+def test_info_says_where_infer_runs_its_net_in_numpy_unless_a_device_is_asked_for(monkeypatch):
     import pic2emoji.info as info
     monkeypatch.setattr(info, "use_device", lambda asked: asked or "CL")
     monkeypatch.delenv("DEV", raising=False)
+    monkeypatch.setattr(info, "gpu_here", lambda: True)
     assert info_lines()[1].endswith("; infer on one still photo runs its net in numpy)")
+    monkeypatch.setattr(info, "gpu_here", lambda: False)
+    assert info_lines()[1].endswith("; infer runs its net in numpy here (no GPU))")
     assert "numpy" not in info_lines("CPU")[1]
     monkeypatch.setenv("DEV", "CPU")
     assert "numpy" not in info_lines()[1]
