@@ -92,12 +92,12 @@ def candidates_again(refiner, view: np.ndarray, shape, start: np.ndarray, allowe
 
 
 def nearest_k(view: np.ndarray, blocks: np.ndarray, half_norms: np.ndarray, start: np.ndarray, k: int,
-              masked=False, pool=None) -> tuple[np.ndarray, np.ndarray]:
+              masked: np.ndarray | None = None, pool=None) -> tuple[np.ndarray, np.ndarray]:
     """Refiner.candidates for some cells, given as their structure views: each cell's k classes of the
     largest scores (view·blocks − half_norms: the nearest), sorted, its start in place of the worst
     where it is not among them, and their scores. `masked`: classes ruled out; `pool`: pooled_top's."""
     scores = view @ blocks.T - half_norms
-    if masked is not False:
+    if masked is not None:
         scores[:, masked] = -np.inf
     top = np.tile(np.arange(k), (len(view), 1)) if k == len(blocks) else \
         top_k(scores, k, 1) if pool is None else pooled_top(scores, k, pool)

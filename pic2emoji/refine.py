@@ -92,7 +92,7 @@ class Refiner:
     def candidates(self, view: np.ndarray, start: np.ndarray, allowed=None, pool=None) -> tuple[np.ndarray, np.ndarray]:
         """Each cell's k nearest allowed classes by the structure term, its start among them: (cells, k)
         classes and their structure term (squared L2 / 36). `view`: the patches' view_of."""
-        view, k, masked = self.structure(view), min(self.k, len(self.blocks)), allowed is not None and ~np.asarray(allowed, bool)
+        view, k, masked = self.structure(view), min(self.k, len(self.blocks)), None if allowed is None else ~np.asarray(allowed, bool)
         choose = lambda view, start, pool=None: nearest_k(view, self.blocks, self.half_norms, start, k, masked, pool)
         top, scores = banded(choose, view, start) if pool is None else choose(view, start, pool)  # both cores
         return top, ((view ** 2).sum(1, keepdims=True) - 2 * scores) / BLOCKS
