@@ -21,7 +21,7 @@ from .convert import measure, piece_path, save_mosaic, still, text_frames, text_
 from .converter import Converter
 from .defaults import COLS, TILE_PX
 from .formats import ANSI, FORMATS, PNG, TXT, format_of, is_text, kind_of, names_of, suffix_of
-from .host import gpu_here
+from .host import runs_here
 from .options import AUTO, METHODS, PALETTES, Options, names_folder, target
 from .quality import describe, require as require_quality
 
@@ -94,14 +94,6 @@ def check_usage(inputs, output, fmt, cols, rows, metrics, as_json, overwrite, sk
     if as_json and not metrics:
         raise click.UsageError("--json prints the metrics; add --metrics")
     return batch
-
-
-def on_host(inputs, batch: bool, device: str | None) -> bool:
-    """Whether the net runs in numpy (host.py), not on a tinygrad device: not where one is asked for
-    (--device, DEV); for one still photo always (a device costs more than its net); else without a GPU."""
-    if device or os.environ.get("DEV"):
-        return False
-    return (not batch and still(inputs[0])) or not gpu_here()
 
 
 def stdout_format(fmt: str, colour: str, output) -> str:
@@ -217,7 +209,7 @@ def infer_command(emoji_dir, inputs, output, model_file, cols, rows, fmt, colour
     if metrics:
         require_quality()
     engine = ray_address and RayEngine(None if ray_address == "local" else ray_address)  # without Ray, said first
-    host = on_host(inputs, batch, device)
+    host = runs_here(device, not batch and still(inputs[0]))
     if not host:
         from .device import use_device
         use_device(device)

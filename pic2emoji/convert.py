@@ -215,7 +215,7 @@ def check_drawable(out: Path, shape, options: Options) -> None:
 
 def still(photo) -> bool:
     """Whether a photo is one still picture, not a film or an animation (from its name and header)."""
-    return not is_video(photo) and not animated(photo)
+    return isinstance(photo, Image.Image) or not is_video(photo) and not animated(photo)
 
 
 def animated(photo) -> bool:

@@ -8,6 +8,7 @@ films too: numpy's BLAS beats tinygrad's kernels on the CPU. The camera (serve) 
 (runtime.py). The layers are those of archs.py, and tests hold the two to the same picks.
 """
 import glob
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -42,10 +43,8 @@ class HostNet:
 
     def __call__(self, patches: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
         """(N, s, s, 3) uint8 -> (N,) class indices; `allowed`, a bool per class, limits the choice. s: the
-        size the net reads, or a multiple of it, brought to it by block means as Classifier does."""
-        if patches.shape[1] != self.reads:
-            patches = to_uint8(block_means(patches, patches.shape[1] // self.reads))
-        mask = np.zeros(len(self.bias), np.float32) if allowed is None else np.where(allowed, 0, -1e30).astype(np.float32)
+        size the net reads, or a multiple of it (as_read)."""
+        patches, mask = as_read(patches, self.reads), class_mask(allowed, len(self.bias))
         chunks = [patches[start:start + CHUNK] for start in range(0, len(patches), CHUNK)]
         # Small chunks on two threads, BLAS on one each: numpy's copies and products let go of the GIL, and
         # a chunk's arrays stay in the cache. BLAS's own threads over one large chunk took 3-5× longer.
@@ -83,3 +82,22 @@ def gpu_here() -> bool:
     """Whether this machine may have a GPU for tinygrad, from its device files alone (no back end is
     opened): NVIDIA's or AMD's, or any render node (an integrated GPU with OpenCL); a Mac always (METAL)."""
     return sys.platform == "darwin" or any(glob.glob(pattern) for pattern in ("/dev/nvidia*", "/dev/kfd", "/dev/dri/renderD*"))
+
+
+def as_read(patches: np.ndarray, reads: int) -> np.ndarray:
+    """(N, s, s, 3) uint8 patches at the size a net reads: s a multiple of it, brought to it by rounded
+    block means (a half net given 36-px cells). What HostNet and runtime.Classifier both take."""
+    return patches if patches.shape[1] == reads else to_uint8(block_means(patches, patches.shape[1] // reads))
+
+
+def class_mask(allowed: np.ndarray | None, classes: int) -> np.ndarray:
+    """The additive mask over the logits that rules out the classes not `allowed` (None: all allowed)."""
+    return np.zeros(classes, np.float32) if allowed is None else np.where(allowed, 0, -1e30).astype(np.float32)
+
+
+def runs_here(device: str | None, one_still_photo: bool) -> bool:
+    """Whether infer runs its net here in numpy, not on a tinygrad device: not where one is asked for
+    (--device, DEV); for one still photo always (a device costs it more than its net); else where no GPU is."""
+    if device or os.environ.get("DEV"):
+        return False
+    return one_still_photo or not gpu_here()

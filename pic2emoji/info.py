@@ -15,7 +15,7 @@ from .device import device_report, remembered_device, use_device
 from .emoji_sets import shipped_sets
 from .errors import Pic2EmojiError
 from .files import cache_dir, data_dir, shipped_dir
-from .host import gpu_here
+from .host import runs_here
 from .modelfile import read_metadata
 
 
@@ -50,8 +50,8 @@ def info_lines(asked_device: str | None = None) -> list[str]:
     lines = [f"pic2emoji {__version__} (tinygrad {version('tinygrad')}, Python {platform.python_version()}, "
              f"{platform.system()} {platform.machine()})"]
     try:
-        host = "" if asked_device or os.environ.get("DEV") else "; infer runs its net in numpy here (no GPU)" \
-            if not gpu_here() else "; infer on one still photo runs its net in numpy"
+        host = "" if not runs_here(asked_device, True) else "; infer runs its net in numpy here (no GPU)" \
+            if runs_here(asked_device, False) else "; infer on one still photo runs its net in numpy"
         lines.append(f"device: {use_device(asked_device)} ({why}{host})")
     except Pic2EmojiError as e:
         lines.append(f"device: none usable: {e}")

@@ -17,8 +17,8 @@ from tinygrad.uop.ops import Ops, ParamArg, UOp
 from .defaults import PATCH
 from .errors import OutputError
 from .files import cache_dir, write_bytes
+from .host import as_read, class_mask
 from .net import CAPTURE_VERSION, TinyConvNet
-from .pixels import block_means, to_uint8
 
 
 def jit_cache_file(model_file, batch: int, reads: int = PATCH) -> Path:
@@ -121,11 +121,8 @@ class Classifier:
 
     def __call__(self, patches: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
         """(N, s, s, 3) uint8 -> (N,) class indices; `allowed`, a bool per class, limits the choice. s: the
-        size the net reads (`reads`) or a multiple of it, which is brought to it by block means."""
-        if patches.shape[1] != self.reads:
-            patches = to_uint8(block_means(patches, patches.shape[1] // self.reads))
-        mask = np.zeros(self.classes, np.float32) if allowed is None else np.where(allowed, 0, -1e30).astype(np.float32)
-        mask = Tensor(mask)
+        size the net reads (`reads`) or a multiple of it (host.as_read)."""
+        patches, mask = as_read(patches, self.reads), Tensor(class_mask(allowed, self.classes))
         picks = []
         for start in range(0, len(patches), self.batch):
             chunk = patches[start:start + self.batch]

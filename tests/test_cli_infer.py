@@ -413,31 +413,3 @@ def test_binary_to_a_terminal_is_refused_in_one_line(tiny_set, tmp_path):
     lines = process.stderr.strip().splitlines()
     assert len(lines) == 1 and "png is binary and stdout is a terminal" in lines[0] and "-o FILE" in lines[0], lines
 
-
-def test_the_net_runs_on_the_host_for_one_still_photo_and_without_a_gpu_unless_a_device_is_asked(tmp_path, monkeypatch):
-    import pic2emoji.cli_infer as cli_infer
-    photo, film = solid(tmp_path / "p.png", (200, 30, 30)), tmp_path / "clip.mp4"
-    frames = [Image.new("RGB", (16, 16), c) for c in ("red", "blue")]
-    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
-    monkeypatch.delenv("DEV")
-    for gpu in (True, False):
-        monkeypatch.setattr(cli_infer, "gpu_here", lambda: gpu)
-        assert cli_infer.on_host([photo], False, None)  # one still photo: always
-        assert cli_infer.on_host([tmp_path / "a.gif"], False, None) is not gpu  # an animation, a film, a folder:
-        assert cli_infer.on_host([film], False, None) is not gpu                # on the host where no GPU is
-        assert cli_infer.on_host([tmp_path], True, None) is not gpu
-        assert not cli_infer.on_host([photo], False, "CPU") and not cli_infer.on_host([tmp_path], True, "CL")
-    monkeypatch.setenv("DEV", "CPU")
-    assert not cli_infer.on_host([photo], False, None) and not cli_infer.on_host([tmp_path], True, None)
-
-
-def test_gpu_here_reads_the_device_files(monkeypatch):
-    import pic2emoji.host as host
-    monkeypatch.setattr(host.sys, "platform", "linux")
-    monkeypatch.setattr(host.glob, "glob", lambda pattern: [])
-    assert host.gpu_here() is False
-    monkeypatch.setattr(host.glob, "glob", lambda pattern: ["/dev/dri/renderD128"] if "dri" in pattern else [])
-    assert host.gpu_here() is True
-    monkeypatch.setattr(host.glob, "glob", lambda pattern: [])
-    monkeypatch.setattr(host.sys, "platform", "darwin")
-    assert host.gpu_here() is True

@@ -109,3 +109,13 @@ def test_a_video_into_a_folder_is_a_video_in_it(converter, tmp_path):
     clip = make_video(tmp_path / "clip.mp4", [(30, 60, 230)] * 2)
     written = save_mosaic(converter, clip, f"{tmp_path / 'films'}/", Options("mp4", cols=4, tile_px=8))
     assert written == [tmp_path / "films" / "clip.mp4"] and (tmp_path / "films").is_dir()
+
+
+def test_still_tells_one_still_picture_from_an_animation_and_a_film(tmp_path):
+    from PIL import Image
+    from pic2emoji.convert import still
+    Image.new("RGB", (16, 16), "red").save(tmp_path / "p.png")
+    frames = [Image.new("RGB", (16, 16), c) for c in ("red", "blue")]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    assert still(tmp_path / "p.png") and still(Image.new("RGB", (4, 4)))
+    assert not still(tmp_path / "a.gif") and not still(tmp_path / "clip.mp4")

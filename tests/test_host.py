@@ -53,3 +53,27 @@ def test_a_half_net_takes_36_px_cells_by_their_rounded_2x2_means_as_the_classifi
     _, host = both("tinyconv-hr64")
     big = cells(36, 150)
     assert (host(big) == host(to_uint8(block_means(big, 2)))).all()
+
+
+def test_the_net_runs_here_for_one_still_photo_and_without_a_gpu_unless_a_device_is_asked(monkeypatch):
+    import pic2emoji.host as host
+    monkeypatch.delenv("DEV")
+    for gpu in (True, False):
+        monkeypatch.setattr(host, "gpu_here", lambda: gpu)
+        assert host.runs_here(None, True)  # one still photo: always
+        assert host.runs_here(None, False) is not gpu  # an animation, a film, a folder: where no GPU is
+        assert not host.runs_here("CPU", True) and not host.runs_here("CL", False)
+    monkeypatch.setenv("DEV", "CPU")
+    assert not host.runs_here(None, True) and not host.runs_here(None, False)
+
+
+def test_gpu_here_reads_the_device_files(monkeypatch):
+    import pic2emoji.host as host
+    monkeypatch.setattr(host.sys, "platform", "linux")
+    monkeypatch.setattr(host.glob, "glob", lambda pattern: [])
+    assert host.gpu_here() is False
+    monkeypatch.setattr(host.glob, "glob", lambda pattern: ["/dev/dri/renderD128"] if "dri" in pattern else [])
+    assert host.gpu_here() is True
+    monkeypatch.setattr(host.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(host.sys, "platform", "darwin")
+    assert host.gpu_here() is True

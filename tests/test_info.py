@@ -19,9 +19,9 @@ def test_info_says_where_infer_runs_its_net_in_numpy_unless_a_device_is_asked_fo
     import pic2emoji.info as info
     monkeypatch.setattr(info, "use_device", lambda asked: asked or "CL")
     monkeypatch.delenv("DEV", raising=False)
-    monkeypatch.setattr(info, "gpu_here", lambda: True)
+    monkeypatch.setattr("pic2emoji.host.gpu_here", lambda: True)
     assert info_lines()[1].endswith("; infer on one still photo runs its net in numpy)")
-    monkeypatch.setattr(info, "gpu_here", lambda: False)
+    monkeypatch.setattr("pic2emoji.host.gpu_here", lambda: False)
     assert info_lines()[1].endswith("; infer runs its net in numpy here (no GPU))")
     assert "numpy" not in info_lines("CPU")[1]
     monkeypatch.setenv("DEV", "CPU")
