@@ -12,7 +12,12 @@ does (page/worker.js), here so that tests hold the page to it and benchmarks mea
    sweep of its ICM at a fixed strength (LIVE_STRENGTH) over each one's candidates, the net's TOP, what
    it shows, and the emoji nearest its colour (a table over the colour cube, `colour_table`). The net
    alone knows structure, not colour: a still camera on flat dark green was drawn as ⬛.
-A still camera moves no cell: it costs the cutting and nothing else, and does not flicker.
+A still camera moves no cell: it costs the cutting and nothing else, and does not flicker. Once it has
+been still SETTLE frames, the page settles (`settle`): refine's own mosaic of the frame, the command
+line's default (its candidates, its ladder judged against the lookup), takes the grid's place where it
+is nearer the camera's colours from a step back (dE@2); the one-sweep touch-up at a fixed strength is
+nearer on most pictures, refine on some (a meadow, rain drops). In the page a spare worker does it
+(page/settle.js, ~1 s), off the frames' path; a cell that moves meanwhile calls it off.
 docs/BENCHMARKS.md ("Live camera while panning", "Live camera colours") has the figures.
 """
 import json
@@ -23,12 +28,14 @@ import numpy as np
 from .colour import delta_e2000, srgb_to_lab
 from .defaults import BLOCKS
 from .onnx_export import up_matrix
-from .refine import Refiner, Strength
+from .quality import estimate
+from .refine import GOAL, Refiner, Strength
 from .views import holds
 
 LIVE_SHARE = 1 / 6  # the share of a band's cells the net judges a frame, on average: as faithful when panning
 LIVE_STRENGTH = Strength(32, 3000, 1)  # colour, texture, mean: the weights of the touch-up (refine's terms)
 LEVELS = 32  # the colour table's steps per channel (8 levels of 255 each)
+SETTLE = 3  # frames without a moved cell after which a still camera's grid settles
 
 
 @dataclass
@@ -38,6 +45,7 @@ class Band:
     views: np.ndarray    # (cells, 108) each cell's view when the net last judged it
     top: np.ndarray      # (cells, TOP) the classes the net rated highest then
     credit: float        # cells the net may still judge this frame under LIVE_SHARE
+    moved: int = 0       # cells that moved in the last frame
 
     @classmethod
     def new(cls, cells: int, size: int, top: int) -> "Band":
@@ -53,6 +61,7 @@ def live_frame(band: Band, view: np.ndarray, cols: int, net, class_views: np.nda
     distance = ((view - band.views) ** 2).sum(1)
     distance[band.classes < 0] = np.inf
     moved = np.flatnonzero(distance > change * change * view.shape[1])
+    band.moved = len(moved)
     band.credit = min(band.credit + share * len(view), len(view))
     fresh = int((band.classes < 0).sum())
     count = max(int(band.credit), fresh) if len(moved) > band.credit else len(moved)
@@ -132,12 +141,30 @@ class TouchUp:
                      s.colour, sweeps=1).ravel().astype(np.int32)
 
 
+def settle(refiner: Refiner, view: np.ndarray, shape, start: np.ndarray, grid: np.ndarray,
+           allowed=None) -> np.ndarray:
+    """A still camera's grid settled (the module's docstring): refine's mosaic of the cells' views
+    (rows·cols, 108) from the net's picks `start`, where it is nearer the camera in dE@2 than the page's
+    `grid`; else `grid`. Both (rows·cols,)."""
+    refined = refiner.frame(view, shape, start, allowed)[0].ravel()
+    de2 = lambda g: estimate(view, refiner.lookup.blocks[g], shape)["de2"]
+    return refined if de2(refined) < de2(grid) else grid
+
+
+def settle_config(refiner: Refiner) -> dict:
+    """What page/settle.js needs of refine, for config.json: its candidates, sweeps and ladder."""
+    return {"frames": SETTLE, "k": refiner.k, "sweeps": refiner.sweeps, "first": refiner.first, "goal": GOAL,
+            "keep": list(refiner.keep), "strengths": [s._asdict() for s in refiner.strengths]}
+
+
 class Page:
     """The page itself in Python: these rules over a site's own files (web.web_files' names, or what a
     server serves: config.json, cells.onnx, net.onnx, views.bin, colours.bin), its graphs in onnxruntime
     (the test extra) on one thread each, a frame cut into bands of rows as `workers` workers cut it. What
     the tests hold the page to and the benchmarks measure. `share`: another budget than the site's (1e9:
-    the net on every moved cell); `touch`: False leaves out the colour step."""
+    the net on every moved cell); `touch`: False leaves out the colour step and the settling. The page
+    settles a still camera in a spare worker, its grid a few frames later; this, in the frame that counts
+    SETTLE still ones."""
     def __init__(self, files: dict, workers: int = 2, rows: int = 54, cols: int = 72, k: int = 8,
                  share: float | None = None, touch: bool = True):
         import onnxruntime as ort
@@ -146,10 +173,13 @@ class Page:
         self.config = config = json.loads(files["config.json"])
         self.cuts, self.net = (ort.InferenceSession(files[name], one) for name in ("cells.onnx", "net.onnx"))
         self.class_views = np.frombuffer(files["views.bin"], "<f4").reshape(len(config["emoji"]), -1)
-        settings = config["touch"]
-        self.touch = TouchUp(Refiner(self.class_views, pattern=settings["pattern"], edge=settings["edge"]),
-                             np.frombuffer(files["colours.bin"], "<i4"),
+        settings, ladder = config["touch"], config["settle"]
+        self.refiner = Refiner(self.class_views, ladder["k"], ladder["sweeps"], settings["pattern"], settings["edge"],
+                               [Strength(**s) for s in ladder["strengths"]], ladder["first"], ladder["keep"])
+        self.touch = TouchUp(self.refiner, np.frombuffer(files["colours.bin"], "<i4"),
                              Strength(settings["colour"], settings["texture"], settings["mean"])) if touch else None
+        self.allowed = np.asarray(config["atlas"]["slots"]) >= 0
+        self.still = 0  # frames in a row in which no cell moved
         self.share = config["share"] if share is None else share
         bands = min(workers, rows)
         self.rows = [(i * rows // bands, (i + 1) * rows // bands) for i in range(bands)]
@@ -171,7 +201,14 @@ class Page:
                                  self.touch)
             grids.append(band.classes.reshape(-1, self.cols).copy())
             views.append(view)
-        return np.concatenate(grids), judged, np.concatenate(views)
+        grid, view = np.concatenate(grids), np.concatenate(views)
+        self.still = 0 if any(band.moved for band in self.bands) else self.still + 1
+        if self.touch is not None and self.still == self.config["settle"]["frames"]:
+            start = np.concatenate([band.top[:, 0] for band in self.bands])  # the net's own picks
+            grid = settle(self.refiner, view, grid.shape, start, grid.ravel(), self.allowed).reshape(grid.shape)
+            for (first, bottom), band in zip(self.rows, self.bands):
+                band.classes[:] = grid[first:bottom].ravel()
+        return grid, judged, view
 
     def picks(self, rgba: np.ndarray) -> np.ndarray:
         """The net's plain arg-max for every cell of a frame, (rows·cols,): what the page showed before live.py."""

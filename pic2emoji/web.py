@@ -3,7 +3,7 @@ onnxruntime-web, in one folder that any static host serves (`pic2emoji export-we
 `pic2emoji serve` serves itself.
 
     index.html, worker.js   the page (page/ beside this file), the Web Worker that runs the net, and
-    touch.js                its colour touch-up
+    touch.js, settle.js     its colour touch-up, and refine's mosaic once the camera is still (live.py)
     config.json             grid, emoji text of every class, the atlas's layout, the steady settings and
                             how many cells the net judges a frame (`share`)
     cells.onnx, net.onnx    onnx_export.py's graphs for this model and palette
@@ -28,12 +28,12 @@ from .defaults import PATCH, TILE_PX, VIEW_SIZE
 from .errors import OutputError, first_line
 from .files import umask
 from .formats import hex_colour
-from .live import LEVELS, LIVE_SHARE, LIVE_STRENGTH, colour_table
+from .live import LEVELS, LIVE_SHARE, LIVE_STRENGTH, colour_table, settle_config
 from .modelfile import load_weights
 from .views import STEADY, STEADY_NOISE
 
 PAGE = Path(__file__).with_name("page")
-PAGE_FILES = ("index.html", "worker.js", "touch.js")
+PAGE_FILES = ("index.html", "worker.js", "touch.js", "settle.js")
 CAMERA = (640, 480)            # what the page asks the camera for
 COL_CHOICES = (24, 36, 48, 72, 96, 120)  # the page's column menu (and the configured grid's)
 CHANGE = 8.0                   # a cell goes through the net again once its view moved this much (RMS levels)
@@ -48,6 +48,7 @@ def page_config(converter, rows: int, cols: int, palette: str = "terminal", mode
     return {"mode": mode, "rows": rows, "cols": cols, "camera": CAMERA, "col_choices": COL_CHOICES,
             "patch": PATCH, "view_size": VIEW_SIZE, "palette": palette, "emoji": converter.texts, "change": CHANGE,
             "share": LIVE_SHARE, "steady": {"margin": STEADY, "noise": STEADY_NOISE}, "touch": touch_config(converter.refiner()),
+            "settle": settle_config(converter.refiner()),
             "background": hex_colour(model.background),  # behind the grid: what the emoji were chosen for
             "model": {"file": Path(model.path).name, "arch": model.arch, "emoji_set": model.emoji_set,
                       "accuracy": model.accuracy}}

@@ -1,9 +1,10 @@
 """The live camera's rules (live.py; the page is held to them in test_web.py): the net's budget, cells that
-follow their neighbours, the colour table and the colour touch-up."""
+follow their neighbours, the colour table, the colour touch-up and settling a still camera."""
 import numpy as np
 
 from pic2emoji.colour import delta_e2000, srgb_to_lab
-from pic2emoji.live import LEVELS, Band, TouchUp, colour_table, colour_step, follow, live_frame
+from pic2emoji.live import LEVELS, Band, TouchUp, colour_table, colour_step, follow, live_frame, settle
+from pic2emoji.quality import estimate
 from pic2emoji.refine import Refiner
 from pic2emoji.views import view_of
 
@@ -83,3 +84,45 @@ def test_the_touch_up_brings_a_flat_colour_the_net_does_not_rank():
     moved = np.arange(12)  # the top half
     after = touch(view, cols, classes, top, moved)
     assert (after[:6] == 2).all() and (after[12:] == 5).all()  # the held half keeps its black
+
+
+def test_a_still_camera_settles_to_refines_mosaic_only_where_it_is_nearer_in_colour():
+    """Orange, purple and mid-grey cells, which no class is: refine mixes them from neighbours. A grid of
+    the net's picks (the nearest view) is further than refine's and gives way to it; a grid nearer than
+    refine's (ICM pushed hard for colour) stays."""
+    rng = np.random.default_rng(2)
+    rows, cols = 8, 10
+    mixes = np.array([(235, 125, 35), (130, 45, 145), (85, 85, 85), (230, 30, 30), (30, 60, 230)], np.float32)
+    view = flat_views(mixes[np.repeat(rng.integers(0, 5, (rows // 2, cols // 2)), 2, 0).repeat(2, 1).ravel()])
+    refiner = Refiner(CLASS_VIEWS, k=4, keep=None)  # its first rung, unjudged
+    picks = ((view[:, None] - CLASS_VIEWS) ** 2).sum(-1).argmin(1).astype(np.int32)
+    de2 = lambda grid: estimate(view, CLASS_VIEWS[grid], (rows, cols))["de2"]
+    refined = refiner.frame(view, (rows, cols), picks)[0].ravel()
+    assert de2(refined) < de2(picks)
+    assert (settle(refiner, view, (rows, cols), picks, picks) == refined).all()
+    top, structure = refiner.candidates(view, picks)
+    photo = view.reshape(rows, cols, 36, 3).mean(2)
+    strong = refiner.icm(top, structure, (top == picks[:, None]).argmax(1), photo, 1000.0).ravel()
+    assert de2(strong) < de2(refined)
+    assert (settle(refiner, view, (rows, cols), picks, strong) == strong).all()
+
+
+def test_the_page_settles_a_still_camera_once_and_holds_it(converter, monkeypatch):
+    """live.Page over a site's files: the frame that counts SETTLE still ones shows what `settle` gives
+    (here a stand-in: every cell the first class), the still frames after it keep it, a frame that moves
+    cells starts again."""
+    import pic2emoji.live as live
+    from conftest import halves_image
+    from pic2emoji.web import web_files
+    calls = []
+    monkeypatch.setattr(live, "settle", lambda refiner, view, shape, start, grid, allowed: calls.append(start) or np.zeros_like(grid))
+    rows, cols, k = 6, 8, 8
+    page = live.Page(web_files(converter, rows, cols), rows=rows, cols=cols)
+    frame = lambda colours: np.asarray(halves_image((cols * k, rows * k), *colours).convert("RGBA"))
+    still = frame([(230, 30, 30), (30, 60, 230)])
+    grids = [page.frame(still)[0] for _ in range(live.SETTLE + 3)]
+    assert len(calls) == 1 and (grids[live.SETTLE - 1] != 0).any()
+    assert all((g == 0).all() for g in grids[live.SETTLE:])  # settled on the SETTLE-th still frame, and held
+    assert (calls[0] == np.concatenate([band.top[:, 0] for band in page.bands])).all()  # from the net's own picks
+    moved = page.frame(frame([(30, 60, 230), (230, 30, 30)]))[0]
+    assert page.still == 0 and (moved != 0).any() and len(calls) == 1

@@ -265,15 +265,49 @@ def test_the_worker_follows_a_panning_camera_as_python_does(playwright, site, tm
 
 
 @pytest.mark.slow
+def test_the_settling_worker_draws_refines_mosaic_as_python_does(playwright, site, tmp_path):  # noqa: F811
+    """settle.js (in a worker started as the page starts it) against live.settle, refine in numpy, on a
+    still camera's cells (the cat), the page's grid given as the net's own picks, which refine's mosaic is
+    nearer in colour than: ≥ 99% of cells alike, and most of them changed."""
+    from pic2emoji.live import settle
+    python = page_in_python(site, 1)
+    frame = panned(1, 0)[0]
+    _, _, views = python.frame(frame)
+    start = python.bands[0].top[:, 0].copy()
+    expected = settle(python.refiner, views, (54, 72), start, start, python.allowed)
+    browser = open_browser(playwright, tmp_path / "profile")
+    page = browser.new_page()
+    page.goto(site + "?mirror=0")
+    answer = page.evaluate("""async ([views, start]) => {
+        const config = await (await fetch('config.json')).json(), worker = new Worker('worker.js', {type: 'module'});
+        const call = (message) => new Promise((resolve) => { worker.onmessage = (e) => resolve(e.data); worker.postMessage(message); });
+        const url = (name) => new URL(config.models[name], location.href).href;
+        const allowed = config.atlas.slots.flatMap((slot, c) => (slot >= 0 ? [c] : []));
+        const started = await call({type: 'start', viewSize: config.view_size, touch: config.touch,
+                                    settle: {...config.settle, allowed}, views: url('views'), colours: url('colours')});
+        if (started.error) return started;
+        const bytes = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0)).buffer;
+        const first = new Int32Array(bytes(start));
+        const settled = await call({type: 'settle', views: new Float32Array(bytes(views)), start: first, classes: first.slice(), rows: 54, cols: 72});
+        return settled.error ? settled : {classes: Array.from(settled.classes), ms: settled.ms};
+    }""", [base64.b64encode(views.astype("<f4").tobytes()).decode(), base64.b64encode(start.astype("<i4").tobytes()).decode()])
+    browser.close()
+    assert "error" not in answer, answer
+    alike, changed = (np.array(answer["classes"]) == expected).mean(), (expected != start).mean()
+    print(f"settled in {answer['ms']:.0f} ms; {alike:.2%} of cells as Python's, {changed:.0%} of them changed")
+    assert alike >= 0.99 and changed >= 0.3
+
+
+@pytest.mark.slow
 def test_a_still_noisy_camera_barely_flickers(playwright, site, tmp_path):  # noqa: F811
     camera = write_y4m(Image.open(PHOTO), tmp_path / "camera.y4m", frames=15, noise=4)
     browser, page = watch(playwright, tmp_path, camera, site)
     start = page.evaluate("({...emojicam, classes: null})")
-    page.wait_for_function(f"() => emojicam.frames >= {start['frames'] + 10}", timeout=60_000)
+    page.wait_for_function(f"() => emojicam.frames >= {start['frames'] + 10} && emojicam.settled >= 1", timeout=60_000)
     end = page.evaluate("({...emojicam, classes: null})")
     browser.close()
     share = (end["changed"] - start["changed"]) / (end["cells"] - start["cells"])
-    print(f"still camera, noise 4: {share:.2%} of cells change a frame")
+    print(f"still camera, noise 4: {share:.2%} of cells change a frame (settled in {end['settleMs']:.0f} ms)")
     assert share <= 0.02
 
 

@@ -8,7 +8,8 @@
 //     + colour · Σ CIEDE2000(mean of each 2×2-cell window it is in, the camera's window)²
 //     + edge · Σ over its neighbours (its luma error − theirs)²
 // in four interleaved sub-grids (no two cells updated together share a window or are neighbours).
-// The other cells hold, and count in their windows. refine.py's docstring says why each term.
+// The other cells hold, and count in their windows. refine.py's docstring says why each term. Its parts
+// (terms, colours, sweep) also serve settle.js, refine's whole ladder on a still camera.
 
 const LUMA = [0.299, 0.587, 0.114];
 const SRGB_TO_XYZ = [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]];
@@ -100,35 +101,62 @@ export class TouchUp {
   // The band's `classes` (rows·cols, in place) after the sweep: `views` the cells' views, `top` the net's
   // TOP classes (t a cell), `moved` the indices of the cells that may change.
   run(views, classes, top, t, cols, moved) {
-    const {blocks, size, settings, table} = this, n = classes.length, rows = n / cols, k = t + 2;
-    const means = new Float64Array(n * 3), lumas = new Float64Array(n);
-    for (let i = 0; i < n; i++) this.describe(views, i, means, lumas);
-    const candidates = new Int32Array(moved.length * k), unary = new Float64Array(moved.length * k);
-    const greys = new Float64Array(blocks), features = new Float64Array(size), steps = settings.levels;
-    const F = this.features, G = this.greys, M = this.means;
-    const c2 = blocks * (0.03 * 255) ** 2, step = (v) => Math.min(steps - 1, Math.max(0, Math.floor(v * steps / 256)));
+    const {settings, table} = this, n = classes.length, k = t + 2, steps = settings.levels;
+    const {means, lumas, target} = this.colours(views, n / cols, cols);
+    const candidates = new Int32Array(moved.length * k);
+    const step = (v) => Math.min(steps - 1, Math.max(0, Math.floor(v * steps / 256)));
     moved.forEach((i, m) => {
       for (let q = 0; q < t; q++) candidates[m * k + q] = top[i * t + q];
       candidates[m * k + t] = classes[i];
       candidates[m * k + t + 1] = table[(step(means[i * 3]) * steps + step(means[i * 3 + 1])) * steps + step(means[i * 3 + 2])];
+    });
+    const unary = TouchUp.unary(this.terms(views, moved, candidates, k), settings);
+    this.sweep(classes, cols, moved, candidates, unary, k, target, lumas, settings.colour);
+  }
+
+  // Refine's terms of the cells `which` (their views in `views`) for their k candidates each (candidates:
+  // which.length·k): structure / 36, 1 − cs (SSIM's contrast-structure factor), |Δ cell colour|².
+  terms(views, which, candidates, k) {
+    const {blocks, size} = this, n = views.length / this.viewSize;
+    const structure = new Float64Array(which.length * k), texture = new Float64Array(which.length * k);
+    const mean = new Float64Array(which.length * k), means = new Float64Array(n * 3), lumas = new Float64Array(n);
+    const greys = new Float64Array(blocks), features = new Float64Array(size);
+    const F = this.features, G = this.greys, M = this.means, c2 = blocks * (0.03 * 255) ** 2;
+    which.forEach((i, m) => {
       this.describe(views, i, means, lumas, greys, features, 0);
       let photoGrey = 0;
       for (let q = 0; q < blocks; q++) photoGrey += greys[q] * greys[q];
-      for (let a = 0; a < k; a++) {
-        const c = candidates[m * k + a], f = c * size, gc = c * blocks, mc = c * 3;
+      for (let a = 0, at = m * k; a < k; a++, at++) {
+        const c = candidates[at], f = c * size, gc = c * blocks, mc = c * 3;
         let same = 0;
         while (same < a && candidates[m * k + same] !== c) same++;
-        if (same < a) { unary[m * k + a] = unary[m * k + same]; continue; }  // a class twice: the same cost
-        let structure = 0, cross = 0, tileGrey = 0, mean = 0;
-        for (let j = 0; j < size; j++) { const d = features[j] - F[f + j]; structure += d * d; }
+        if (same < a) {  // a class twice: the same terms
+          [structure, texture, mean].forEach((term) => { term[at] = term[m * k + same]; });
+          continue;
+        }
+        let distance = 0, cross = 0, tileGrey = 0, colour = 0;
+        for (let j = 0; j < size; j++) { const d = features[j] - F[f + j]; distance += d * d; }
         for (let q = 0; q < blocks; q++) { const tg = G[gc + q]; cross += greys[q] * tg; tileGrey += tg * tg; }
-        for (let j = 0; j < 3; j++) { const d = M[mc + j] - means[i * 3 + j]; mean += d * d; }
-        const cs = (2 * cross + c2) / (photoGrey + tileGrey + c2);
-        unary[m * k + a] = structure / blocks + settings.texture * (1 - cs) + settings.mean * mean;
+        for (let j = 0; j < 3; j++) { const d = M[mc + j] - means[i * 3 + j]; colour += d * d; }
+        structure[at] = distance / blocks;
+        texture[at] = 1 - (2 * cross + c2) / (photoGrey + tileGrey + c2);
+        mean[at] = colour;
       }
     });
-    // the camera's colour of each 2×2-cell window, in CIELAB, and its chroma
-    const w = cols - 1, target = new Float64Array((rows - 1) * w * 4);
+    return {structure, texture, mean};
+  }
+
+  // The cost alone of each candidate at one strength ({texture, mean}: refine's Strength).
+  static unary({structure, texture, mean}, strength) {
+    return structure.map((s, j) => s + strength.texture * texture[j] + strength.mean * mean[j]);
+  }
+
+  // Each cell's colour and luma from its view, and the camera's colour of each 2×2-cell window in CIELAB
+  // with its chroma (4 numbers a window).
+  colours(views, rows, cols) {
+    const n = rows * cols, means = new Float64Array(n * 3), lumas = new Float64Array(n);
+    for (let i = 0; i < n; i++) this.describe(views, i, means, lumas);
+    const w = cols - 1, target = new Float64Array(Math.max(rows - 1, 0) * w * 4);
     for (let r = 0; r < rows - 1; r++) {
       for (let c = 0; c < w; c++) {
         const a = r * cols + c, sum = (j) => means[a * 3 + j] + means[(a + 1) * 3 + j] + means[(a + cols) * 3 + j] + means[(a + cols + 1) * 3 + j];
@@ -137,11 +165,11 @@ export class TouchUp {
         target[at + 3] = Math.sqrt(target[at + 1] ** 2 + target[at + 2] ** 2);
       }
     }
-    this.sweep(classes, cols, moved, candidates, unary, k, target, lumas);
+    return {means, lumas, target};
   }
 
-  // One ICM sweep, sub-grid by sub-grid (refine.Refiner.icm).
-  sweep(classes, cols, moved, candidates, unary, k, target, lumas) {
+  // One ICM sweep, sub-grid by sub-grid (refine.Refiner.icm), at colour weight `colour`.
+  sweep(classes, cols, moved, candidates, unary, k, target, lumas, colour) {
     const {settings} = this, rows = classes.length / cols, w = cols - 1, lab = new Float64Array(3);
     const error = (i) => this.lumas[classes[i]] - lumas[i];  // a cell's luma error as it is now
     const windows = new Int32Array(4), others = new Float64Array(12);  // a cell's windows, their other cells' colour sums
@@ -190,7 +218,7 @@ export class TouchUp {
             const o = v * 3, at = windows[v];
             srgbToLab((others[o] + this.means[mc]) / 4, (others[o + 1] + this.means[mc + 1]) / 4, (others[o + 2] + this.means[mc + 2]) / 4, lab);
             const e = deltaE2000(lab[0], lab[1], lab[2], target[at], target[at + 1], target[at + 2], target[at + 3]);
-            cost += settings.colour * e * e;
+            cost += colour * e * e;
           }
           if (cost < lowest || (cost === lowest && q < best)) { lowest = cost; best = q; }  // ties: the first, as argmin
         }

@@ -10,29 +10,40 @@
 // cell came from one of them), the one whose view is nearest its own, by the same steady rule. Then
 // every cell that moved is touched up for colour (touch.js: refine's ICM, one sweep). A still camera
 // then costs little and does not flicker; a moving one updates every cell it moves in the same frame,
-// at a sixth of the net's work. live.py is the same in Python (tests and benchmarks/live_follow.py
-// hold the page to it); see onnx_export.py for the graphs.
+// at a sixth of the net's work. Once the camera is still, the page settles the grid (settle.js) in a
+// spare worker, this same file started with `settle`: it takes the bands' state, and each band adopts
+// its part unless a cell of it moved meanwhile. live.py is the same in Python (tests and
+// benchmarks/live_follow.py hold the page to it); see onnx_export.py for the graphs.
 //
 // Messages: {type: "start", cells, net, views, colours: URLs, threads, ep, change, share,
 //            steady: {margin, noise}, touch: live.TouchUp's settings, patch, viewSize} -> {backend}
-//           (patch: the net's cell size in px, viewSize: the numbers in a view; all from config.json)
-//           {type: "frame", pixels: RGBA Uint8ClampedArray, width, height, k} -> {classes, netCells, ms}
-// An error answers {error: "what went wrong"}.
+//           (patch: the net's cell size in px, viewSize: the numbers in a view; all from config.json;
+//           with settle: {...config.settle, allowed: the palette's classes}, a settling worker: no nets)
+//           {type: "frame", pixels: RGBA Uint8ClampedArray, width, height, k} -> {classes, netCells, moved, ms}
+//           {type: "state"} -> {views, start: the net's pick of each cell, classes, frame: its number}
+//           {type: "adopt", classes, frame} -> {adopted: whether no cell moved since that frame}
+//           {type: "settle", views, start, classes, rows, cols} -> {classes, ms} (a settling worker)
+// An error answers {error: "what went wrong"}. Messages are handled one at a time, in order.
 
+import {Settle} from "./settle.js";
 import {TouchUp} from "./touch.js";
 
-let ort, cellsNet, emojiNet, classViews, touch, change, share, steady, bucket, patch, viewSize, band = null;
+let ort, cellsNet, emojiNet, classViews, touch, settler, change, share, steady, bucket, patch, viewSize, band = null;
+let queue = Promise.resolve();
+const handlers = {start, frame, state, adopt, settle};
 
-onmessage = async (event) => {
+onmessage = (event) => {
   const message = event.data;
-  try {
-    postMessage(message.type === "start" ? await start(message) : await frame(message));
-  } catch (e) {
-    postMessage({error: String((e && e.message) || e)});
-  }
+  queue = queue.then(async () => {  // one at a time: an answer never overtakes an earlier one
+    try {
+      postMessage(await handlers[message.type](message));
+    } catch (e) {
+      postMessage({error: String((e && e.message) || e)});
+    }
+  });
 };
 
-async function start({cells, net, views, colours, threads, ep, change: rms, ...settings}) {
+async function start({cells, net, views, colours, threads, ep, change: rms, settle: ladder, ...settings}) {
   ({patch, viewSize, share, steady} = settings);
   const [viewBytes, tableBytes] = await Promise.all([views, colours].map(async (url) => {
     const answer = await fetch(url);
@@ -41,6 +52,10 @@ async function start({cells, net, views, colours, threads, ep, change: rms, ...s
   }));
   classViews = new Float32Array(viewBytes);  // (classes, viewSize), little-endian as x86 and ARM
   touch = new TouchUp(classViews, new Int32Array(tableBytes), settings.touch, viewSize);
+  if (ladder) {
+    settler = new Settle(touch, ladder, ladder.allowed);
+    return {backend: "settle"};
+  }
   ort = await import(ep === "webgpu" ? "./ort/ort.webgpu.min.mjs" : "./ort/ort.wasm.min.mjs");
   ort.env.wasm.numThreads = threads;  // before the first session: it is fixed from then on
   const options = {executionProviders: ep === "webgpu" ? ["webgpu", "wasm"] : ["wasm"], graphOptimizationLevel: "all"};
@@ -63,20 +78,44 @@ async function frame({pixels, width, height, k}) {
   const cols = width / k, rows = height / k, n = rows * cols;
   if (!band || band.n !== n || band.k !== k || band.cols !== cols) {  // a new grid: every cell afresh
     band = {n, k, cols, up: upMatrix(k), classes: new Int32Array(n).fill(-1), views: new Float32Array(n * viewSize),
-            top: null, credit: n};
+            top: null, credit: n, frame: 0, movedAt: 0, last: null};
   }
   const start = performance.now();
   const frameTensor = new ort.Tensor("uint8", new Uint8Array(pixels.buffer), [1, height, width, 4]);
   const {cells, view} = await cellsNet.run({frame: frameTensor, up: band.up});
   const cut = performance.now();
   const views = view.data, {moved, judged, rest} = triage(views, n);
+  band.last = views;
+  band.frame++;
+  if (moved.length) band.movedAt = band.frame;
   if (judged.length) await judge(judged, cells.data, views, k, 3 * k * k);
   const followed = performance.now();
   follow(rest, views);
   const touched = performance.now();
   if (moved.length) touch.run(views, band.classes, band.top, band.top.length / n, cols, moved);
-  return {classes: band.classes.slice(), netCells: judged.length,
+  return {classes: band.classes.slice(), netCells: judged.length, moved: moved.length,
           ms: {cells: cut - start, net: followed - cut, follow: touched - followed, touch: performance.now() - touched}};
+}
+
+// What settling needs of the band: the cells' views this frame, the net's own pick for each (its best
+// class when it last judged the cell), what the band shows.
+function state() {
+  const t = band.top.length / band.n;
+  return {views: band.last.slice(), start: Int32Array.from({length: band.n}, (_, i) => band.top[i * t]),
+          classes: band.classes.slice(), frame: band.frame};
+}
+
+// The band's part of a settled grid, unless a cell moved after the frame it was settled from.
+function adopt({classes, frame: settledFrom}) {
+  if (!band || band.movedAt > settledFrom || classes.length !== band.n) return {adopted: false};
+  band.classes.set(classes);
+  return {adopted: true};
+}
+
+// A settling worker's: the grid to show on a still camera (settle.js).
+function settle({views, start, classes, rows, cols}) {
+  const begin = performance.now(), settled = settler.run(views, start, classes, rows, cols);
+  return {classes: settled, ms: performance.now() - begin};
 }
 
 // The cells that moved (their view more than `change` from the one the net last judged them by, and all
