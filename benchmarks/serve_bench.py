@@ -60,6 +60,7 @@ def bench(emoji_set, model, seconds, rows, cols, photo, noise=4.0, screenshot=No
     return {"grid": f"{rows}x{cols}", "net": net, "motion": motion, "backend": end["backend"],
             "isolated": end["isolated"], "frames": frames, "fps": frames / ((end["now"] - start["now"]) / 1000),
             "changed_share": (end["changed"] - start["changed"]) / cells,
+            "settled": end.get("settled", 0) - start.get("settled", 0), "settle_ms": end.get("settleMs", 0),
             "net_share": (end["netCells"] - start["netCells"]) / cells,
             "latency_ms": (end["latencyMs"] - start["latencyMs"]) / max(frames, 1), "server_ms": server_ms,
             "workers_ms": per_frame("workers"), "page_ms": page_ms,
@@ -116,7 +117,9 @@ def main():
     print(f"grid {result['grid']}, net in the {result['net']} ({result['backend']}), {result['motion']} camera: "
           f"{result['fps']:.2f} frames/s end to end over {result['frames']} frames, "
           f"{result['latency_ms']:.0f} ms from camera frame to emoji on screen")
-    print(f"cells a frame: {result['changed_share']:.2%} changed emoji, {result['net_share']:.1%} went through the net")
+    print(f"cells a frame: {result['changed_share']:.2%} changed emoji, {result['net_share']:.1%} went through the net; "
+          f"the grid settled {result['settled']} time{'s' * (result['settled'] != 1)}"
+          + (f" (the last in {result['settle_ms']:.0f} ms)" if result["settled"] else ""))
     if result["net"] == "server":
         print(f"server per frame: decode {ms['decode']:.1f} ms, net {ms['net']:.1f} ms, encode {ms['encode']:.1f} ms")
         print(f"page per frame: capture + JPEG {page['capture']:.1f} ms, HTTP and JSON outside the server "
