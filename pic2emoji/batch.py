@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from .convert import AlreadyThere, Outcome, attempt, check_output, prepare
 from .converter import Converter
 from .errors import ImageError, OutputError, Pic2EmojiError

@@ -8,6 +8,7 @@ frame of a film or camera the steady rule (views.steady) keeps what did not chan
 judge again only the cells that changed (motion.py). The renderer draws the grids (render.py). Options
 (options.py) say how.
 """
+import contextlib
 import threading
 import time
 from dataclasses import replace
@@ -142,10 +143,9 @@ class Converter:
         (views.steady): a still scene does not flicker. With `memory`, a film's (Converter.frames), see
         `_frame`. `stages`, if given, gets the milliseconds spent waiting for the net, in it, and refining."""
         options = replace(options, **settings) if options is not None else Options(**settings)
-        if self.host:  # numpy on our own two threads where it splits work: BLAS's own would only contend
-            with threadpool_limits(1, "blas"):
-                return self._cells(photo, options, previous, stages, memory)
-        return self._cells(photo, options, previous, stages, memory)
+        # On the host, numpy on our own two threads where it splits work: BLAS's own would only contend
+        with threadpool_limits(1, "blas") if self.host else contextlib.nullcontext():
+            return self._cells(photo, options, previous, stages, memory)
 
     def _cells(self, photo, options: Options, previous, stages, memory) -> Cells:
         if memory is not None:

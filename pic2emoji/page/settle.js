@@ -33,16 +33,16 @@ export class Settle {
   // The grid to show, (rows·cols): refine's mosaic of the cells' `views` from the net's picks `start`
   // where it is nearer in dE@2 than `grid` (the page's own), else `grid`.
   run(views, start, grid, rows, cols) {
-    const refined = this.refine(views, start, rows, cols), photo = this.photo(views, rows, cols);
+    const photo = this.photo(views, rows, cols), refined = this.refine(views, start, rows, cols, photo);
     return this.estimate(photo, refined).de2 < this.estimate(photo, grid).de2 ? refined : grid;
   }
 
-  // refine.Refiner.frame: the rung its search ends on, else the lookup's grid.
-  refine(views, start, rows, cols) {
+  // refine.Refiner.frame: the rung its search ends on, else the lookup's grid (photo: this.photo's).
+  refine(views, start, rows, cols, photo) {
     const {touch, settings} = this, n = rows * cols, all = Int32Array.from({length: n}, (_, i) => i);
     if (rows < 2 || cols < 2 || !settings.strengths.length) return Int32Array.from(start);
     const {candidates, k, lookup} = this.nearest(views, start, n), terms = touch.terms(views, all, candidates, k);
-    const {lumas, target} = touch.colours(views, rows, cols), photo = this.photo(views, rows, cols);
+    const {lumas, target} = touch.colours(views, rows, cols);
     const floor = this.estimate(photo, lookup), [ssimKeep, psnrKeep] = settings.keep;
     const judged = (rung) => {  // the rung's grid; its dE@2 (null where not kept); whether SSIM@6 held; whether nearer
       const strength = settings.strengths[rung], unary = TouchUp.unary(terms, strength), grid = Int32Array.from(start);
